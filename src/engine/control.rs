@@ -1,0 +1,87 @@
+//! Commands into the engine and events out of it (crossbeam-channel, non-real-time threads only).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbuf::HeapProd;
+
+use super::shared::Link;
+use super::source::SourceInfo;
+use crate::error::{FileError, OutputError};
+
+/// What a user (the CLI, the window) can ask the engine to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Replace the queue with these files and play the first.
+    Load(Vec<PathBuf>),
+    /// Append to the queue (playback continues, gaplessly, into them).
+    Queue(Vec<PathBuf>),
+    /// Play the queue entry at this index.
+    PlayIndex(usize),
+    /// Start (from stopped) or resume (from paused).
+    Play,
+    Pause,
+    Resume,
+    /// Pause when playing, play otherwise.
+    TogglePause,
+    Stop,
+    /// Jump to this position in the current track.
+    Seek(Duration),
+    /// Jump relative to the heard position (negative = back).
+    SeekBy(f64),
+    Next,
+    Previous,
+    /// Set the volume, 0.0 ..= 1.0 (applied by the callback with a short ramp).
+    Volume(f32),
+}
+
+/// Engine → UI/CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The listener now hears the first frame of queue entry `index`.
+    TrackStarted {
+        index: usize,
+        info: SourceInfo,
+    },
+    /// The listener heard the last frame of queue entry `index` (or it was left).
+    TrackEnded {
+        index: usize,
+    },
+    /// Heard position in the current track, a few times a second while playing.
+    Position {
+        index: usize,
+        position: Duration,
+        duration: Option<Duration>,
+    },
+    /// The whole queue has been heard.
+    QueueFinished,
+    Paused,
+    Resumed,
+    Stopped,
+    /// A file could not be played (or stopped playing); the engine went on to the next.
+    FileError(FileError),
+    /// The output device went away; the engine keeps trying to get it back.
+    DeviceLost(String),
+    /// Playing again, on this device, after a loss (or at start).
+    DeviceReady {
+        device: String,
+    },
+    /// The output could not be opened at all.
+    OutputError(OutputError),
+}
+
+/// Internal: a freshly built output stream handed from the supervisor to the decoder.
+pub(crate) struct OutputSlot {
+    pub link: Arc<Link>,
+    pub producer: HeapProd<f32>,
+}
+
+pub(crate) enum DecoderMsg {
+    User(Command, Instant),
+    Output(OutputSlot),
+    OutputLost,
+    /// The supervisor saw the whole queue heard.
+    Finished,
+    Shutdown,
+}

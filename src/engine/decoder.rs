@@ -1,0 +1,660 @@
+//! The decoder thread: opens tracks, decodes, maps channels, resamples, and pushes into the
+//! ring. It never runs on the audio thread, so it may allocate, lock the status mutex and
+//! block; it must only keep the ring from running dry.
+//!
+//! When the ring is full it blocks on its command channel with a timeout sized to the time the
+//! device needs to free the space it wants: it neither spins nor misses a command.
+//!
+//! Flushes (seek, pause, stop, next) are asynchronous: the decoder bumps the link's
+//! `flush_request` and pushes nothing more until the callback has answered in `flush_done`, so
+//! no new audio can be thrown away with the old.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use ringbuf::traits::{Observer, Producer};
+
+use super::control::{Command, DecoderMsg, Event, OutputSlot};
+use super::pipeline::{OutputFormat, Pipeline};
+use super::shared::{Activity, Mode, Shared};
+use super::status::{PlayState, Segment, Status, TrackRecord};
+use crate::error::{FileError, FileErrorKind};
+
+/// Audio needed in the ring before playback starts after a start, seek or resume.
+pub const PRIME_MS: u64 = 20;
+
+/// Longest wait for the callback to acknowledge a flush before a pause reads the position
+/// anyway (a stalled device must not freeze the decoder).
+const FLUSH_ACK_WAIT: Duration = Duration::from_millis(200);
+
+/// "Previous" restarts the current track when more than this has been heard of it.
+const PREVIOUS_RESTARTS_AFTER: Duration = Duration::from_secs(3);
+
+struct Out {
+    slot: OutputSlot,
+    id: u64,
+    /// Flush generation we are waiting for the callback to acknowledge.
+    flush_gen: u64,
+}
+
+pub(crate) struct Decoder {
+    rx: Receiver<DecoderMsg>,
+    events: Sender<Event>,
+    shared: Arc<Shared>,
+    status: Arc<Mutex<Status>>,
+    queue: Vec<PathBuf>,
+    out: Option<Out>,
+    next_link_id: u64,
+    pipeline: Option<(usize, Pipeline)>,
+    pending: Vec<f32>,
+    pending_off: usize,
+    state: PlayState,
+    /// Where to resume: (queue entry, output frame at the current output rate).
+    resume_at: Option<(usize, u64)>,
+    /// The rate `resume_at`'s frame is counted in.
+    resume_rate: u32,
+    /// The request time to attach to the next segment (TTFA).
+    request: Option<Instant>,
+}
+
+impl Decoder {
+    pub fn new(
+        rx: Receiver<DecoderMsg>,
+        events: Sender<Event>,
+        shared: Arc<Shared>,
+        status: Arc<Mutex<Status>>,
+    ) -> Decoder {
+        Decoder {
+            rx,
+            events,
+            shared,
+            status,
+            queue: Vec::new(),
+            out: None,
+            next_link_id: 1,
+            pipeline: None,
+            pending: Vec::new(),
+            pending_off: 0,
+            state: PlayState::Stopped,
+            resume_at: None,
+            resume_rate: 48_000,
+            request: None,
+        }
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        // A panic elsewhere while holding the lock must not take playback down with it.
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    pub fn run(mut self) {
+        loop {
+            // 1. Take commands: block when there is nothing to do, poll when decoding.
+            let msg = if self.wants_to_work() {
+                match self.rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(crossbeam_channel::TryRecvError::Empty) => None,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => return,
+                }
+            };
+            if let Some(msg) = msg {
+                if !self.handle(msg) {
+                    return;
+                }
+                continue;
+            }
+            // 2. Work: push what is pending, or decode more.
+            if let Some(wait) = self.work() {
+                match self.rx.recv_timeout(wait) {
+                    Ok(msg) => {
+                        if !self.handle(msg) {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+
+    fn wants_to_work(&self) -> bool {
+        self.state == PlayState::Playing
+            && self.out.is_some()
+            && (self.pending_off < self.pending.len() || self.pipeline.is_some())
+    }
+
+    /// Returns `false` on shutdown.
+    fn handle(&mut self, msg: DecoderMsg) -> bool {
+        match msg {
+            DecoderMsg::Shutdown => return false,
+            DecoderMsg::User(cmd, at) => self.command(cmd, at),
+            DecoderMsg::Output(slot) => self.new_output(slot),
+            DecoderMsg::OutputLost => self.output_lost(),
+            DecoderMsg::Finished => {
+                if self.state == PlayState::Playing && self.pipeline.is_none() {
+                    self.state = PlayState::Stopped;
+                    self.resume_at = None;
+                    let mut st = self.status();
+                    st.state = PlayState::Stopped;
+                    st.decoding = None;
+                }
+            }
+        }
+        true
+    }
+
+    fn command(&mut self, cmd: Command, at: Instant) {
+        match cmd {
+            Command::Load(paths) => {
+                self.queue = paths;
+                self.reset_records();
+                self.start(0, 0, at);
+            }
+            Command::Queue(paths) => {
+                let first_new = self.queue.len();
+                self.queue.extend(paths);
+                self.reset_records();
+                let drained = self.status().drained;
+                if self.state == PlayState::Playing && drained && self.pipeline.is_none() {
+                    // The ring still plays the end of the queue: carry on gaplessly.
+                    if let Some(out) = &self.out {
+                        out.slot.link.end_index.store(u64::MAX, Ordering::Release);
+                    }
+                    self.status().drained = false;
+                    self.open_track(first_new, 0, None);
+                }
+            }
+            Command::PlayIndex(i) => {
+                if i < self.queue.len() {
+                    self.start(i, 0, at);
+                }
+            }
+            Command::Play | Command::Resume => self.play(at),
+            Command::TogglePause => match self.state {
+                PlayState::Playing => self.pause(),
+                _ => self.play(at),
+            },
+            Command::Pause => self.pause(),
+            Command::Stop => self.stop(),
+            Command::Seek(to) => self.seek_to(to, at),
+            Command::SeekBy(secs) => {
+                if let Some((track, frame)) = self.heard() {
+                    let rate = self.out_rate() as f64;
+                    let now = frame as f64 / rate;
+                    let target = (now + secs).max(0.0);
+                    let _ = track;
+                    self.seek_to(Duration::from_secs_f64(target), at);
+                }
+            }
+            Command::Next => {
+                let cur = self.current_track();
+                if let Some(cur) = cur
+                    && cur + 1 < self.queue.len()
+                {
+                    self.start(cur + 1, 0, at);
+                }
+            }
+            Command::Previous => {
+                if let Some((track, frame)) = self.heard() {
+                    let heard = Duration::from_secs_f64(frame as f64 / self.out_rate() as f64);
+                    let target = if heard > PREVIOUS_RESTARTS_AFTER || track == 0 {
+                        track
+                    } else {
+                        track - 1
+                    };
+                    self.start(target, 0, at);
+                }
+            }
+            Command::Volume(v) => self.shared.set_volume(v),
+        }
+    }
+
+    fn reset_records(&mut self) {
+        let mut st = self.status();
+        let old = std::mem::take(&mut st.tracks);
+        st.tracks = self
+            .queue
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match old.get(i) {
+                Some(r) if r.path == *p => r.clone(),
+                _ => TrackRecord {
+                    path: p.clone(),
+                    info: None,
+                    error: None,
+                    time_to_first_audio_ms: None,
+                    frames_decoded: 0,
+                },
+            })
+            .collect();
+    }
+
+    fn out_rate(&self) -> u32 {
+        self.out.as_ref().map_or(48_000, |o| o.slot.link.rate)
+    }
+
+    fn current_track(&self) -> Option<usize> {
+        self.heard()
+            .map(|(t, _)| t)
+            .or(self.pipeline.as_ref().map(|(t, _)| *t))
+    }
+
+    /// What the listener hears now (or heard last): queue entry and output frame.
+    fn heard(&self) -> Option<(usize, u64)> {
+        if self.state == PlayState::Paused {
+            return self.resume_at;
+        }
+        let out = self.out.as_ref()?;
+        let idx = out.slot.link.consumed.load(Ordering::Acquire);
+        self.status().locate(out.id, idx).or(self.resume_at)
+    }
+
+    /// Ask the callback to drop what is queued; new audio waits for its answer.
+    fn flush(&mut self, mode: Mode) {
+        self.pending.clear();
+        self.pending_off = 0;
+        if let Some(out) = &mut self.out {
+            out.slot.link.set_mode(mode);
+            out.flush_gen += 1;
+            out.slot
+                .link
+                .flush_request
+                .store(out.flush_gen, Ordering::Release);
+            out.slot.link.end_index.store(u64::MAX, Ordering::Release);
+        }
+        let mut st = self.status();
+        st.drained = false;
+    }
+
+    fn flush_acknowledged(&self) -> bool {
+        self.out
+            .as_ref()
+            .is_none_or(|o| o.slot.link.flush_done.load(Ordering::Acquire) >= o.flush_gen)
+    }
+
+    /// Start queue entry `track` at output frame `frame`, as asked at `at`.
+    fn start(&mut self, track: usize, frame: u64, at: Instant) {
+        if track >= self.queue.len() {
+            return;
+        }
+        let was_playing = self.state == PlayState::Playing;
+        self.flush(Mode::Priming);
+        self.state = PlayState::Playing;
+        self.status().state = PlayState::Playing;
+        self.resume_at = None;
+        let reuse = matches!(&self.pipeline, Some((t, _)) if *t == track);
+        if reuse {
+            self.seek_pipeline(track, frame, Some(at));
+        } else {
+            self.pipeline = None;
+            self.open_track(track, frame, Some(at));
+        }
+        if !was_playing {
+            self.emit(Event::Resumed);
+        }
+    }
+
+    fn play(&mut self, at: Instant) {
+        match self.state {
+            PlayState::Playing => {}
+            PlayState::Paused => {
+                let (track, frame) = self.resume_at.unwrap_or((0, 0));
+                self.start(track, frame, at);
+            }
+            PlayState::Stopped => {
+                let track = self.resume_at.map_or(0, |(t, _)| t);
+                self.start(track, 0, at);
+            }
+        }
+    }
+
+    fn pause(&mut self) {
+        if self.state != PlayState::Playing {
+            return;
+        }
+        let heard_before = self.heard();
+        self.flush(Mode::Paused);
+        // Wait briefly for the callback, so the pause position is exactly the last frame heard.
+        let deadline = Instant::now() + FLUSH_ACK_WAIT;
+        while !self.flush_acknowledged() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let heard = match &self.out {
+            Some(out) if self.flush_acknowledged() => {
+                let idx = out.slot.link.flush_at_index.load(Ordering::Acquire);
+                self.status().locate(out.id, idx).or(heard_before)
+            }
+            _ => heard_before,
+        };
+        self.resume_at = heard.or(self
+            .pipeline
+            .as_ref()
+            .map(|(t, p)| (*t, p.position_out_frames())));
+        self.resume_rate = self.out_rate();
+        self.state = PlayState::Paused;
+        {
+            let mut st = self.status();
+            st.state = PlayState::Paused;
+            st.paused_at = self.resume_at;
+        }
+        self.emit(Event::Paused);
+    }
+
+    fn stop(&mut self) {
+        if self.state == PlayState::Stopped {
+            return;
+        }
+        let track = self.current_track();
+        self.flush(Mode::Idle);
+        self.pipeline = None;
+        self.state = PlayState::Stopped;
+        self.resume_at = track.map(|t| (t, 0));
+        {
+            let mut st = self.status();
+            st.state = PlayState::Stopped;
+            st.paused_at = None;
+            st.decoding = None;
+        }
+        self.emit(Event::Stopped);
+    }
+
+    fn seek_to(&mut self, to: Duration, at: Instant) {
+        let frame = (to.as_secs_f64() * self.out_rate() as f64).round() as u64;
+        match self.state {
+            PlayState::Paused => {
+                if let Some((t, _)) = self.resume_at {
+                    self.resume_at = Some((t, frame));
+                    self.status().paused_at = self.resume_at;
+                }
+            }
+            PlayState::Playing => {
+                if let Some(track) = self.current_track() {
+                    self.flush(Mode::Priming);
+                    if matches!(&self.pipeline, Some((t, _)) if *t == track) {
+                        self.seek_pipeline(track, frame, Some(at));
+                    } else {
+                        self.pipeline = None;
+                        self.open_track(track, frame, Some(at));
+                    }
+                }
+            }
+            PlayState::Stopped => {}
+        }
+    }
+
+    fn seek_pipeline(&mut self, track: usize, frame: u64, request: Option<Instant>) {
+        let Some((_, p)) = &mut self.pipeline else {
+            return;
+        };
+        if let Some(out) = &self.out {
+            out.slot.link.set_activity(Activity::Seeking);
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| p.seek_out_frames(frame)));
+        match result {
+            Ok(Ok(reached)) => {
+                self.request = request;
+                self.add_segment(track, reached);
+            }
+            Ok(Err(kind)) => self.track_failed(track, kind),
+            Err(_) => self.track_failed(track, FileErrorKind::DecoderPanic),
+        }
+    }
+
+    fn add_segment(&mut self, track: usize, track_frame: u64) {
+        let Some(out) = &self.out else { return };
+        let link = &out.slot.link;
+        let start_index = link.pushed.load(Ordering::Relaxed);
+        let requested_at = self.request.take();
+        link.watch_hit_ns.store(0, Ordering::Relaxed);
+        link.watch_gap_ns.store(0, Ordering::Relaxed);
+        link.watch_index.store(start_index, Ordering::Release);
+        let id = out.id;
+        let mut st = self.status();
+        st.segments.push(Segment {
+            link_id: id,
+            start_index,
+            track,
+            track_frame,
+            requested_at,
+            ttfa_recorded: false,
+        });
+        st.decoding = Some(track);
+    }
+
+    /// Open queue entry `track` (skipping files that fail) and position it at `frame`.
+    fn open_track(&mut self, mut track: usize, frame: u64, request: Option<Instant>) {
+        self.request = request.or(self.request);
+        while track < self.queue.len() {
+            let Some(out) = &self.out else {
+                // No device yet: remember where to start when one arrives.
+                self.resume_at = Some((track, frame));
+                return;
+            };
+            let fmt = OutputFormat {
+                rate: out.slot.link.rate,
+                channels: out.slot.link.channels,
+            };
+            out.slot.link.set_activity(Activity::Opening);
+            let path = self.queue[track].clone();
+            let t0 = Instant::now();
+            let opened = catch_unwind(AssertUnwindSafe(|| Pipeline::open(&path, Some(fmt))));
+            self.shared
+                .decode_busy_ns
+                .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            match opened {
+                Ok(Ok(p)) => {
+                    {
+                        let mut st = self.status();
+                        if let Some(r) = st.tracks.get_mut(track) {
+                            r.info = Some(p.info().clone());
+                            r.error = None;
+                        }
+                        st.out_rate = fmt.rate;
+                        st.resampler_delay_frames = p.resampler_delay_frames();
+                        st.codec = p.info().codec.clone();
+                        st.file_rate = p.info().rate;
+                    }
+                    self.pipeline = Some((track, p));
+                    if frame > 0 {
+                        let request = self.request;
+                        self.seek_pipeline(track, frame, request);
+                    } else {
+                        self.add_segment(track, 0);
+                    }
+                    if let Some(out) = &self.out {
+                        out.slot.link.set_activity(Activity::Decoding);
+                    }
+                    if self.pipeline.is_some() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => self.record_error(track, e),
+                Err(_) => {
+                    self.record_error(track, FileError::new(&path, FileErrorKind::DecoderPanic))
+                }
+            }
+            track += 1;
+        }
+        self.queue_end();
+    }
+
+    fn record_error(&mut self, track: usize, err: FileError) {
+        if let Some(r) = self.status().tracks.get_mut(track) {
+            r.error = Some(err.clone());
+        }
+        self.emit(Event::FileError(err));
+    }
+
+    fn track_failed(&mut self, track: usize, kind: FileErrorKind) {
+        self.pipeline = None;
+        let path = self.queue.get(track).cloned().unwrap_or_default();
+        self.record_error(track, FileError::new(&path, kind));
+        self.open_track(track + 1, 0, None);
+    }
+
+    /// Everything queued has been pushed: mark where the ring ends.
+    fn queue_end(&mut self) {
+        self.pipeline = None;
+        if let Some(out) = &self.out {
+            let end = out.slot.link.pushed.load(Ordering::Relaxed);
+            out.slot.link.end_index.store(end, Ordering::Release);
+            // Nothing left in the ring and nothing coming: do not wait to prime.
+            if out.slot.link.consumed.load(Ordering::Acquire) >= end
+                && self.pending_off >= self.pending.len()
+            {
+                let _ = out.slot.link.mode.compare_exchange(
+                    Mode::Priming as u8,
+                    Mode::Idle as u8,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            out.slot.link.set_activity(Activity::Decoding);
+        }
+        let mut st = self.status();
+        st.drained = true;
+        st.decoding = None;
+    }
+
+    /// Push pending audio or decode more. Returns how long to wait when the ring is full.
+    fn work(&mut self) -> Option<Duration> {
+        let out = self.out.as_mut()?;
+        if self.pending_off < self.pending.len() {
+            if out.slot.link.flush_done.load(Ordering::Acquire) < out.flush_gen {
+                return Some(Duration::from_millis(1));
+            }
+            let n = out
+                .slot
+                .producer
+                .push_slice(&self.pending[self.pending_off..]);
+            let ch = out.slot.link.channels as usize;
+            self.pending_off += n;
+            out.slot
+                .link
+                .pushed
+                .fetch_add((n / ch) as u64, Ordering::Release);
+            if self.pending_off < self.pending.len() {
+                // Full: wait for the device to drain about a quarter of the ring.
+                let free = out.slot.producer.vacant_len() / ch;
+                let want = (out.slot.link.capacity_frames as usize / 4).max(1);
+                let frames = want.saturating_sub(free).max(1);
+                let ms = (frames as u64 * 1000 / out.slot.link.rate.max(1) as u64).clamp(1, 50);
+                return Some(Duration::from_millis(ms));
+            }
+            self.pending.clear();
+            self.pending_off = 0;
+            return None;
+        }
+        let (track, pipeline) = self.pipeline.as_mut()?;
+        let track = *track;
+        let t0 = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| match pipeline.next_chunk() {
+            Ok(Some(chunk)) => Ok(Some(chunk.to_vec())),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }));
+        let busy = t0.elapsed();
+        self.shared
+            .decode_busy_ns
+            .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+        match result {
+            Ok(Ok(Some(chunk))) => {
+                let ch = out.slot.link.channels as usize;
+                let frames = (chunk.len() / ch) as u64;
+                let audio_ns = frames * 1_000_000_000 / out.slot.link.rate.max(1) as u64;
+                self.shared
+                    .decoded_audio_ns
+                    .fetch_add(audio_ns, Ordering::Relaxed);
+                if let Some(r) = self.status().tracks.get_mut(track) {
+                    r.frames_decoded += frames;
+                }
+                self.pending = chunk;
+                self.pending_off = 0;
+            }
+            Ok(Ok(None)) => {
+                self.pipeline = None;
+                self.open_track(track + 1, 0, None);
+            }
+            Ok(Err(kind)) => self.track_failed(track, kind),
+            Err(_) => self.track_failed(track, FileErrorKind::DecoderPanic),
+        }
+        None
+    }
+
+    fn new_output(&mut self, slot: OutputSlot) {
+        // Where the listener was (on the old stream, if any), to resume there.
+        let (resume, resume_rate) = match (&self.out, self.state) {
+            (Some(_), PlayState::Playing) => (self.heard().or(self.resume_at), self.out_rate()),
+            (Some(_), _) => (self.resume_at, self.out_rate()),
+            (None, _) => (self.resume_at, self.resume_rate),
+        };
+        let prime = (slot.link.rate as u64 * PRIME_MS / 1000)
+            .min(slot.link.capacity_frames / 2)
+            .max(1);
+        slot.link.prime_frames.store(prime, Ordering::Relaxed);
+        let id = self.next_link_id;
+        self.next_link_id += 1;
+        let new_rate = slot.link.rate;
+        self.out = Some(Out {
+            slot,
+            id,
+            flush_gen: 0,
+        });
+        self.pending.clear();
+        self.pending_off = 0;
+        {
+            let mut st = self.status();
+            st.segments.clear();
+            st.link_id = id;
+        }
+        let resume =
+            resume.map(|(t, f)| (t, super::pipeline::file_to_out(f, resume_rate, new_rate)));
+        self.resume_at = resume;
+        self.resume_rate = new_rate;
+        // The output format may have changed: pipelines are rebuilt for the new one.
+        self.pipeline = None;
+        let link = self
+            .out
+            .as_ref()
+            .map(|o| o.slot.link.clone())
+            .expect("just set");
+        match self.state {
+            PlayState::Playing => {
+                let (track, frame) = resume.unwrap_or((0, 0));
+                link.set_mode(Mode::Priming);
+                self.resume_at = None;
+                self.open_track(track, frame, Some(Instant::now()));
+            }
+            PlayState::Paused => link.set_mode(Mode::Paused),
+            PlayState::Stopped => link.set_mode(Mode::Idle),
+        }
+    }
+
+    fn output_lost(&mut self) {
+        if self.state == PlayState::Playing {
+            self.resume_at = self.heard().or(self.resume_at);
+        }
+        if let Some(out) = &self.out {
+            out.slot.link.set_mode(Mode::Idle);
+        }
+        self.resume_rate = self.out_rate();
+        self.out = None;
+        self.pending.clear();
+        self.pending_off = 0;
+        self.pipeline = None;
+    }
+}

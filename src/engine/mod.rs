@@ -1,0 +1,274 @@
+//! The playback engine.
+//!
+//! ```text
+//!  UI / CLI ──Command──▶ decoder thread ──f32 frames──▶ ring ──▶ cpal callback (real time)
+//!     ▲                  (decoder.rs: symphonia,         (ringbuf   (callback.rs: the only code
+//!     │                   pipeline.rs, resample.rs,       SPSC)      on the audio thread)
+//!     │                   channels.rs)                                   │ atomics (shared.rs)
+//!     └──────Event────── supervisor thread (supervisor.rs, output.rs) ◀──┘
+//!                        owns the cpal stream, rebuilds it, watches the counters
+//! ```
+//!
+//! Threads: the caller's, the decoder, the supervisor, and cpal's audio thread. Only
+//! `callback.rs` runs on the audio thread. Commands and events travel on crossbeam channels
+//! between non-real-time threads; samples travel only through the ring; the callback talks to
+//! everyone else through atomics.
+
+pub mod callback;
+pub mod channels;
+pub mod control;
+pub(crate) mod decoder;
+pub mod meters;
+pub mod output;
+pub mod pipeline;
+pub mod resample;
+pub mod shared;
+pub mod source;
+pub mod status;
+pub(crate) mod supervisor;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use control::{Command, Event};
+pub use meters::MeterSnapshot;
+pub use output::OutputRequest;
+pub use shared::Episode;
+pub use status::{PlayState, TrackRecord};
+
+use crate::error::OutputError;
+use control::DecoderMsg;
+use shared::Shared;
+use status::Status;
+use supervisor::{OutputState, Supervisor, SupervisorMsg};
+
+/// Default ring capacity. 200 ms rides out the scheduling delays of a fully loaded 2-core
+/// machine (`stress-ng --cpu 2`) with room to spare, while a seek or pause still flushes it at
+/// once, so the size costs no responsiveness. See README, "Ring size".
+pub const DEFAULT_RING_MS: u32 = 200;
+
+/// Default device period: 512 frames (10.7 ms at 48 kHz), which PipeWire and PulseAudio serve
+/// without fuss and which keeps the callback's wake-ups to about 94 a second.
+pub const DEFAULT_PERIOD_FRAMES: u32 = 512;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub output: OutputRequest,
+    /// Fail `start` when no device can be opened (the CLI); otherwise keep trying (the window).
+    pub require_device: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            output: OutputRequest {
+                device: None,
+                ring_ms: DEFAULT_RING_MS,
+                period_frames: DEFAULT_PERIOD_FRAMES,
+            },
+            require_device: true,
+        }
+    }
+}
+
+/// A running engine. Dropping it stops playback and joins its threads.
+pub struct Engine {
+    decoder_tx: Sender<DecoderMsg>,
+    supervisor_tx: Sender<SupervisorMsg>,
+    events: Receiver<Event>,
+    shared: Arc<Shared>,
+    status: Arc<Mutex<Status>>,
+    output: Arc<Mutex<OutputState>>,
+    epoch: Instant,
+    threads: Vec<JoinHandle<()>>,
+    device: Option<String>,
+}
+
+impl Engine {
+    pub fn start(config: EngineConfig) -> Result<Engine, OutputError> {
+        let epoch = Instant::now();
+        let shared = Arc::new(Shared::default());
+        let status = Arc::new(Mutex::new(Status::default()));
+        let output = Arc::new(Mutex::new(OutputState::default()));
+        let (decoder_tx, decoder_rx) = crossbeam_channel::unbounded();
+        let (supervisor_tx, supervisor_rx) = crossbeam_channel::unbounded();
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let decoder = decoder::Decoder::new(
+            decoder_rx,
+            events_tx.clone(),
+            shared.clone(),
+            status.clone(),
+        );
+        let mut threads = vec![
+            std::thread::Builder::new()
+                .name("reel-decoder".into())
+                .spawn(move || decoder.run())
+                .map_err(|e| {
+                    OutputError::Unusable(format!("cannot start the decoder thread: {e}"))
+                })?,
+        ];
+        let sup = Supervisor {
+            rx: supervisor_rx,
+            decoder: decoder_tx.clone(),
+            events: events_tx,
+            shared: shared.clone(),
+            status: status.clone(),
+            output: output.clone(),
+            epoch,
+            request: config.output.clone(),
+        };
+        let (first_tx, first_rx) = crossbeam_channel::bounded(1);
+        threads.push(
+            std::thread::Builder::new()
+                .name("reel-supervisor".into())
+                .spawn(move || sup.run(first_tx))
+                .map_err(|e| {
+                    OutputError::Unusable(format!("cannot start the supervisor thread: {e}"))
+                })?,
+        );
+        let mut engine = Engine {
+            decoder_tx,
+            supervisor_tx,
+            events,
+            shared,
+            status,
+            output,
+            epoch,
+            threads,
+            device: None,
+        };
+        match first_rx.recv() {
+            Ok(Ok(device)) => engine.device = Some(device),
+            Ok(Err(e)) if config.require_device => return Err(e),
+            Ok(Err(_)) => {}
+            Err(_) => return Err(OutputError::Unusable("the supervisor thread died".into())),
+        }
+        Ok(engine)
+    }
+
+    /// The device opened at start, if any.
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    pub fn send(&self, cmd: Command) {
+        if let Command::Volume(v) = cmd {
+            // Volume needs no thread hop: the callback reads the atomic and ramps.
+            self.shared.set_volume(v);
+            return;
+        }
+        let _ = self.decoder_tx.send(DecoderMsg::User(cmd, Instant::now()));
+    }
+
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    pub fn volume(&self) -> f32 {
+        self.shared.volume()
+    }
+
+    /// Change device, ring size or period while running; playback resumes where it was.
+    pub fn reconfigure(&self, req: OutputRequest) {
+        let _ = self.supervisor_tx.send(SupervisorMsg::Reconfigure(req));
+    }
+
+    /// Per-track records: what each queued file turned out to be and how it went.
+    pub fn tracks(&self) -> Vec<TrackRecord> {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tracks
+            .clone()
+    }
+
+    /// Underrun episodes seen so far (most recent last).
+    pub fn episodes(&self) -> Vec<Episode> {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .episodes
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Engine clock: nanoseconds since start (the clock episodes are stamped with).
+    pub fn clock_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// A consistent copy of every meter. Resets the "since last read" figures (ring minimum,
+    /// peak and RMS levels).
+    pub fn snapshot(&self) -> MeterSnapshot {
+        let mut snap = MeterSnapshot::default();
+        let stream = {
+            let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
+            out.stream.clone()
+        };
+        meters::read_atomics(&mut snap, &self.shared, stream.as_ref().map(|s| &*s.link));
+        snap.device_ok = stream.is_some();
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        snap.state = match st.state {
+            PlayState::Playing => "playing",
+            PlayState::Paused => "paused",
+            PlayState::Stopped => "stopped",
+        }
+        .into();
+        snap.codec = st.codec.clone();
+        snap.file_rate = st.file_rate;
+        snap.time_to_first_audio_ms = st.last_ttfa_ms;
+        if let Some(s) = &stream {
+            snap.device = s.device.clone();
+            snap.host = s.host.clone();
+            snap.sample_format = s.sample_format.clone();
+            let rate = s.link.rate.max(1) as f64;
+            snap.resampler_delay_ms = st.resampler_delay_frames as f64 * 1000.0 / rate;
+            let located = match st.state {
+                PlayState::Paused => st.paused_at,
+                PlayState::Playing => {
+                    let idx = meters::heard_index(&s.link, &self.shared, self.clock_ns());
+                    st.locate(st.link_id, idx)
+                }
+                PlayState::Stopped => None,
+            };
+            if let Some((track, frame)) = located {
+                snap.track = Some(track);
+                snap.position_ms = frame as f64 * 1000.0 / rate;
+                if let Some(rec) = st.tracks.get(track) {
+                    snap.track_path = Some(rec.path.display().to_string());
+                    snap.duration_ms = rec
+                        .info
+                        .as_ref()
+                        .and_then(|i| i.duration_secs())
+                        .map(|d| d * 1000.0);
+                }
+            }
+        }
+        snap.output_latency_ms =
+            snap.ring_fill_ms + snap.device_latency_ms + snap.resampler_delay_ms;
+        snap
+    }
+
+    /// Stop playback and join the threads.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        let _ = self.supervisor_tx.send(SupervisorMsg::Shutdown);
+        let _ = self.decoder_tx.send(DecoderMsg::Shutdown);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}

@@ -1,0 +1,300 @@
+//! cpal output: choosing a device and a configuration, and building the stream around a
+//! [`Callback`]. Runs on the supervisor thread.
+//!
+//! Host: cpal's default on Linux, ALSA. Through the `pipewire-alsa` or pulseaudio ALSA plugin it
+//! reaches whichever sound server runs, it reports real callback timestamps (so device latency
+//! is measured, not guessed), and it needs no extra system libraries. The native PipeWire host
+//! reports no timestamps, and the native PulseAudio host needs cpal features and a `Fixed`
+//! buffer to behave; see README.
+//!
+//! Buffer size: always `BufferSize::Fixed`, clamped into the device's supported range. Never
+//! `Default`: on PulseAudio that gives about 2 s per callback (cpal#1222).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Instant;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{BufferSize, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedBufferSize};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use super::callback::Callback;
+use super::shared::{Episode, Link, Shared};
+use crate::error::OutputError;
+
+/// Underrun episodes the callback can report before a reader drains them.
+const EPISODE_QUEUE: usize = 256;
+
+/// Error kinds the error callback reports to the supervisor (0 = none).
+pub const STREAM_OK: u8 = 0;
+pub const STREAM_LOST: u8 = 1;
+pub const STREAM_INVALIDATED: u8 = 2;
+pub const STREAM_OTHER: u8 = 3;
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRequest {
+    /// Device id or name; `None` = the host's default output.
+    pub device: Option<String>,
+    /// Ring capacity.
+    pub ring_ms: u32,
+    /// Device buffer (period) in frames.
+    pub period_frames: u32,
+}
+
+/// A running output stream and everything that must outlive it.
+pub struct OpenedStream {
+    stream: cpal::Stream,
+    pub link: Arc<Link>,
+    pub device_name: String,
+    pub host_name: String,
+    pub sample_format: SampleFormat,
+    pub period_frames: u32,
+    /// Set by the error callback (one of the STREAM_* codes).
+    pub error: Arc<AtomicU8>,
+    /// Keeps the ring's storage alive here, so the callback's copy never frees it on the
+    /// audio thread.
+    _keepalive: (Arc<HeapRb<f32>>, Arc<HeapRb<Episode>>),
+}
+
+impl OpenedStream {
+    /// Stop the stream. The callback (and its Arcs) are dropped by cpal's thread, but the
+    /// storage they point at is still held by `_keepalive`, which drops here, afterwards.
+    pub fn close(self) {
+        let OpenedStream {
+            stream, _keepalive, ..
+        } = self;
+        let _ = stream.pause();
+        drop(stream);
+        drop(_keepalive);
+    }
+}
+
+/// A listing of one output device, for `reel devices` and the settings UI.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceListing {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub configs: Vec<String>,
+}
+
+pub fn host_name() -> &'static str {
+    cpal::default_host().id().name()
+}
+
+fn device_label(device: &cpal::Device) -> (String, String) {
+    let id = device
+        .id()
+        .map(|i| i.id().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let name = device
+        .description()
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|_| id.clone());
+    (id, name)
+}
+
+pub fn list_devices() -> Result<Vec<DeviceListing>, OutputError> {
+    let host = cpal::default_host();
+    let default_id = host
+        .default_output_device()
+        .and_then(|d| d.id().ok())
+        .map(|i| i.id().to_string());
+    let devices = host
+        .output_devices()
+        .map_err(|e| OutputError::NoDevice(e.to_string()))?;
+    let mut out = Vec::new();
+    for d in devices {
+        let (id, name) = device_label(&d);
+        let configs = match d.supported_output_configs() {
+            Ok(cs) => cs
+                .map(|c| {
+                    let buf = match c.buffer_size() {
+                        SupportedBufferSize::Range { min, max } => {
+                            format!("buffer {min}..{max} frames")
+                        }
+                        SupportedBufferSize::Unknown => "buffer size unknown".into(),
+                    };
+                    format!(
+                        "{} ch, {}..{} Hz, {}, {}",
+                        c.channels(),
+                        c.min_sample_rate(),
+                        c.max_sample_rate(),
+                        c.sample_format(),
+                        buf
+                    )
+                })
+                .collect(),
+            Err(e) => vec![format!("(cannot query: {e})")],
+        };
+        out.push(DeviceListing {
+            is_default: default_id.as_deref() == Some(id.as_str()),
+            id,
+            name,
+            configs,
+        });
+    }
+    Ok(out)
+}
+
+fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, OutputError> {
+    match wanted {
+        None => host.default_output_device().ok_or_else(|| {
+            OutputError::NoDevice("the audio host has no default output device".into())
+        }),
+        Some(name) => {
+            let devices: Vec<cpal::Device> = host
+                .output_devices()
+                .map_err(|e| OutputError::NoDevice(e.to_string()))?
+                .collect();
+            let mut available = Vec::new();
+            for d in devices {
+                let (id, label) = device_label(&d);
+                if id == name || label == name {
+                    return Ok(d);
+                }
+                available.push(id);
+            }
+            Err(OutputError::UnknownDevice {
+                name: name.to_string(),
+                available,
+            })
+        }
+    }
+}
+
+/// Open the requested device and start a stream feeding from a new ring.
+pub fn open(
+    req: &OutputRequest,
+    shared: &Arc<Shared>,
+    epoch: Instant,
+) -> Result<(OpenedStream, HeapProd<f32>, HeapCons<Episode>), OutputError> {
+    let host = cpal::default_host();
+    let device = find_device(&host, req.device.as_deref())?;
+    let (_, device_name) = device_label(&device);
+    let default = device
+        .default_output_config()
+        .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
+    let rate = default.sample_rate();
+    let channels = default.channels();
+    // Prefer f32 (no conversion loss) when the device offers it at this rate and width.
+    let mut format = default.sample_format();
+    let mut range = *default.buffer_size();
+    if let Ok(configs) = device.supported_output_configs() {
+        for c in configs {
+            if c.channels() == channels
+                && c.contains_rate(rate)
+                && c.sample_format() == SampleFormat::F32
+            {
+                format = SampleFormat::F32;
+                range = *c.buffer_size();
+                break;
+            }
+        }
+    }
+    let period = match range {
+        SupportedBufferSize::Range { min, max } => req.period_frames.clamp(min, max.max(min)),
+        SupportedBufferSize::Unknown => req.period_frames,
+    };
+    let config = StreamConfig {
+        channels,
+        sample_rate: rate,
+        buffer_size: BufferSize::Fixed(period),
+    };
+
+    let capacity_frames = (rate as u64 * req.ring_ms.max(1) as u64 / 1000).max(period as u64 * 2);
+    let ring = Arc::new(HeapRb::<f32>::new(
+        capacity_frames as usize * channels as usize,
+    ));
+    let producer = HeapProd::new(ring.clone());
+    let consumer = HeapCons::new(ring.clone());
+    let episodes_rb = Arc::new(HeapRb::<Episode>::new(EPISODE_QUEUE));
+    let (ep_prod, ep_cons) = (
+        HeapProd::new(episodes_rb.clone()),
+        HeapCons::new(episodes_rb.clone()),
+    );
+    let link = Arc::new(Link::new(rate, channels, capacity_frames));
+    let callback = Callback::new(consumer, link.clone(), shared.clone(), ep_prod, epoch);
+    let error = Arc::new(AtomicU8::new(STREAM_OK));
+
+    let stream = match format {
+        SampleFormat::I8 => build::<i8>(&device, config, callback, &error, shared),
+        SampleFormat::I16 => build::<i16>(&device, config, callback, &error, shared),
+        SampleFormat::I24 => build::<cpal::I24>(&device, config, callback, &error, shared),
+        SampleFormat::I32 => build::<i32>(&device, config, callback, &error, shared),
+        SampleFormat::I64 => build::<i64>(&device, config, callback, &error, shared),
+        SampleFormat::U8 => build::<u8>(&device, config, callback, &error, shared),
+        SampleFormat::U16 => build::<u16>(&device, config, callback, &error, shared),
+        SampleFormat::U32 => build::<u32>(&device, config, callback, &error, shared),
+        SampleFormat::U64 => build::<u64>(&device, config, callback, &error, shared),
+        SampleFormat::F32 => build::<f32>(&device, config, callback, &error, shared),
+        SampleFormat::F64 => build::<f64>(&device, config, callback, &error, shared),
+        other => {
+            return Err(OutputError::Unusable(format!(
+                "{device_name}: sample format {other} is not supported"
+            )));
+        }
+    }
+    .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
+    stream
+        .play()
+        .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
+    let period_frames = stream.buffer_size().unwrap_or(period);
+    Ok((
+        OpenedStream {
+            stream,
+            link,
+            device_name,
+            host_name: host.id().name().to_string(),
+            sample_format: format,
+            period_frames,
+            error,
+            _keepalive: (ring, episodes_rb),
+        },
+        producer,
+        ep_cons,
+    ))
+}
+
+fn build<T>(
+    device: &cpal::Device,
+    config: StreamConfig,
+    mut callback: Callback,
+    error: &Arc<AtomicU8>,
+    shared: &Arc<Shared>,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample + FromSample<f32>,
+{
+    let error = error.clone();
+    let xruns: Arc<Shared> = shared.clone();
+    device.build_output_stream::<T, _, _>(
+        config,
+        move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+            let ts = info.timestamp();
+            let latency = ts.playback.duration_since(ts.callback).as_nanos() as u64;
+            callback.process(data, latency);
+        },
+        move |err: cpal::Error| {
+            // Never blocks: record the kind and return. The supervisor polls it.
+            let code = match err.kind() {
+                cpal::ErrorKind::Xrun => {
+                    xruns.device_xruns.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => return,
+                cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::HostUnavailable => {
+                    STREAM_LOST
+                }
+                cpal::ErrorKind::StreamInvalidated => STREAM_INVALIDATED,
+                _ => STREAM_OTHER,
+            };
+            error.store(code, Ordering::Release);
+        },
+        None,
+    )
+}
+
+/// Counter of stream builds, so tests and meters can tell a rebuilt stream from the first.
+pub static STREAMS_BUILT: AtomicU64 = AtomicU64::new(0);

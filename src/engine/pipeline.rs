@@ -1,0 +1,169 @@
+//! Source → channel map → resampler: everything the decoder thread does to turn a file into
+//! device-ready interleaved f32. `reel decode` runs the very same pipeline, so what it writes is
+//! exactly what the engine sends to the ring.
+
+use std::path::Path;
+
+use super::channels::ChannelMap;
+use super::resample::StreamResampler;
+use super::source::{Source, SourceInfo};
+use crate::error::{FileError, FileErrorKind};
+
+/// The shape of the audio the pipeline produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFormat {
+    pub rate: u32,
+    pub channels: u16,
+}
+
+pub struct Pipeline {
+    source: Source,
+    out: OutputFormat,
+    map: ChannelMap,
+    /// Map channels before resampling when that means fewer channels to resample.
+    map_first: bool,
+    resampler: Option<StreamResampler>,
+    scratch: Vec<f32>,
+    block: Vec<f32>,
+    finished: bool,
+    /// Output frames produced since the last seek, plus the seek target in output frames.
+    out_pos: u64,
+}
+
+impl Pipeline {
+    pub fn open(path: &Path, out: Option<OutputFormat>) -> Result<Pipeline, FileError> {
+        let source = Source::open(path)?;
+        Pipeline::new(source, out).map_err(|k| FileError::new(path, k))
+    }
+
+    /// `out = None` keeps the file's own rate and channel count.
+    pub fn new(source: Source, out: Option<OutputFormat>) -> Result<Pipeline, FileErrorKind> {
+        let info = source.info();
+        let out = out.unwrap_or(OutputFormat {
+            rate: info.rate,
+            channels: info.channels,
+        });
+        let map = ChannelMap::new(
+            info.channels as usize,
+            info.channel_mask,
+            out.channels as usize,
+        );
+        let map_first = out.channels < info.channels;
+        let resampler = if info.rate != out.rate {
+            let ch = if map_first {
+                out.channels
+            } else {
+                info.channels
+            } as usize;
+            Some(StreamResampler::new(info.rate, out.rate, ch).map_err(FileErrorKind::Corrupt)?)
+        } else {
+            None
+        };
+        Ok(Pipeline {
+            source,
+            out,
+            map,
+            map_first,
+            resampler,
+            scratch: Vec::new(),
+            block: Vec::new(),
+            finished: false,
+            out_pos: 0,
+        })
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        self.source.info()
+    }
+
+    pub fn output(&self) -> OutputFormat {
+        self.out
+    }
+
+    /// Output frames the resampler holds back (0 without resampling).
+    pub fn resampler_delay_frames(&self) -> usize {
+        self.resampler.as_ref().map_or(0, |r| r.delay_frames())
+    }
+
+    /// The output frame (at the output rate) of the next frame `next_chunk` returns.
+    pub fn position_out_frames(&self) -> u64 {
+        self.out_pos
+    }
+
+    /// Total length in output frames, when known.
+    pub fn total_out_frames(&self) -> Option<u64> {
+        let info = self.source.info();
+        info.frames
+            .map(|f| file_to_out(f, info.rate, self.out.rate))
+    }
+
+    /// Packets skipped because they would not decode.
+    pub fn skipped_packets(&self) -> u64 {
+        self.source.skipped_packets
+    }
+
+    /// The next block of output audio; `Ok(None)` at the end. The block may be empty only when
+    /// the resampler is still filling its first chunk; callers simply call again.
+    pub fn next_chunk(&mut self) -> Result<Option<&[f32]>, FileErrorKind> {
+        if self.finished {
+            return Ok(None);
+        }
+        self.block.clear();
+        match self.source.next_block()? {
+            Some(samples) => match (&mut self.resampler, self.map_first) {
+                (None, _) => self.map.apply(samples, &mut self.block),
+                (Some(r), true) => {
+                    self.map.apply(samples, &mut self.scratch);
+                    r.process(&self.scratch, &mut self.block);
+                }
+                (Some(r), false) => {
+                    self.scratch.clear();
+                    r.process(samples, &mut self.scratch);
+                    self.map.apply(&self.scratch, &mut self.block);
+                }
+            },
+            None => {
+                self.finished = true;
+                let Some(r) = &mut self.resampler else {
+                    return Ok(None);
+                };
+                if self.map_first {
+                    r.finish(&mut self.block);
+                } else {
+                    self.scratch.clear();
+                    r.finish(&mut self.scratch);
+                    self.map.apply(&self.scratch, &mut self.block);
+                }
+                if self.block.is_empty() {
+                    return Ok(None);
+                }
+            }
+        }
+        self.out_pos += (self.block.len() / self.out.channels as usize) as u64;
+        Ok(Some(&self.block))
+    }
+
+    /// Seek so that the next output frame is the one at `out_frame` (output rate).
+    /// Returns the output frame actually reached (clamped to the track's length).
+    pub fn seek_out_frames(&mut self, out_frame: u64) -> Result<u64, FileErrorKind> {
+        let info = self.source.info();
+        let (rate_in, rate_out) = (info.rate, self.out.rate);
+        let file_frame = out_to_file(out_frame, rate_out, rate_in);
+        let file_frame = info.frames.map_or(file_frame, |t| file_frame.min(t));
+        self.source.seek(file_frame)?;
+        if let Some(r) = &mut self.resampler {
+            r.reset();
+        }
+        self.finished = false;
+        self.out_pos = file_to_out(file_frame, rate_in, rate_out);
+        Ok(self.out_pos)
+    }
+}
+
+pub fn file_to_out(frames: u64, rate_in: u32, rate_out: u32) -> u64 {
+    ((frames as u128 * rate_out as u128 + rate_in as u128 / 2) / rate_in as u128) as u64
+}
+
+pub fn out_to_file(frames: u64, rate_out: u32, rate_in: u32) -> u64 {
+    ((frames as u128 * rate_in as u128 + rate_out as u128 / 2) / rate_out as u128) as u64
+}

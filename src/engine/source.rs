@@ -1,0 +1,413 @@
+//! Opening and decoding one audio file with symphonia.
+//!
+//! Runs on the decoder thread (or in `reel decode`), never on the audio thread. The file is read
+//! through a buffered [`MediaSourceStream`], one packet at a time, so memory stays flat however
+//! long the file is. Output is interleaved `f32` at the file's own rate and channel count.
+//!
+//! Error policy (what a caller can do):
+//! - a packet that fails to decode is skipped and counted;
+//! - too many failures in a row, or a file that yields no audio at all, is [`FileErrorKind::Corrupt`]
+//!   and ends the track;
+//! - opening maps each failure to one [`FileErrorKind`], so the user gets one clear line.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::{TimeBase, Timestamp};
+
+use crate::error::{FileError, FileErrorKind};
+
+/// Read-ahead of the media source stream. 64 KiB per read keeps syscalls few without holding
+/// more than a sliver of the file in memory.
+pub const SOURCE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Consecutive packets that may fail before the file is declared corrupt. A few bad packets in a
+/// damaged MP3 are skipped; a file where nothing decodes is not played as endless silence.
+pub const MAX_BAD_PACKETS_IN_A_ROW: u32 = 64;
+
+/// What is known about a source once it is open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    pub path: PathBuf,
+    /// Sample rate of the file, in Hz.
+    pub rate: u32,
+    /// Channel count of the file.
+    pub channels: u16,
+    /// Speaker positions as a WAVE-style bit mask (bit 0 = front left), when the file says.
+    pub channel_mask: Option<u64>,
+    /// Codec short name, e.g. "flac", "mp3".
+    pub codec: String,
+    /// Container short name, e.g. "flac", "wave", "isomp4".
+    pub container: String,
+    /// Total frames, when the container says.
+    pub frames: Option<u64>,
+}
+
+impl SourceInfo {
+    /// Duration in seconds, when known.
+    pub fn duration_secs(&self) -> Option<f64> {
+        self.frames.map(|f| f as f64 / self.rate as f64)
+    }
+}
+
+/// An open, decodable audio file.
+pub struct Source {
+    info: SourceInfo,
+    format: Box<dyn FormatReader + 'static>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    time_base: Option<TimeBase>,
+    samples: Vec<f32>,
+    /// After a seek: drop decoded frames that come before this file frame.
+    discard_before: Option<u64>,
+    bad_in_a_row: u32,
+    /// Packets skipped because they failed to decode.
+    pub skipped_packets: u64,
+    frames_out: u64,
+    /// A block decoded while probing the channel count, handed out first.
+    pending_first: bool,
+}
+
+fn classify_open_error(err: SymError) -> FileErrorKind {
+    match err {
+        SymError::Unsupported(_) => FileErrorKind::NotAudio,
+        SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            FileErrorKind::Corrupt("file ends before its header does (truncated?)".into())
+        }
+        SymError::IoError(e) => FileErrorKind::from_io(&e),
+        SymError::DecodeError(m) => FileErrorKind::Corrupt(m.to_string()),
+        SymError::LimitError(m) => FileErrorKind::Corrupt(format!("limit exceeded: {m}")),
+        SymError::SeekError(_) | SymError::ResetRequired => {
+            FileErrorKind::Corrupt("unreadable stream structure".into())
+        }
+        other => FileErrorKind::Corrupt(other.to_string()),
+    }
+}
+
+impl Source {
+    /// Open `path`, probe its format and make a decoder for its first audio track.
+    pub fn open(path: &Path) -> Result<Source, FileError> {
+        let fail = |kind| FileError::new(path, kind);
+        let meta = std::fs::metadata(path).map_err(|e| fail(FileErrorKind::from_io(&e)))?;
+        if meta.is_dir() {
+            return Err(fail(FileErrorKind::IsDirectory));
+        }
+        if meta.len() == 0 {
+            return Err(fail(FileErrorKind::Empty));
+        }
+        let file = File::open(path).map_err(|e| fail(FileErrorKind::from_io(&e)))?;
+        let mss = MediaSourceStream::new(
+            Box::new(file),
+            MediaSourceStreamOptions {
+                buffer_len: SOURCE_BUFFER_BYTES,
+            },
+        );
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format = symphonia::default::get_probe()
+            .probe(
+                &hint,
+                mss,
+                FormatOptions::default(),
+                MetadataOptions::default(),
+            )
+            .map_err(|e| fail(classify_open_error(e)))?;
+        Self::from_format(path, format)
+    }
+
+    fn from_format(
+        path: &Path,
+        format: Box<dyn FormatReader + 'static>,
+    ) -> Result<Source, FileError> {
+        let fail = |kind| FileError::new(path, kind);
+        let track = format
+            .default_track(TrackType::Audio)
+            .or_else(|| format.first_track(TrackType::Audio))
+            .ok_or_else(|| fail(FileErrorKind::NotAudio))?;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or_else(|| fail(FileErrorKind::NotAudio))?
+            .clone();
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| match e {
+                SymError::Unsupported(_) => fail(FileErrorKind::UnsupportedCodec(
+                    codec_name_guess(&params.codec.to_string()),
+                )),
+                other => fail(classify_open_error(other)),
+            })?;
+        let rate = params
+            .sample_rate
+            .filter(|r| *r > 0)
+            .ok_or_else(|| fail(FileErrorKind::Corrupt("no sample rate in header".into())))?;
+        if rate > 768_000 {
+            return Err(fail(FileErrorKind::Corrupt(format!(
+                "implausible sample rate {rate} Hz"
+            ))));
+        }
+        let (channels, channel_mask) = match &params.channels {
+            Some(symphonia::core::audio::Channels::Positioned(p)) => {
+                (p.bits().count_ones() as u16, Some(p.bits()))
+            }
+            Some(c) => (c.count() as u16, None),
+            None => (0, None),
+        };
+        let info = SourceInfo {
+            path: path.to_path_buf(),
+            rate,
+            channels,
+            channel_mask,
+            codec: decoder.codec_info().short_name.to_string(),
+            container: format.format_info().short_name.to_string(),
+            frames: track.num_frames,
+        };
+        let mut source = Source {
+            track_id: track.id,
+            time_base: track.time_base,
+            info,
+            format,
+            decoder,
+            samples: Vec::new(),
+            discard_before: None,
+            bad_in_a_row: 0,
+            skipped_packets: 0,
+            frames_out: 0,
+            pending_first: false,
+        };
+        if source.info.channels == 0 {
+            // Some containers (ADTS AAC, for one) only reveal the channel count in the first
+            // decoded packet. Decode it now and hand it out first.
+            match source.decode_next().map_err(&fail)? {
+                Some(_) => source.pending_first = true,
+                None => return Err(fail(FileErrorKind::Corrupt("no decodable audio".into()))),
+            }
+        }
+        if source.info.channels == 0 || source.info.channels > 32 {
+            return Err(fail(FileErrorKind::Corrupt(format!(
+                "implausible channel count {}",
+                source.info.channels
+            ))));
+        }
+        Ok(source)
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    /// The file frame of the next frame [`Source::next_block`] will return.
+    pub fn position_frames(&self) -> u64 {
+        self.frames_out
+    }
+
+    fn ts_to_frame(&self, ts: Timestamp) -> u64 {
+        let ts = ts.get().max(0) as i128;
+        match self.time_base {
+            Some(tb) => {
+                (ts * tb.numer.get() as i128 * self.info.rate as i128 / tb.denom.get() as i128)
+                    as u64
+            }
+            None => ts as u64,
+        }
+    }
+
+    fn frame_to_ts(&self, frame: u64) -> Timestamp {
+        let f = frame as i128;
+        let ts = match self.time_base {
+            Some(tb) => {
+                f * tb.denom.get() as i128 / (tb.numer.get() as i128 * self.info.rate as i128)
+            }
+            None => f,
+        };
+        Timestamp::new(ts.min(i64::MAX as i128) as i64)
+    }
+
+    /// Decode the next block of audio: interleaved f32, `info().channels` per frame.
+    /// `Ok(None)` is the end of the file.
+    pub fn next_block(&mut self) -> Result<Option<&[f32]>, FileErrorKind> {
+        if self.pending_first {
+            self.pending_first = false;
+            if !self.samples.is_empty() {
+                self.frames_out += (self.samples.len() / self.info.channels as usize) as u64;
+                return Ok(Some(&self.samples));
+            }
+        }
+        match self.decode_next()? {
+            Some(frames) => {
+                self.frames_out += frames as u64;
+                Ok(Some(&self.samples))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Decode packets until one yields frames; leaves them in `self.samples`.
+    fn decode_next(&mut self) -> Result<Option<usize>, FileErrorKind> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return self.end_of_stream(),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // A truncated file: play what was there.
+                    return self.end_of_stream();
+                }
+                Err(SymError::ResetRequired) => {
+                    self.decoder.reset();
+                    continue;
+                }
+                Err(SymError::DecodeError(m)) => {
+                    self.bad_packet(m)?;
+                    continue;
+                }
+                Err(SymError::IoError(e)) => return Err(FileErrorKind::from_io(&e)),
+                Err(other) => return Err(FileErrorKind::Corrupt(other.to_string())),
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            let start_frame = self.ts_to_frame(packet.pts);
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(buf) => buf,
+                Err(SymError::DecodeError(m)) => {
+                    self.bad_packet(m)?;
+                    continue;
+                }
+                Err(SymError::IoError(_)) => {
+                    self.bad_packet("packet ends early")?;
+                    continue;
+                }
+                Err(SymError::ResetRequired) => {
+                    self.decoder.reset();
+                    continue;
+                }
+                Err(SymError::Unsupported(m)) => {
+                    return Err(FileErrorKind::UnsupportedCodec(m.to_string()));
+                }
+                Err(other) => return Err(FileErrorKind::Corrupt(other.to_string())),
+            };
+            self.bad_in_a_row = 0;
+            let frames = decoded.frames();
+            if frames == 0 {
+                continue;
+            }
+            let src_channels = decoded.spec().channels().count().max(1);
+            if self.info.channels == 0 {
+                self.info.channels = src_channels as u16;
+                if let symphonia::core::audio::Channels::Positioned(p) = decoded.spec().channels() {
+                    self.info.channel_mask = Some(p.bits());
+                }
+            }
+            let channels = self.info.channels as usize;
+            if src_channels == channels {
+                self.samples.resize(frames * channels, 0.0);
+                decoded.copy_to_slice_interleaved(&mut self.samples[..]);
+            } else {
+                // The stream changed its channel count mid-file (chained Ogg, broken headers).
+                // Keep the output layout fixed: copy what fits, silence the rest.
+                let mut tmp = vec![0.0f32; frames * src_channels];
+                decoded.copy_to_slice_interleaved(&mut tmp[..]);
+                self.samples.clear();
+                self.samples.resize(frames * channels, 0.0);
+                for (dst, src) in self
+                    .samples
+                    .chunks_mut(channels)
+                    .zip(tmp.chunks(src_channels))
+                {
+                    let n = channels.min(src_channels);
+                    dst[..n].copy_from_slice(&src[..n]);
+                }
+            }
+            // Sample-accurate seeking: drop what precedes the requested frame.
+            if let Some(target) = self.discard_before {
+                let end = start_frame + frames as u64;
+                if end <= target {
+                    continue;
+                }
+                self.discard_before = None;
+                if start_frame < target {
+                    let drop = (target - start_frame) as usize;
+                    self.samples.drain(..drop * channels);
+                    return Ok(Some(frames - drop));
+                }
+            }
+            // Non-finite samples from a damaged stream would become full-scale noise; zero them.
+            for s in self.samples.iter_mut() {
+                if !s.is_finite() {
+                    *s = 0.0;
+                }
+            }
+            return Ok(Some(frames));
+        }
+    }
+
+    fn bad_packet(&mut self, why: &str) -> Result<(), FileErrorKind> {
+        self.skipped_packets += 1;
+        self.bad_in_a_row += 1;
+        if self.bad_in_a_row >= MAX_BAD_PACKETS_IN_A_ROW {
+            return Err(FileErrorKind::Corrupt(format!(
+                "{} packets in a row failed to decode ({why})",
+                self.bad_in_a_row
+            )));
+        }
+        Ok(())
+    }
+
+    fn end_of_stream(&mut self) -> Result<Option<usize>, FileErrorKind> {
+        if self.frames_out == 0 && !self.pending_first && self.skipped_packets > 0 {
+            return Err(FileErrorKind::Corrupt("no packet could be decoded".into()));
+        }
+        Ok(None)
+    }
+
+    /// Seek so that the next frame returned is exactly `frame` (in file frames).
+    /// Seeking at or past the end leaves the source at its end.
+    pub fn seek(&mut self, frame: u64) -> Result<(), FileErrorKind> {
+        let frame = match self.info.frames {
+            Some(total) => frame.min(total),
+            None => frame,
+        };
+        let ts = self.frame_to_ts(frame);
+        self.pending_first = false;
+        self.samples.clear();
+        match self.format.seek(
+            SeekMode::Accurate,
+            SeekTo::Timestamp {
+                ts,
+                track_id: self.track_id,
+            },
+        ) {
+            Ok(_) => {}
+            Err(SymError::SeekError(_)) if Some(frame) == self.info.frames => {}
+            Err(SymError::SeekError(kind)) => {
+                return Err(FileErrorKind::Corrupt(format!("cannot seek: {kind:?}")));
+            }
+            Err(SymError::IoError(e)) => return Err(FileErrorKind::from_io(&e)),
+            Err(other) => return Err(FileErrorKind::Corrupt(other.to_string())),
+        }
+        self.decoder.reset();
+        self.discard_before = Some(frame);
+        self.frames_out = frame;
+        self.bad_in_a_row = 0;
+        Ok(())
+    }
+}
+
+/// symphonia renders unknown codec ids as hex; name the common ones users meet.
+fn codec_name_guess(id: &str) -> String {
+    let lower = id.to_ascii_lowercase();
+    if lower.contains("opus") {
+        "Opus".into()
+    } else {
+        id.to_string()
+    }
+}

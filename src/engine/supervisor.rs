@@ -1,0 +1,327 @@
+//! The supervisor thread: owns the cpal stream, rebuilds it when it fails, and turns the
+//! callback's counters into events ("track started", "position", "queue finished").
+//!
+//! It polls every [`SUPERVISOR_POLL`]: the error callback only sets an atomic (it must not
+//! block), and a stream that silently stops calling back (a sound server killed mid-write) is
+//! caught by a watchdog on the callback counter.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use ringbuf::HeapCons;
+use ringbuf::traits::Consumer;
+
+use super::control::{DecoderMsg, Event, OutputSlot};
+use super::meters::heard_index;
+use super::output::{self, OpenedStream, OutputRequest, STREAM_OK};
+use super::shared::{Episode, Mode, Shared};
+use super::status::{PlayState, Status};
+use crate::error::OutputError;
+
+pub const SUPERVISOR_POLL: Duration = Duration::from_millis(10);
+/// A running stream whose callback has not run for this long is treated as lost.
+pub const STREAM_STALL: Duration = Duration::from_millis(750);
+/// How often to try to reopen a lost device.
+pub const REOPEN_EVERY: Duration = Duration::from_millis(200);
+/// Position events while playing.
+pub const POSITION_EVERY: Duration = Duration::from_millis(250);
+/// Underrun episodes kept for the meters' history.
+pub const EPISODE_HISTORY: usize = 512;
+
+pub(crate) enum SupervisorMsg {
+    Reconfigure(OutputRequest),
+    Shutdown,
+}
+
+/// What the supervisor publishes about the output for snapshots.
+#[derive(Default)]
+pub(crate) struct OutputState {
+    pub stream: Option<StreamInfo>,
+    pub lost_reason: Option<String>,
+    pub episodes: VecDeque<Episode>,
+}
+
+#[derive(Clone)]
+pub(crate) struct StreamInfo {
+    pub link: Arc<super::shared::Link>,
+    pub device: String,
+    pub host: String,
+    pub sample_format: String,
+}
+
+pub(crate) struct Supervisor {
+    pub rx: Receiver<SupervisorMsg>,
+    pub decoder: Sender<DecoderMsg>,
+    pub events: Sender<Event>,
+    pub shared: Arc<Shared>,
+    pub status: Arc<Mutex<Status>>,
+    pub output: Arc<Mutex<OutputState>>,
+    pub epoch: Instant,
+    pub request: OutputRequest,
+}
+
+struct Running {
+    stream: OpenedStream,
+    episodes: HeapCons<Episode>,
+    last_callbacks: u64,
+    last_progress: Instant,
+}
+
+impl Supervisor {
+    /// Open the first stream; the result is reported before the loop starts.
+    pub fn run(self, first: Sender<Result<String, OutputError>>) {
+        let mut running = match self.open() {
+            Ok(r) => {
+                let _ = first.send(Ok(r.stream.device_name.clone()));
+                Some(r)
+            }
+            Err(e) => {
+                self.lock_output().lost_reason = Some(e.to_string());
+                let _ = first.send(Err(e));
+                None
+            }
+        };
+        drop(first);
+        let mut next_try = Instant::now() + REOPEN_EVERY;
+        let mut watch = Watch::default();
+        let mut request = self.request.clone();
+        loop {
+            match self.rx.recv_timeout(SUPERVISOR_POLL) {
+                Ok(SupervisorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(SupervisorMsg::Reconfigure(req)) => {
+                    request = req;
+                    if let Some(r) = running.take() {
+                        self.lose(r, None);
+                    }
+                    next_try = Instant::now();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(r) = &mut running {
+                let code = r.stream.error.load(Ordering::Acquire);
+                let callbacks = r.stream.link.callbacks.load(Ordering::Relaxed);
+                if callbacks != r.last_callbacks {
+                    r.last_callbacks = callbacks;
+                    r.last_progress = Instant::now();
+                }
+                let stalled = r.last_progress.elapsed() > STREAM_STALL;
+                if code != STREAM_OK || stalled {
+                    let why = if stalled {
+                        "the output stopped calling back (sound server gone?)".to_string()
+                    } else {
+                        format!("the output stream failed (code {code})")
+                    };
+                    let r = running.take().expect("checked");
+                    self.lose(r, Some(why));
+                    next_try = Instant::now() + REOPEN_EVERY;
+                }
+            }
+            if running.is_none() && Instant::now() >= next_try {
+                let me = Supervisor {
+                    request: request.clone(),
+                    ..self.clone_handles()
+                };
+                match me.open() {
+                    Ok(r) => {
+                        self.lock_output().lost_reason = None;
+                        let _ = self.events.send(Event::DeviceReady {
+                            device: r.stream.device_name.clone(),
+                        });
+                        running = Some(r);
+                    }
+                    Err(e) => {
+                        // A named device that went away: fall back to the default one.
+                        if request.device.is_some()
+                            && matches!(e, OutputError::UnknownDevice { .. })
+                        {
+                            request.device = None;
+                        }
+                        self.lock_output().lost_reason = Some(e.to_string());
+                    }
+                }
+                next_try = Instant::now() + REOPEN_EVERY;
+            }
+            if let Some(r) = &mut running {
+                self.drain_episodes(r);
+                watch.tick(&self, r);
+            }
+        }
+        if let Some(r) = running.take() {
+            self.close(r);
+        }
+    }
+
+    fn clone_handles(&self) -> Supervisor {
+        Supervisor {
+            rx: self.rx.clone(),
+            decoder: self.decoder.clone(),
+            events: self.events.clone(),
+            shared: self.shared.clone(),
+            status: self.status.clone(),
+            output: self.output.clone(),
+            epoch: self.epoch,
+            request: self.request.clone(),
+        }
+    }
+
+    fn lock_output(&self) -> std::sync::MutexGuard<'_, OutputState> {
+        self.output.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open(&self) -> Result<Running, OutputError> {
+        let (stream, producer, episodes) = output::open(&self.request, &self.shared, self.epoch)?;
+        let link = stream.link.clone();
+        self.lock_output().stream = Some(StreamInfo {
+            link: link.clone(),
+            device: stream.device_name.clone(),
+            host: stream.host_name.clone(),
+            sample_format: stream.sample_format.to_string(),
+        });
+        let _ = self
+            .decoder
+            .send(DecoderMsg::Output(OutputSlot { link, producer }));
+        Ok(Running {
+            stream,
+            episodes,
+            last_callbacks: 0,
+            last_progress: Instant::now(),
+        })
+    }
+
+    fn lose(&self, r: Running, why: Option<String>) {
+        let _ = self.decoder.send(DecoderMsg::OutputLost);
+        if let Some(why) = &why {
+            let _ = self.events.send(Event::DeviceLost(why.clone()));
+        }
+        {
+            let mut out = self.lock_output();
+            out.stream = None;
+            out.lost_reason = why;
+        }
+        self.close(r);
+    }
+
+    fn close(&self, r: Running) {
+        let Running {
+            stream, episodes, ..
+        } = r;
+        stream.close();
+        drop(episodes);
+    }
+
+    fn drain_episodes(&self, r: &mut Running) {
+        let mut out = None;
+        while let Some(e) = r.episodes.try_pop() {
+            out.get_or_insert_with(|| self.lock_output())
+                .episodes
+                .push_back(e);
+        }
+        if let Some(mut out) = out {
+            while out.episodes.len() > EPISODE_HISTORY {
+                out.episodes.pop_front();
+            }
+        }
+    }
+}
+
+/// Turns counters into heard-based events.
+#[derive(Default)]
+struct Watch {
+    heard_track: Option<usize>,
+    last_position: Option<Instant>,
+    finished_sent: bool,
+}
+
+impl Watch {
+    fn tick(&mut self, sup: &Supervisor, r: &Running) {
+        let link = &r.stream.link;
+        let now_ns = sup.epoch.elapsed().as_nanos() as u64;
+        let mut events = Vec::new();
+        let mut finished = false;
+        {
+            let mut st = sup.status.lock().unwrap_or_else(|p| p.into_inner());
+            // Time to first audio for the newest segment.
+            let hit = link.watch_hit_ns.load(Ordering::Acquire);
+            if hit != 0 {
+                let watch = link.watch_index.load(Ordering::Acquire);
+                let link_id = st.link_id;
+                if let Some(seg) = st
+                    .segments
+                    .iter_mut()
+                    .find(|s| s.link_id == link_id && s.start_index == watch)
+                    && !seg.ttfa_recorded
+                {
+                    seg.ttfa_recorded = true;
+                    let ms = match seg.requested_at {
+                        Some(t) => {
+                            let hit_at = sup.epoch + Duration::from_nanos(hit);
+                            hit_at.saturating_duration_since(t).as_secs_f64() * 1000.0
+                        }
+                        None => link.watch_gap_ns.load(Ordering::Relaxed) as f64 / 1e6,
+                    };
+                    let track = seg.track;
+                    st.last_ttfa_ms = Some(ms);
+                    if let Some(rec) = st.tracks.get_mut(track)
+                        && rec.time_to_first_audio_ms.is_none()
+                    {
+                        rec.time_to_first_audio_ms = Some(ms);
+                    }
+                }
+            }
+            let playing = st.state == PlayState::Playing;
+            let idx = heard_index(link, &sup.shared, now_ns);
+            let link_id = st.link_id;
+            let located = st.locate(link_id, idx);
+            let mode = link.mode();
+            if playing && mode != Mode::Priming {
+                if let Some((track, frame)) = located {
+                    if self.heard_track != Some(track) {
+                        if let Some(prev) = self.heard_track {
+                            events.push(Event::TrackEnded { index: prev });
+                        }
+                        if let Some(info) = st.tracks.get(track).and_then(|t| t.info.clone()) {
+                            events.push(Event::TrackStarted { index: track, info });
+                        }
+                        self.heard_track = Some(track);
+                        self.finished_sent = false;
+                    }
+                    if self
+                        .last_position
+                        .is_none_or(|t| t.elapsed() >= POSITION_EVERY)
+                    {
+                        self.last_position = Some(Instant::now());
+                        let rate = link.rate.max(1) as f64;
+                        let duration = st
+                            .tracks
+                            .get(track)
+                            .and_then(|t| t.info.as_ref())
+                            .and_then(|i| i.duration_secs());
+                        events.push(Event::Position {
+                            index: track,
+                            position: Duration::from_secs_f64(frame as f64 / rate),
+                            duration: duration.map(Duration::from_secs_f64),
+                        });
+                    }
+                }
+                st.prune(link_id, idx);
+            }
+            if playing && st.drained && mode == Mode::Idle && !self.finished_sent {
+                self.finished_sent = true;
+                finished = true;
+                if let Some(prev) = self.heard_track.take() {
+                    events.push(Event::TrackEnded { index: prev });
+                }
+                events.push(Event::QueueFinished);
+            }
+        }
+        if finished {
+            let _ = sup.decoder.send(DecoderMsg::Finished);
+        }
+        for e in events {
+            let _ = sup.events.send(e);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! reel: a real-time desktop audio player that shows what its audio pipeline is doing.
+//!
+//! The binary is a thin shell over this library; tests and benches use it directly.
+//! - [`engine`]: decoder thread → lock-free ring → cpal callback, with a supervisor.
+//! - [`cli`]: the headless commands (`reel play --no-gui`, `reel decode`, `reel devices`).
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod metrics_log;

@@ -1,0 +1,70 @@
+//! `--metrics-log FILE`: the meters as JSON Lines, one object every 100 ms, and a summary at
+//! the end. Field names are snake_case with their unit in the name.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::engine::{MeterSnapshot, TrackRecord};
+
+pub struct MetricsLog {
+    out: BufWriter<File>,
+    start: Instant,
+}
+
+impl MetricsLog {
+    pub fn create(path: &Path) -> std::io::Result<MetricsLog> {
+        Ok(MetricsLog {
+            out: BufWriter::new(File::create(path)?),
+            start: Instant::now(),
+        })
+    }
+
+    /// One sample line: `t_ms` plus every meter field.
+    pub fn sample(&mut self, snap: &MeterSnapshot) -> std::io::Result<()> {
+        let mut v = serde_json::to_value(snap).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert(
+                "t_ms".into(),
+                json!(self.start.elapsed().as_secs_f64() * 1000.0),
+            );
+        }
+        writeln!(self.out, "{v}")?;
+        self.out.flush()
+    }
+
+    /// The closing line: `"event":"summary"` with totals and one TTFA per track.
+    pub fn summary(
+        &mut self,
+        snap: &MeterSnapshot,
+        tracks: &[TrackRecord],
+        errors: &[String],
+    ) -> std::io::Result<()> {
+        let v = summary_json(snap, tracks, errors);
+        writeln!(self.out, "{v}")?;
+        self.out.flush()
+    }
+}
+
+pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[String]) -> Value {
+    json!({
+        "event": "summary",
+        "frames_played": snap.frames_played,
+        "underruns": snap.underruns,
+        "silent_frames": snap.silent_frames,
+        "device_xruns": snap.device_xruns,
+        "time_to_first_audio_ms": tracks.iter().map(|t| t.time_to_first_audio_ms).collect::<Vec<_>>(),
+        "tracks": tracks.iter().map(|t| json!({
+            "path": t.path.display().to_string(),
+            "codec": t.info.as_ref().map(|i| i.codec.clone()),
+            "file_rate": t.info.as_ref().map(|i| i.rate),
+            "frames_decoded": t.frames_decoded,
+            "time_to_first_audio_ms": t.time_to_first_audio_ms,
+            "error": t.error.as_ref().map(|e| e.kind.code()),
+        })).collect::<Vec<_>>(),
+        "errors": errors,
+    })
+}
