@@ -402,12 +402,30 @@ impl Source {
     }
 }
 
-/// symphonia renders unknown codec ids as hex; name the common ones users meet.
+/// symphonia renders codec ids it has no decoder for as hex; name the ones users meet.
 fn codec_name_guess(id: &str) -> String {
-    let lower = id.to_ascii_lowercase();
-    if lower.contains("opus") {
-        "Opus".into()
-    } else {
-        id.to_string()
-    }
+    use symphonia::core::codecs::audio::well_known::*;
+    let known = [
+        (CODEC_ID_OPUS, "Opus"),
+        (CODEC_ID_SPEEX, "Speex"),
+        (CODEC_ID_MUSEPACK, "Musepack"),
+        (CODEC_ID_AC3, "AC-3 (Dolby Digital)"),
+        (CODEC_ID_EAC3, "E-AC-3 (Dolby Digital Plus)"),
+        (CODEC_ID_AC4, "AC-4"),
+        (CODEC_ID_DCA, "DTS"),
+        (CODEC_ID_ATRAC3, "ATRAC3"),
+        (CODEC_ID_ATRAC3PLUS, "ATRAC3plus"),
+        (CODEC_ID_WMA, "WMA"),
+        (CODEC_ID_WAVPACK, "WavPack"),
+        (CODEC_ID_MONKEYS_AUDIO, "Monkey's Audio"),
+        (CODEC_ID_TTA, "TTA"),
+        (CODEC_ID_SBC, "SBC"),
+        (CODEC_ID_APTX, "aptX"),
+        (CODEC_ID_LDAC, "LDAC"),
+    ];
+    known
+        .iter()
+        .find(|(cid, _)| cid.to_string() == id)
+        .map(|(_, name)| name.to_string())
+        .unwrap_or_else(|| format!("codec id {id}"))
 }
