@@ -280,6 +280,15 @@ impl Decoder {
         st.drained = false;
     }
 
+    /// Wait (bounded) until the callback has dropped the ring, so that "paused" and "stopped"
+    /// mean silent. The callback cannot wake us without a syscall, so this polls each ms.
+    fn wait_for_flush(&self) {
+        let deadline = Instant::now() + FLUSH_ACK_WAIT;
+        while !self.flush_acknowledged() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn flush_acknowledged(&self) -> bool {
         self.out
             .as_ref()
@@ -329,10 +338,7 @@ impl Decoder {
         let heard_before = self.heard();
         self.flush(Mode::Paused);
         // Wait briefly for the callback, so the pause position is exactly the last frame heard.
-        let deadline = Instant::now() + FLUSH_ACK_WAIT;
-        while !self.flush_acknowledged() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.wait_for_flush();
         let heard = match &self.out {
             Some(out) if self.flush_acknowledged() => {
                 let idx = out.slot.link.flush_at_index.load(Ordering::Acquire);
@@ -360,6 +366,7 @@ impl Decoder {
         }
         let track = self.current_track();
         self.flush(Mode::Idle);
+        self.wait_for_flush();
         self.pipeline = None;
         self.state = PlayState::Stopped;
         self.resume_at = track.map(|t| (t, 0));
