@@ -163,9 +163,9 @@ impl Callback {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 );
-            } else if fill_before >= link.prime_frames.load(Ordering::Relaxed) || whole_queue_ready
-            {
-                if link
+            } else if (fill_before >= link.prime_frames.load(Ordering::Relaxed)
+                || whole_queue_ready)
+                && link
                     .mode
                     .compare_exchange(
                         Mode::Priming as u8,
@@ -174,9 +174,8 @@ impl Callback {
                         Ordering::Relaxed,
                     )
                     .is_ok()
-                {
-                    mode = Mode::Playing;
-                }
+            {
+                mode = Mode::Playing;
             }
         }
 

@@ -116,14 +116,13 @@ impl ChannelMap {
                     row.iter_mut().for_each(|w| *w = 1.0);
                 }
             }
-            if output == 1 {
-                for i in 0..input {
-                    set(&mut m, 0, i, (rows[0][i] + rows[1][i]) * 0.5);
-                }
-            } else {
-                for i in 0..input {
-                    set(&mut m, 0, i, rows[0][i]);
-                    set(&mut m, 1, i, rows[1][i]);
+            let [left, right] = &rows;
+            for (i, (l, r)) in left.iter().zip(right).enumerate() {
+                if output == 1 {
+                    set(&mut m, 0, i, (l + r) * 0.5);
+                } else {
+                    set(&mut m, 0, i, *l);
+                    set(&mut m, 1, i, *r);
                 }
             }
             // Normalise so the loudest row sums to 1: the downmix can never clip.

@@ -59,6 +59,8 @@ pub struct MeterSnapshot {
     pub sample_format: String,
     pub device: String,
     pub host: String,
+    /// How the audio thread is scheduled, e.g. "SCHED_FIFO 60".
+    pub audio_thread: String,
     pub frames_played: u64,
     /// From the request (play, seek, resume) to the first callback that wrote its audio.
     pub time_to_first_audio_ms: Option<f64>,

@@ -225,6 +225,7 @@ impl Engine {
             snap.device = s.device.clone();
             snap.host = s.host.clone();
             snap.sample_format = s.sample_format.clone();
+            snap.audio_thread = s.scheduling.clone();
             let rate = s.link.rate.max(1) as f64;
             snap.resampler_delay_ms = st.resampler_delay_frames as f64 * 1000.0 / rate;
             let located = match st.state {

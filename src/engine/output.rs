@@ -11,7 +11,7 @@
 //! `Default`: on PulseAudio that gives about 2 s per callback (cpal#1222).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -50,6 +50,8 @@ pub struct OpenedStream {
     pub host_name: String,
     pub sample_format: SampleFormat,
     pub period_frames: u32,
+    /// How the audio thread is scheduled (see [`promote_audio_thread`]).
+    pub scheduling: String,
     /// Set by the error callback (one of the STREAM_* codes).
     pub error: Arc<AtomicU8>,
     /// Keeps the ring's storage alive here, so the callback's copy never frees it on the
@@ -241,6 +243,10 @@ pub fn open(
         .play()
         .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
     let period_frames = stream.buffer_size().unwrap_or(period);
+    let scheduling = match promote_audio_thread() {
+        Ok(s) => s,
+        Err(why) => format!("normal ({why})"),
+    };
     Ok((
         OpenedStream {
             stream,
@@ -249,6 +255,7 @@ pub fn open(
             host_name: host.id().name().to_string(),
             sample_format: format,
             period_frames,
+            scheduling,
             error,
             _keepalive: (ring, episodes_rb),
         },
@@ -296,5 +303,79 @@ where
     )
 }
 
-/// Counter of stream builds, so tests and meters can tell a rebuilt stream from the first.
-pub static STREAMS_BUILT: AtomicU64 = AtomicU64::new(0);
+/// Real-time priority asked for the audio thread: below PipeWire's and PulseAudio's own data
+/// threads (88 and up by default), above everything at normal priority.
+pub const AUDIO_THREAD_RT_PRIORITY: i32 = 60;
+
+/// How long to look for cpal's output thread after starting the stream.
+const AUDIO_THREAD_SEARCH: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Thread ids in this process whose name is `name`.
+fn threads_named(name: &str) -> Result<Vec<i32>, String> {
+    let tasks =
+        std::fs::read_dir("/proc/self/task").map_err(|e| format!("cannot list threads: {e}"))?;
+    Ok(tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .unwrap_or_default()
+                .trim_end()
+                == name
+        })
+        .filter_map(|t| t.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .collect())
+}
+
+/// The name cpal gives its ALSA output thread (cpal 0.18, `host/alsa/mod.rs`).
+const CPAL_OUTPUT_THREAD: &str = "cpal_alsa_out";
+
+/// Give cpal's output thread real-time (SCHED_FIFO) priority.
+///
+/// Why by hand: cpal's `realtime` feature promotes the thread only for direct hardware PCMs.
+/// Through pipewire-alsa (an ALSA "ioplug") it leaves the thread at normal priority, and then
+/// a fully loaded CPU (`stress-ng --cpu 2`) delays it past the 2-period ALSA buffer: the sound
+/// server plays silence although our ring is full. Our callback never blocks, so running it at
+/// real-time priority cannot starve anything; what cpal feared (priority inversion inside a
+/// PulseAudio plugin) does not apply to pipewire-alsa, whose transfer is a lock-free ring.
+///
+/// It runs here, on the supervisor thread, so the audio thread makes no syscall for it: the
+/// thread is found by name in /proc/self/task and promoted with sched_setscheduler(2) on its
+/// tid. Without the privilege (RLIMIT_RTPRIO of 0, no CAP_SYS_NICE) it stays at normal
+/// priority, and the meters say so.
+pub fn promote_audio_thread() -> Result<String, String> {
+    // cpal's thread names itself when it first runs, which may be a moment after `play()`
+    // returns on a busy machine: look for it for a bounded time.
+    let deadline = std::time::Instant::now() + AUDIO_THREAD_SEARCH;
+    let tids = loop {
+        let tids = threads_named(CPAL_OUTPUT_THREAD)?;
+        if !tids.is_empty() {
+            break tids;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err("audio thread not found".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let param = libc::sched_param {
+        sched_priority: AUDIO_THREAD_RT_PRIORITY,
+    };
+    let mut last_err = None;
+    for tid in tids {
+        // Already promoted (an earlier stream's thread, or cpal did it): leave it.
+        // SAFETY: sched_getscheduler/sched_setscheduler take a tid and a pointer to a live
+        // sched_param; they have no other memory-safety preconditions.
+        if unsafe { libc::sched_getscheduler(tid) } == libc::SCHED_FIFO {
+            continue;
+        }
+        let r = unsafe {
+            libc::sched_setscheduler(tid, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+        };
+        if r != 0 {
+            last_err = Some(std::io::Error::last_os_error().to_string());
+        }
+    }
+    match last_err {
+        None => Ok(format!("SCHED_FIFO {AUDIO_THREAD_RT_PRIORITY}")),
+        Some(e) => Err(format!("real-time priority refused: {e}")),
+    }
+}

@@ -50,6 +50,7 @@ pub(crate) struct StreamInfo {
     pub device: String,
     pub host: String,
     pub sample_format: String,
+    pub scheduling: String,
 }
 
 pub(crate) struct Supervisor {
@@ -179,6 +180,7 @@ impl Supervisor {
             device: stream.device_name.clone(),
             host: stream.host_name.clone(),
             sample_format: stream.sample_format.to_string(),
+            scheduling: stream.scheduling.clone(),
         });
         let _ = self
             .decoder
