@@ -191,6 +191,9 @@ impl Callback {
                     break;
                 }
                 let base = (written + got) * ch;
+                // Levels are summed locally and published once per step, not per sample.
+                let mut peaks = [0.0f32; METERED_CHANNELS];
+                let mut squares = [0.0f64; METERED_CHANNELS];
                 for f in 0..n_frames {
                     // Volume glides towards its target; a fade-in follows any flush.
                     if self.gain < target {
@@ -207,12 +210,15 @@ impl Callback {
                         let s = (self.scratch[f * ch + c] * g).clamp(-1.0, 1.0);
                         out[base + f * ch + c] = T::from_sample(s);
                         if c < METERED_CHANNELS {
-                            let a = s.abs();
-                            self.shared.peak_bits[c].fetch_max(a.to_bits(), Ordering::Relaxed);
-                            let sq = (s as f64 * s as f64 * SQUARE_SCALE) as u64;
-                            self.shared.square_sum[c].fetch_add(sq, Ordering::Relaxed);
+                            peaks[c] = peaks[c].max(s.abs());
+                            squares[c] += s as f64 * s as f64;
                         }
                     }
+                }
+                for c in 0..ch.min(METERED_CHANNELS) {
+                    self.shared.peak_bits[c].fetch_max(peaks[c].to_bits(), Ordering::Relaxed);
+                    self.shared.square_sum[c]
+                        .fetch_add((squares[c] * SQUARE_SCALE) as u64, Ordering::Relaxed);
                 }
                 got += n_frames;
             }
