@@ -81,8 +81,23 @@ pub struct DeviceListing {
     pub configs: Vec<String>,
 }
 
+/// Environment variable that forces a cpal host by name (`pulseaudio` or `alsa`).
+pub const HOST_ENV: &str = "REEL_AUDIO_HOST";
+
+/// The audio host: PulseAudio's protocol (spoken by PulseAudio and by PipeWire's
+/// pipewire-pulse, so nearly every Linux desktop) when a server answers, else ALSA.
+/// `REEL_AUDIO_HOST=alsa|pulseaudio` forces one. See README, "Audio host on Linux", for why.
+pub fn host() -> cpal::Host {
+    let forced = std::env::var(HOST_ENV).ok().map(|s| s.to_ascii_lowercase());
+    let alsa = || cpal::host_from_id(cpal::HostId::Alsa).unwrap_or_else(|_| cpal::default_host());
+    match forced.as_deref() {
+        Some("alsa") => alsa(),
+        _ => cpal::host_from_id(cpal::HostId::PulseAudio).unwrap_or_else(|_| alsa()),
+    }
+}
+
 pub fn host_name() -> &'static str {
-    cpal::default_host().id().name()
+    host().id().name()
 }
 
 fn device_label(device: &cpal::Device) -> (String, String) {
@@ -98,7 +113,7 @@ fn device_label(device: &cpal::Device) -> (String, String) {
 }
 
 pub fn list_devices() -> Result<Vec<DeviceListing>, OutputError> {
-    let host = cpal::default_host();
+    let host = host();
     let default_id = host
         .default_output_device()
         .and_then(|d| d.id().ok())
@@ -110,24 +125,7 @@ pub fn list_devices() -> Result<Vec<DeviceListing>, OutputError> {
     for d in devices {
         let (id, name) = device_label(&d);
         let configs = match d.supported_output_configs() {
-            Ok(cs) => cs
-                .map(|c| {
-                    let buf = match c.buffer_size() {
-                        SupportedBufferSize::Range { min, max } => {
-                            format!("buffer {min}..{max} frames")
-                        }
-                        SupportedBufferSize::Unknown => "buffer size unknown".into(),
-                    };
-                    format!(
-                        "{} ch, {}..{} Hz, {}, {}",
-                        c.channels(),
-                        c.min_sample_rate(),
-                        c.max_sample_rate(),
-                        c.sample_format(),
-                        buf
-                    )
-                })
-                .collect(),
+            Ok(cs) => summarize_configs(cs.collect()),
             Err(e) => vec![format!("(cannot query: {e})")],
         };
         out.push(DeviceListing {
@@ -138,6 +136,49 @@ pub fn list_devices() -> Result<Vec<DeviceListing>, OutputError> {
         });
     }
     Ok(out)
+}
+
+/// One line per sample format: channel range, rate range and buffer-size range. (A sound
+/// server offers every channel count from 1 to 32 in every format; listing each is noise.)
+fn summarize_configs(configs: Vec<cpal::SupportedStreamConfigRange>) -> Vec<String> {
+    let mut formats: Vec<SampleFormat> = Vec::new();
+    for c in &configs {
+        if !formats.contains(&c.sample_format()) {
+            formats.push(c.sample_format());
+        }
+    }
+    formats
+        .into_iter()
+        .map(|f| {
+            let of: Vec<_> = configs.iter().filter(|c| c.sample_format() == f).collect();
+            let ch_min = of.iter().map(|c| c.channels()).min().unwrap_or(0);
+            let ch_max = of.iter().map(|c| c.channels()).max().unwrap_or(0);
+            let r_min = of.iter().map(|c| c.min_sample_rate()).min().unwrap_or(0);
+            let r_max = of.iter().map(|c| c.max_sample_rate()).max().unwrap_or(0);
+            let (b_min, b_max) =
+                of.iter()
+                    .fold((u32::MAX, 0u32), |(lo, hi), c| match c.buffer_size() {
+                        SupportedBufferSize::Range { min, max } => (lo.min(*min), hi.max(*max)),
+                        SupportedBufferSize::Unknown => (lo, hi),
+                    });
+            let channels = if ch_min == ch_max {
+                format!("{ch_min} ch")
+            } else {
+                format!("{ch_min}–{ch_max} ch")
+            };
+            let rates = if r_min == r_max {
+                format!("{r_min} Hz")
+            } else {
+                format!("{r_min}–{r_max} Hz")
+            };
+            let buffer = if b_max == 0 {
+                "buffer size unknown".to_string()
+            } else {
+                format!("buffer {b_min}–{b_max} frames")
+            };
+            format!("{f}: {channels}, {rates}, {buffer}")
+        })
+        .collect()
 }
 
 fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, OutputError> {
@@ -172,7 +213,7 @@ pub fn open(
     shared: &Arc<Shared>,
     epoch: Instant,
 ) -> Result<(OpenedStream, HeapProd<f32>, HeapCons<Episode>), OutputError> {
-    let host = cpal::default_host();
+    let host = host();
     let device = find_device(&host, req.device.as_deref())?;
     let (_, device_name) = device_label(&device);
     let default = device
@@ -220,6 +261,7 @@ pub fn open(
     let callback = Callback::new(consumer, link.clone(), shared.clone(), ep_prod, epoch);
     let error = Arc::new(AtomicU8::new(STREAM_OK));
 
+    let threads_before = threads_named(None).unwrap_or_default();
     let stream = match format {
         SampleFormat::I8 => build::<i8>(&device, config, callback, &error, shared),
         SampleFormat::I16 => build::<i16>(&device, config, callback, &error, shared),
@@ -243,7 +285,7 @@ pub fn open(
         .play()
         .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
     let period_frames = stream.buffer_size().unwrap_or(period);
-    let scheduling = match promote_audio_thread() {
+    let scheduling = match promote_audio_threads(&threads_before) {
         Ok(s) => s,
         Err(why) => format!("normal ({why})"),
     };
@@ -307,75 +349,83 @@ where
 /// threads (88 and up by default), above everything at normal priority.
 pub const AUDIO_THREAD_RT_PRIORITY: i32 = 60;
 
-/// How long to look for cpal's output thread after starting the stream.
+/// How long to look for the audio host's threads after starting the stream.
 const AUDIO_THREAD_SEARCH: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Thread ids in this process whose name is `name`.
-fn threads_named(name: &str) -> Result<Vec<i32>, String> {
+/// Thread ids in this process, with their names; only those named `name` when given.
+fn threads_named(name: Option<&str>) -> Result<Vec<(i32, String)>, String> {
     let tasks =
         std::fs::read_dir("/proc/self/task").map_err(|e| format!("cannot list threads: {e}"))?;
     Ok(tasks
         .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm"))
-                .unwrap_or_default()
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse::<i32>().ok()?;
+            let comm = std::fs::read_to_string(t.path().join("comm"))
+                .ok()?
                 .trim_end()
-                == name
+                .to_string();
+            Some((tid, comm))
         })
-        .filter_map(|t| t.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|(_, comm)| name.is_none_or(|n| n == comm))
         .collect())
 }
 
-/// The name cpal gives its ALSA output thread (cpal 0.18, `host/alsa/mod.rs`).
-const CPAL_OUTPUT_THREAD: &str = "cpal_alsa_out";
-
-/// Give cpal's output thread real-time (SCHED_FIFO) priority.
+/// Give the audio host's stream threads real-time (SCHED_FIFO) priority.
 ///
-/// Why by hand: cpal's `realtime` feature promotes the thread only for direct hardware PCMs.
-/// Through pipewire-alsa (an ALSA "ioplug") it leaves the thread at normal priority, and then
-/// a fully loaded CPU (`stress-ng --cpu 2`) delays it past the 2-period ALSA buffer: the sound
-/// server plays silence although our ring is full. Our callback never blocks, so running it at
-/// real-time priority cannot starve anything; what cpal feared (priority inversion inside a
-/// PulseAudio plugin) does not apply to pipewire-alsa, whose transfer is a lock-free ring.
+/// Why by hand: cpal's `realtime` feature promotes only ALSA hardware PCMs, so through a sound
+/// server the thread that runs our callback stays at normal priority, and a fully loaded CPU
+/// (`stress-ng --cpu 2`) delays it past the server's buffer: the server plays silence although
+/// our ring is full (measured: 4–6 gaps of up to 32 ms in 12 s). Our callback never blocks, so
+/// running it at real-time priority cannot starve anything.
 ///
-/// It runs here, on the supervisor thread, so the audio thread makes no syscall for it: the
-/// thread is found by name in /proc/self/task and promoted with sched_setscheduler(2) on its
-/// tid. Without the privilege (RLIMIT_RTPRIO of 0, no CAP_SYS_NICE) it stays at normal
-/// priority, and the meters say so.
-pub fn promote_audio_thread() -> Result<String, String> {
-    // cpal's thread names itself when it first runs, which may be a moment after `play()`
-    // returns on a busy machine: look for it for a bounded time.
+/// It runs here, on the supervisor thread, so the audio thread makes no syscall for it. The
+/// stream's threads are the ones that appeared while it was built (cpal's pulseaudio host does
+/// not name them); they are promoted with sched_setscheduler(2) on their tids. Without the
+/// privilege (RLIMIT_RTPRIO of 0, no CAP_SYS_NICE) they stay at normal priority and the meters
+/// say so.
+pub fn promote_audio_threads(before: &[(i32, String)]) -> Result<String, String> {
+    // A new thread names itself when it first runs, which on a busy machine may be a moment
+    // after `play()` returns: look for a bounded time.
     let deadline = std::time::Instant::now() + AUDIO_THREAD_SEARCH;
-    let tids = loop {
-        let tids = threads_named(CPAL_OUTPUT_THREAD)?;
-        if !tids.is_empty() {
-            break tids;
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err("audio thread not found".into());
+    let old: std::collections::HashSet<i32> = before.iter().map(|(t, _)| *t).collect();
+    let fresh = loop {
+        let fresh: Vec<(i32, String)> = threads_named(None)?
+            .into_iter()
+            .filter(|(t, _)| !old.contains(t))
+            .collect();
+        if !fresh.is_empty() || std::time::Instant::now() >= deadline {
+            break fresh;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     };
+    if fresh.is_empty() {
+        return Err("audio thread not found".into());
+    }
     let param = libc::sched_param {
         sched_priority: AUDIO_THREAD_RT_PRIORITY,
     };
+    let mut promoted = 0;
     let mut last_err = None;
-    for tid in tids {
-        // Already promoted (an earlier stream's thread, or cpal did it): leave it.
+    for (tid, _) in &fresh {
         // SAFETY: sched_getscheduler/sched_setscheduler take a tid and a pointer to a live
         // sched_param; they have no other memory-safety preconditions.
-        if unsafe { libc::sched_getscheduler(tid) } == libc::SCHED_FIFO {
-            continue;
+        let policy = unsafe { libc::sched_getscheduler(*tid) } & !libc::SCHED_RESET_ON_FORK;
+        if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+            continue; // the host (or its sound-server library) already made it real-time
         }
         let r = unsafe {
-            libc::sched_setscheduler(tid, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+            libc::sched_setscheduler(*tid, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
         };
-        if r != 0 {
+        if r == 0 {
+            promoted += 1;
+        } else {
             last_err = Some(std::io::Error::last_os_error().to_string());
         }
     }
     match last_err {
-        None => Ok(format!("SCHED_FIFO {AUDIO_THREAD_RT_PRIORITY}")),
+        None => Ok(format!(
+            "SCHED_FIFO {AUDIO_THREAD_RT_PRIORITY} ({promoted} threads)"
+        )),
         Some(e) => Err(format!("real-time priority refused: {e}")),
     }
 }
