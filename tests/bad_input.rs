@@ -92,7 +92,7 @@ fn set_mode(path: &Path, mode: u32) {
 /// `reel` as a user without the power to read other people's files: root (as in CI) reads
 /// anything, so drop the DAC-override capabilities for the run.
 fn reel_without_dac_override() -> Command {
-    let mut cmd = if unsafe_is_root() {
+    let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
         c.args(["--bounding-set=-dac_override,-dac_read_search", "--"])
             .arg(reel_bin());
@@ -102,16 +102,6 @@ fn reel_without_dac_override() -> Command {
     };
     cmd.env("RUST_BACKTRACE", "0");
     cmd
-}
-
-fn unsafe_is_root() -> bool {
-    // Reading our own uid needs no unsafe: /proc/self/status says it.
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        .unwrap_or(false)
 }
 
 fn assert_one_clear_line(stderr: &str, path: &Path, reason: &str) {

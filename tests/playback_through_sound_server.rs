@@ -298,6 +298,8 @@ fn sigint_stops_playback_cleanly_with_exit_code_0() {
     let file = dir.path().join("long.flac");
     make_tone(&file, 440.0, 20.0, 48_000, 2, 0.5);
     let log = dir.path().join("metrics.jsonl");
+    // Plays without recording: keep the other tests' recordings clean.
+    let _sink = lock_sink();
     let mut child = Command::new(reel_bin())
         .args(["play", "--no-gui", "--metrics-log"])
         .arg(&log)

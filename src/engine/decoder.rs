@@ -645,6 +645,7 @@ impl Decoder {
             let mut st = self.status();
             st.segments.clear();
             st.link_id = id;
+            st.held_at = None;
         }
         let resume =
             resume.map(|(t, f)| (t, super::pipeline::file_to_out(f, resume_rate, new_rate)));
@@ -677,6 +678,10 @@ impl Decoder {
             out.slot.link.set_mode(Mode::Idle);
         }
         self.resume_rate = self.out_rate();
+        let held = self
+            .resume_at
+            .map(|(t, f)| (t, f as f64 * 1000.0 / self.resume_rate.max(1) as f64));
+        self.status().held_at = held;
         self.out = None;
         self.pending.clear();
         self.pending_off = 0;

@@ -249,6 +249,21 @@ impl Engine {
                 }
             }
         }
+        if stream.is_none()
+            && let Some((track, ms)) = st.held_at
+        {
+            // The device is gone: show where the listener was, where playback will resume.
+            snap.track = Some(track);
+            snap.position_ms = ms;
+            if let Some(rec) = st.tracks.get(track) {
+                snap.track_path = Some(rec.path.display().to_string());
+                snap.duration_ms = rec
+                    .info
+                    .as_ref()
+                    .and_then(|i| i.duration_secs())
+                    .map(|d| d * 1000.0);
+            }
+        }
         snap.output_latency_ms =
             snap.ring_fill_ms + snap.device_latency_ms + snap.resampler_delay_ms;
         snap

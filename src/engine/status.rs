@@ -63,6 +63,9 @@ pub struct Status {
     pub link_id: u64,
     /// Time to first audio of the newest start, seek or resume.
     pub last_ttfa_ms: Option<f64>,
+    /// While the output is gone: the queue entry and position (ms) the listener heard last,
+    /// where playback will resume.
+    pub held_at: Option<(usize, f64)>,
 }
 
 impl Default for Status {
@@ -80,6 +83,7 @@ impl Default for Status {
             file_rate: 0,
             link_id: 0,
             last_ttfa_ms: None,
+            held_at: None,
         }
     }
 }

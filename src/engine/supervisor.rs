@@ -28,6 +28,8 @@ pub const STREAM_STALL: Duration = Duration::from_millis(750);
 pub const REOPEN_EVERY: Duration = Duration::from_millis(200);
 /// Position events while playing.
 pub const POSITION_EVERY: Duration = Duration::from_millis(250);
+/// Extra wait after the device's reported latency before calling the queue finished.
+pub const DRAIN_MARGIN: Duration = Duration::from_millis(10);
 /// Underrun episodes kept for the meters' history.
 pub const EPISODE_HISTORY: usize = 512;
 
@@ -235,6 +237,9 @@ struct Watch {
     heard_track: Option<usize>,
     last_position: Option<Instant>,
     finished_sent: bool,
+    /// When the ring ran out at the end of the queue: the device still holds its last
+    /// buffer, which is heard during the next device-latency.
+    drained_at: Option<Instant>,
 }
 
 impl Watch {
@@ -310,7 +315,23 @@ impl Watch {
                 }
                 st.prune(link_id, idx);
             }
-            if playing && st.drained && mode == Mode::Idle && !self.finished_sent {
+            let played_out = playing && st.drained && mode == Mode::Idle;
+            if !played_out {
+                self.drained_at = None;
+            } else if self.drained_at.is_none() {
+                self.drained_at = Some(Instant::now());
+            }
+            // "Finished" only once the device has played what it was given, so a caller that
+            // exits on it does not cut off the last few milliseconds.
+            let tail = Duration::from_nanos(sup.shared.device_latency_ns.load(Ordering::Relaxed))
+                + Duration::from_secs_f64(
+                    link.period_frames.load(Ordering::Relaxed) as f64 / link.rate.max(1) as f64,
+                )
+                + DRAIN_MARGIN;
+            if played_out
+                && self.drained_at.is_some_and(|t| t.elapsed() >= tail)
+                && !self.finished_sent
+            {
                 self.finished_sent = true;
                 finished = true;
                 if let Some(prev) = self.heard_track.take() {

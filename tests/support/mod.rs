@@ -242,10 +242,13 @@ fn server_script(var: &str) -> PathBuf {
 ///
 /// `start` returns only once the recorder is linked to the sink and running, so everything
 /// played after it returns is captured. Holds [`lock_sink`] until stopped or dropped.
+///
+/// pw-record writes from its real-time thread, so it records into RAM (/dev/shm) where a
+/// busy disk cannot stall it into dropping audio; `stop` copies the file to `out_wav`.
 pub struct Recorder {
     child: Option<Child>,
     path: PathBuf,
-    log: tempfile::NamedTempFile,
+    scratch: tempfile::TempDir,
     _sink: SinkGuard,
 }
 
@@ -264,8 +267,23 @@ impl Recorder {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::Relaxed)
         );
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new("pw-record")
+        let scratch = tempfile::Builder::new()
+            .prefix("reel-recorder-")
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap();
+        let log = std::fs::File::create(scratch.path().join("pw-record.log")).unwrap();
+        // The recorder is the measuring instrument: under a CPU-stress test it must not be
+        // the part that drops audio. As root (CI) it gets real-time priority for all its
+        // threads, below the sound server's own.
+        let mut recorder = if is_root() {
+            let mut c = Command::new("chrt");
+            c.args(["-f", "50", "pw-record"]);
+            c
+        } else {
+            Command::new("pw-record")
+        };
+        let child = recorder
             .arg("-P")
             .arg(format!("{{ stream.capture.sink=true node.name={node} }}"))
             .args(["--target", &sink])
@@ -276,16 +294,16 @@ impl Recorder {
                 &RECORD_CHANNELS.to_string(),
             ])
             .args(["--format", "f32"])
-            .arg(out_wav)
+            .arg(scratch.path().join("recording.wav"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start pw-record (is pipewire-bin installed?): {e}"));
         let mut rec = Recorder {
             child: Some(child),
             path: out_wav.to_path_buf(),
-            log,
+            scratch,
             _sink: guard,
         };
 
@@ -312,27 +330,44 @@ impl Recorder {
     }
 
     /// Stops recording (SIGINT, so pw-record finishes the WAV header) and returns the file.
+    ///
+    /// Audio that reached the sink before `stop` was called may still be on its way through
+    /// the graph, so it first waits (bounded) until the file has grown by another 100 ms.
     #[track_caller]
     pub fn stop(mut self) -> PathBuf {
-        let mut child = self.child.take().unwrap();
-        if child.try_wait().unwrap().is_some() {
-            panic!("pw-record died while recording:\n{}", self.stderr());
+        let recorded = self.scratch.path().join("recording.wav");
+        let size = || std::fs::metadata(&recorded).map(|m| m.len()).unwrap_or(0);
+        let frame_bytes = u64::from(RECORD_CHANNELS) * 4;
+        let target = size() + u64::from(RECORD_RATE) / 10 * frame_bytes;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while size() < target {
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                panic!("pw-record died while recording:\n{}", self.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pw-record stopped writing to its recording:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(POLL);
         }
+        let mut child = self.child.take().unwrap();
         send_sigint(child.id());
         // pw-record exits with status 1 after SIGINT; only a missing/short file is an error.
         wait_child_with_timeout(&mut child, Duration::from_secs(5));
-        let len = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         assert!(
-            len > 44,
-            "pw-record left no recording at {}:\n{}",
-            self.path.display(),
+            size() > 44,
+            "pw-record left no recording:\n{}",
             self.stderr()
         );
+        std::fs::copy(&recorded, &self.path).unwrap_or_else(|e| {
+            panic!("cannot copy the recording to {}: {e}", self.path.display())
+        });
         self.path.clone()
     }
 
     fn stderr(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        std::fs::read_to_string(self.scratch.path().join("pw-record.log")).unwrap_or_default()
     }
 }
 
@@ -776,4 +811,10 @@ fn fft(re: &mut [f64], im: &mut [f64]) {
         }
         len <<= 1;
     }
+}
+
+/// Whether the tests run as root (as CI does).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -68,10 +68,12 @@ proc_alive() {
 
 # Prints the tail of every daemon log, for error reports.
 dump_sound_logs() {
-    local f
+    local f text
     for f in "$REEL_SOUND_DIR"/logs/*.log; do
-        [[ -s $f ]] || continue
-        printf -- '----- %s (last 30 lines) -----\n' "${f##*/}" >&2
-        tail -n 30 "$f" >&2
+        [[ -f $f ]] || continue
+        # (dbus-daemon's complaint about the fd limit is harmless noise.)
+        text=$(grep -v 'Failed to set fd limit' "$f" | tail -n 30) || true
+        [[ -n $text ]] || continue
+        printf -- '----- %s (last 30 lines) -----\n%s\n' "${f##*/}" "$text" >&2
     done
 }

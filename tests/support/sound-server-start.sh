@@ -35,12 +35,19 @@ rm -f "$XDG_RUNTIME_DIR/pipewire-0" "$XDG_RUNTIME_DIR/pipewire-0-manager" \
 logs=$REEL_SOUND_DIR/logs
 daemon_home=$REEL_SOUND_DIR/daemon-home
 mkdir -p "$logs" "$daemon_home/config" "$daemon_home/state" "$daemon_home/data"
+# No Bluetooth in the test server: WirePlumber's Bluetooth monitor loads its logind
+# module, and without systemd-logind's /run/systemd (containers, minimal systems)
+# that fails and takes WirePlumber down. A file of the same name in the user
+# config dir replaces the system's bluetooth.lua.d/90-enable-all.lua.
+mkdir -p "$daemon_home/config/wireplumber/bluetooth.lua.d"
+printf -- '-- reel tests: Bluetooth monitor disabled (see sound-server-start.sh)\n' \
+    >"$daemon_home/config/wireplumber/bluetooth.lua.d/90-enable-all.lua"
 
 fail() {
     sound_log "ERROR: $*"
     dump_sound_logs
     "$here/sound-server-stop.sh" >/dev/null 2>&1 || true
-    sound_die "the private sound server did not come up (see logs above; full logs in $logs)"
+    sound_die "the private sound server did not come up (daemon logs above)"
 }
 
 # start_daemon NAME: starts NAME in the background, detached from our stdio
@@ -75,28 +82,44 @@ default_sink_ready() {
     [[ $out == *"{\"name\":\"$sink\"}"* ]]
 }
 
+# ready PREDICATE: PREDICATE succeeded, or a daemon died (then `fail` at once
+# rather than waiting out the timeout).
+died=
+ready() {
+    local name pid
+    while read -r name pid; do
+        # (Not proc_alive: until the fork has exec'd, the daemon's name is still bash.)
+        if ! pid_running "$pid"; then
+            died=$name
+            return 0
+        fi
+    done <"$REEL_TEST_SERVER_PIDS"
+    "$@"
+}
+wait_ready() {
+    local what=$1
+    shift
+    wait_until "$t" "$what" ready "$@" || fail "timed out waiting for $what"
+    [[ -z $died ]] || fail "$died exited during start-up"
+}
+
 start_daemon pipewire
-wait_until "$t" "pipewire socket $XDG_RUNTIME_DIR/pipewire-0" pipewire_ready ||
-    fail "pipewire did not start"
+wait_ready "pipewire to listen on $XDG_RUNTIME_DIR/pipewire-0" pipewire_ready
 start_daemon wireplumber
 start_daemon pipewire-pulse
-wait_until "$t" "pipewire-pulse to answer pactl" pulse_ready ||
-    fail "pipewire-pulse did not start"
+wait_ready "pipewire-pulse to answer pactl" pulse_ready
 
 timeout 5 pactl load-module module-null-sink "sink_name=$sink" rate=48000 channels=2 \
     channel_map=front-left,front-right "sink_properties=device.description=reel-test-sink" \
     >/dev/null || fail "could not create the null sink $sink"
-wait_until "$t" "wireplumber to publish the default-nodes metadata" default_metadata_ready ||
-    fail "wireplumber did not start"
-wait_until "$t" "pactl set-default-sink $sink" set_default_sink ||
-    fail "could not make $sink the default sink"
+wait_ready "wireplumber to publish the default-nodes metadata" default_metadata_ready
+wait_ready "pactl set-default-sink $sink to succeed" set_default_sink
 timeout 5 pactl set-sink-volume "$sink" 100% || fail "could not set the volume of $sink"
 timeout 5 pactl set-sink-mute "$sink" 0 || fail "could not unmute $sink"
 # pactl only sets the *configured* default; wireplumber (the session manager,
 # which links new streams) publishes the effective default once it has seen the
 # sink. Waiting for that also proves wireplumber is up.
-wait_until "$t" "wireplumber to make $sink the default sink" default_sink_ready ||
-    fail "wireplumber did not pick up $sink as the default sink"
+wait_ready "wireplumber to make $sink the default sink" default_sink_ready
 
 while read -r name pid; do
     proc_alive "$pid" "$name" || fail "$name (pid $pid) exited during start-up"

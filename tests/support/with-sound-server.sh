@@ -19,7 +19,7 @@
 # Exit status: COMMAND's, or non-zero (with the daemons' logs) when the sound
 # server does not come up. On exit, error or signal the daemons are stopped,
 # leftover processes started inside the session are killed and the directory
-# is removed.
+# is removed (kept, for its daemon logs, if REEL_KEEP_SOUND_DIR is set).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self=$here/$(basename "${BASH_SOURCE[0]}")
@@ -96,7 +96,11 @@ cleanup() {
             wait "$dbus_pid" 2>/dev/null
         fi
         kill_leftovers
-        rm -rf "$REEL_SOUND_DIR"
+        if [[ -n ${REEL_KEEP_SOUND_DIR:-} ]]; then
+            sound_log "kept $REEL_SOUND_DIR (logs in logs/)"
+        else
+            rm -rf "$REEL_SOUND_DIR"
+        fi
     fi
     exit "$status"
 }

@@ -1,0 +1,99 @@
+# reel — build, lint and test.
+#
+#   make deps    install the Debian packages and Rust components the build and tests need
+#   make build   release build
+#   make run     build and play (RUN_ARGS, default: the demo track without the GUI)
+#   make lint    rustfmt check + clippy, warnings are errors
+#   make test    lint, then the whole test suite inside a private sound server
+#                (tests/support/with-sound-server.sh: PipeWire + a null sink, no sound card)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# cargo from rustup lives in ~/.cargo/bin, which a non-login shell (CI) may not have on PATH.
+ifeq ($(shell command -v cargo 2>/dev/null),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+
+CARGO ?= cargo
+RUN_ARGS ?= play --no-gui assets/demo.flac
+TEST_THREADS ?= 2
+
+# Everything the build and the tests use, as Debian packages:
+#   build-essential pkg-config libasound2-dev   compile and link against ALSA (cpal)
+#   pipewire wireplumber pipewire-pulse          the private sound server of `make test`
+#   pipewire-alsa                                routes ALSA "default" (what cpal opens) to it
+#   pulseaudio-utils                             pactl/paplay, to drive it
+#   dbus                                         a private session bus (wireplumber needs one)
+#   tini                                         reaps sound-server daemons a test restarts
+#   ffmpeg sox mpv                               make, decode and play test files
+#   xvfb xauth imagemagick                       a virtual display and screenshots for GUI tests
+#   stress-ng hyperfine                          load and timing for the performance tests
+DEB_PACKAGES := build-essential pkg-config libasound2-dev \
+	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
+	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine
+
+# Commands that must work once the packages are in (a package can be "installed" but broken).
+DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
+	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv Xvfb xauth convert \
+	stress-ng hyperfine
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: all deps build run lint fmt test clean
+
+all: build
+
+deps:
+	@missing=(); \
+	for p in $(DEB_PACKAGES); do \
+		if [[ "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true)" != "install ok installed" ]]; then \
+			missing+=("$$p"); \
+		fi; \
+	done; \
+	if (( $${#missing[@]} )); then \
+		echo "deps: installing $${missing[*]}"; \
+		$(APT) update; \
+		$(APT) install -y --no-install-recommends "$${missing[@]}"; \
+	fi
+	@broken=(); \
+	for c in $(DEB_COMMANDS); do command -v "$$c" >/dev/null || broken+=("$$c"); done; \
+	pkg-config --exists alsa || broken+=("pkg-config alsa"); \
+	if (( $${#broken[@]} )); then echo "deps: still missing after install: $${broken[*]}" >&2; exit 1; fi
+	@if ! command -v $(CARGO) >/dev/null; then \
+		echo "deps: cargo not found (install Rust with rustup; ~/.cargo/bin is searched)" >&2; exit 1; \
+	fi
+	@if ! $(CARGO) fmt --version >/dev/null 2>&1 || ! $(CARGO) clippy --version >/dev/null 2>&1; then \
+		echo "deps: adding rustfmt and clippy"; \
+		rustup component add rustfmt clippy; \
+	fi
+
+build: deps
+	$(CARGO) build --release
+
+run: build
+	$(CARGO) run --release -- $(RUN_ARGS)
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Compile everything first, outside the sound server, so the server only lives while tests
+# run; then run the library's doc tests (if any) and every test target (unit, integration,
+# benches in test mode, examples), all inside the private sound server.
+# The doc tests (if there is a library) go first so that the suite's closing line is last.
+test: deps lint
+	$(CARGO) test --all-targets --no-run
+	@if [[ -f src/lib.rs ]]; then \
+		echo "tests/support/with-sound-server.sh $(CARGO) test --doc"; \
+		tests/support/with-sound-server.sh $(CARGO) test --doc; \
+	fi
+	RUST_TEST_THREADS=$(TEST_THREADS) tests/support/with-sound-server.sh $(CARGO) test --all-targets --no-fail-fast
+
+clean:
+	$(CARGO) clean
