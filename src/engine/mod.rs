@@ -89,6 +89,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn start(config: EngineConfig) -> Result<Engine, OutputError> {
+        quiet_decoder_panics();
         let epoch = Instant::now();
         let shared = Arc::new(Shared::default());
         let status = Arc::new(Mutex::new(Status::default()));
@@ -104,7 +105,7 @@ impl Engine {
         );
         let mut threads = vec![
             std::thread::Builder::new()
-                .name("reel-decoder".into())
+                .name(DECODER_THREAD.into())
                 .spawn(move || decoder.run())
                 .map_err(|e| {
                     OutputError::Unusable(format!("cannot start the decoder thread: {e}"))
@@ -282,6 +283,25 @@ impl Engine {
         }
     }
 }
+
+/// A panic on the decoder thread is caught there and reported as one clear line naming the
+/// file ("decoder crashed on this file; track ended"). The default hook would also print a
+/// multi-line panic message in the middle of the user's output, so for that thread only the
+/// hook stays silent; every other thread keeps the default.
+fn quiet_decoder_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(DECODER_THREAD) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The decoder thread's name (also what `top -H` shows).
+pub const DECODER_THREAD: &str = "reel-decoder";
 
 impl Drop for Engine {
     fn drop(&mut self) {

@@ -108,6 +108,7 @@ impl Pipeline {
         if self.finished {
             return Ok(None);
         }
+        fault_injection::maybe_panic(&self.source.info().path);
         self.block.clear();
         match self.source.next_block()? {
             Some(samples) => match (&mut self.resampler, self.map_first) {
@@ -166,4 +167,32 @@ pub fn file_to_out(frames: u64, rate_in: u32, rate_out: u32) -> u64 {
 
 pub fn out_to_file(frames: u64, rate_out: u32, rate_in: u32) -> u64 {
     ((frames as u128 * rate_in as u128 + rate_out as u128 / 2) / rate_out as u128) as u64
+}
+
+/// Test-only fault injection, compiled into debug builds only (the ones the test suite runs).
+///
+/// A decoder bug that panics must end that track, not the program. No real file reliably
+/// makes symphonia panic, so the tests name a file in `REEL_FAULT_DECODER_PANIC` and the
+/// pipeline panics while decoding it, exactly where a codec bug would.
+mod fault_injection {
+    use std::path::Path;
+
+    pub const DECODER_PANIC_ENV: &str = "REEL_FAULT_DECODER_PANIC";
+
+    #[cfg(debug_assertions)]
+    pub fn maybe_panic(path: &Path) {
+        // A comma-separated list of substrings of the decoded file's path (a file name, or an
+        // object hash once files play from the cache).
+        if let Ok(list) = std::env::var(DECODER_PANIC_ENV)
+            && list
+                .split(',')
+                .any(|needle| !needle.is_empty() && path.to_string_lossy().contains(needle))
+        {
+            panic!("injected decoder fault in {}", path.display());
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    #[inline(always)]
+    pub fn maybe_panic(_path: &Path) {}
 }
