@@ -177,6 +177,7 @@ pub fn out_to_file(frames: u64, rate_out: u32, rate_in: u32) -> u64 {
 mod fault_injection {
     use std::path::Path;
 
+    #[cfg(debug_assertions)]
     pub const DECODER_PANIC_ENV: &str = "REEL_FAULT_DECODER_PANIC";
 
     #[cfg(debug_assertions)]
