@@ -9,9 +9,11 @@
 //! - reads the clock with `Instant::now()`, which on Linux is a vDSO call that does not enter
 //!   the kernel (it is needed for the callback-load meter and time-to-first-audio).
 //!
-//! Teardown: everything `Callback` owns that points at the heap is an `Arc` (the ring, the
-//! episode queue, `Link`, `Shared`) whose other clones the supervisor keeps until the stream is
-//! gone, so dropping a `Callback` on the audio thread only decrements counters.
+//! Teardown: the `Callback` itself lives in an `Arc` slot (`output::CallbackSlot`) whose other
+//! clone the supervisor keeps, and everything it owns that points at the heap is an `Arc` too
+//! (the ring, the episode queue, `Link`, `Shared`). So when cpal drops its closure on the audio
+//! thread, only reference counts change there; the memory is freed on the supervisor thread
+//! after the stream is gone. (cpal's own boxed closure, a few bytes, is cpal's to free.)
 //!
 //! `tests/callback_is_allocation_free.rs` drives `process` through every state under
 //! `assert_no_alloc`.

@@ -54,9 +54,10 @@ pub struct OpenedStream {
     pub scheduling: String,
     /// Set by the error callback (one of the STREAM_* codes).
     pub error: Arc<AtomicU8>,
-    /// Keeps the ring's storage alive here, so the callback's copy never frees it on the
-    /// audio thread.
-    _keepalive: (Arc<HeapRb<f32>>, Arc<HeapRb<Episode>>),
+    /// Keeps the ring's storage and the callback's own state alive here, so that when cpal
+    /// drops its closure on the audio thread only reference counts change there; the memory
+    /// is freed here, on the supervisor thread, after the stream is gone.
+    _keepalive: (Arc<HeapRb<f32>>, Arc<HeapRb<Episode>>, Arc<CallbackSlot>),
 }
 
 impl OpenedStream {
@@ -258,7 +259,14 @@ pub fn open(
         HeapCons::new(episodes_rb.clone()),
     );
     let link = Arc::new(Link::new(rate, channels, capacity_frames));
-    let callback = Callback::new(consumer, link.clone(), shared.clone(), ep_prod, epoch);
+    let callback = Arc::new(CallbackSlot(std::cell::UnsafeCell::new(Callback::new(
+        consumer,
+        link.clone(),
+        shared.clone(),
+        ep_prod,
+        epoch,
+    ))));
+    let callback_keepalive = callback.clone();
     let error = Arc::new(AtomicU8::new(STREAM_OK));
 
     let threads_before = threads_named(None).unwrap_or_default();
@@ -299,17 +307,30 @@ pub fn open(
             period_frames,
             scheduling,
             error,
-            _keepalive: (ring, episodes_rb),
+            _keepalive: (ring, episodes_rb, callback_keepalive),
         },
         producer,
         ep_cons,
     ))
 }
 
+/// The callback's state, shared between cpal's closure and the supervisor's keepalive so that
+/// its memory (the ring handles, the 16 KiB scratch array) is never freed on the audio thread.
+///
+/// Only the audio thread touches the inside, through `process`, and cpal calls a stream's data
+/// closure from one thread at a time (it is `FnMut`). The supervisor's clone is only ever
+/// dropped, after the stream has been stopped and dropped.
+pub struct CallbackSlot(std::cell::UnsafeCell<Callback>);
+
+// SAFETY: `Callback` is `Send` (its fields are ring handles, Arcs and plain data); the slot is
+// shared between threads only so that the last reference decides where it is freed, and the
+// single mutable access path is the audio thread's, as explained above.
+unsafe impl Sync for CallbackSlot {}
+
 fn build<T>(
     device: &cpal::Device,
     config: StreamConfig,
-    mut callback: Callback,
+    callback: Arc<CallbackSlot>,
     error: &Arc<AtomicU8>,
     shared: &Arc<Shared>,
 ) -> Result<cpal::Stream, cpal::Error>
@@ -323,7 +344,9 @@ where
         move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
             let ts = info.timestamp();
             let latency = ts.playback.duration_since(ts.callback).as_nanos() as u64;
-            callback.process(data, latency);
+            // SAFETY: see `CallbackSlot`: cpal runs this closure on one thread at a time, and
+            // nothing else ever dereferences the slot.
+            unsafe { (*callback.0.get()).process(data, latency) };
         },
         move |err: cpal::Error| {
             // Never blocks: record the kind and return. The supervisor polls it.
