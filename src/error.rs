@@ -136,3 +136,109 @@ impl fmt::Display for OutputError {
 }
 
 impl std::error::Error for OutputError {}
+
+/// Errors of the file cache (`src/cache`). Each displays as one line that names the cache
+/// directory and the cause, e.g. `cache /home/a/.cache/reel: no space left on device while
+/// importing /music/a.flac`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The cache directory cannot be used at all (another user's, a symlink to another user's
+    /// place, not a directory, no home to put it in).
+    Refused { dir: PathBuf, why: String },
+    /// An operation on the cache failed: `why` is the cause ("no space left on device",
+    /// "read-only file system"), `doing` what reel was doing ("while importing /a.flac").
+    Io {
+        dir: PathBuf,
+        why: String,
+        doing: String,
+    },
+    /// A file given to the cache cannot be imported (not audio, not found, ...).
+    File(FileError),
+    /// The file changed while it was being copied into the cache.
+    Changed(PathBuf),
+    /// `reel cache remove ARG`: nothing in the cache matches.
+    NotInCache(String),
+    /// `reel cache remove HASH`: the hash prefix matches more than one object.
+    Ambiguous { what: String, matches: usize },
+    /// `reel cache remove`: the object is playing or queued in a running reel.
+    InUse { what: String, pids: Vec<u32> },
+    /// The import was interrupted (Ctrl-C); nothing was left behind.
+    Interrupted,
+}
+
+impl CacheError {
+    /// Errors about one file (the others can still be imported or played), as opposed to the
+    /// cache itself failing.
+    pub fn is_about_the_file(&self) -> bool {
+        matches!(
+            self,
+            CacheError::File(_)
+                | CacheError::Changed(_)
+                | CacheError::NotInCache(_)
+                | CacheError::Ambiguous { .. }
+                | CacheError::InUse { .. }
+        )
+    }
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::Refused { dir, why } => write!(f, "cache {}: {why}", dir.display()),
+            CacheError::Io { dir, why, doing } => {
+                write!(f, "cache {}: {why}", dir.display())?;
+                if !doing.is_empty() {
+                    write!(f, " {doing}")?;
+                }
+                Ok(())
+            }
+            CacheError::File(e) => write!(f, "{e}"),
+            CacheError::Changed(path) => write!(
+                f,
+                "{}: changed while it was being copied into the cache; try again",
+                path.display()
+            ),
+            CacheError::NotInCache(what) => write!(f, "{what}: not in the cache"),
+            CacheError::Ambiguous { what, matches } => write!(
+                f,
+                "{what}: matches {matches} objects in the cache; give more of the hash"
+            ),
+            CacheError::InUse { what, pids } => {
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                write!(
+                    f,
+                    "{what}: in use by a running reel (pid {}); not removed",
+                    pids.join(", ")
+                )
+            }
+            CacheError::Interrupted => write!(f, "interrupted; nothing was left half-written"),
+        }
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+impl From<FileError> for CacheError {
+    fn from(e: FileError) -> Self {
+        CacheError::File(e)
+    }
+}
+
+/// The cause of an I/O error as one short lower-case phrase, without Rust's
+/// `(os error N)` suffix: "no space left on device", "read-only file system".
+pub fn io_cause(err: &std::io::Error) -> String {
+    let text = match err.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => err.to_string(),
+    };
+    let text = match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}

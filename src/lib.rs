@@ -3,7 +3,9 @@
 //! The binary is a thin shell over this library; tests and benches use it directly.
 //! - [`engine`]: decoder thread → lock-free ring → cpal callback, with a supervisor.
 //! - [`cli`]: the headless commands (`reel play --no-gui`, `reel decode`, `reel devices`).
+//! - [`cache`]: the per-user file cache every played file is copied into (`reel cache ...`).
 
+pub mod cache;
 pub mod cli;
 pub mod engine;
 pub mod error;

@@ -1,0 +1,667 @@
+//! Importing: `reel cache import PATH...` and the first step of `reel play`.
+//!
+//! 1. Each path is looked at (`stat`); folders are walked when importing (audio files only).
+//! 2. Under the lock, each file whose canonical path, size and mtime match an entry is a hit:
+//!    nothing is copied (and `reel play` pins it at once, so no other reel can evict it).
+//! 3. Each miss is probed exactly as the engine would open it (a file reel cannot play is
+//!    rejected with the engine's own one-line reason before anything is written), then copied
+//!    into `tmp/` while being hashed (copy.rs), outside the lock.
+//! 4. Copied files are committed in batches under the lock: renamed to
+//!    `objects/<ab>/<hash>.<ext>` (unless that content is already there, under any name),
+//!    the directory fsynced, the index updated and saved once, and the cache evicted down to
+//!    its cap. A batch is committed every 500 ms or 256 files, so a folder of 10,000 files
+//!    does not rewrite the index 10,000 times. If a commit fails (disk full), the objects it
+//!    renamed are removed again: nothing partial is left.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::{self, File};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::copy::{self, CopyError, TempFile};
+use super::index::{self, Entry, SourceRef};
+use super::probe::{self, Probed};
+use super::{Cache, State, now_ms};
+use crate::error::{CacheError, FileError, FileErrorKind};
+
+/// How often a long import commits what it has copied.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+const COMMIT_FILES: usize = 256;
+
+/// How to import.
+#[derive(Default, Clone, Copy)]
+pub struct ImportOptions<'a> {
+    /// Walk folders (importing the audio files in them). Without it a folder is an error, as
+    /// it is for `reel play`.
+    pub recursive: bool,
+    /// Pin every object returned (hits and copies) for as long as the `Cache` lives: what
+    /// `reel play` does with what it is about to play.
+    pub pin: bool,
+    /// Polled between chunks: set it (Ctrl-C) to stop; nothing half-written is left.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Progress of the copying, for a progress bar or a window: bytes copied of the bytes there
+/// are to copy (hits copy nothing and are not counted).
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    /// The file being copied now.
+    pub file: &'a Path,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// A file that is now in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The path as given (or found in a folder).
+    pub path: PathBuf,
+    pub hash: String,
+    /// The object to play.
+    pub object: PathBuf,
+    pub size: u64,
+    /// It was already cached (path, size and mtime matched): nothing was copied.
+    pub hit: bool,
+    /// It was copied, but its content was already cached under another name: stored once.
+    pub duplicate: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    /// One per file given, in order, then one per audio file found in the folders given.
+    pub results: Vec<Result<Imported, CacheError>>,
+    /// Files in folders that are not audio (skipped, not errors).
+    pub skipped_non_audio: usize,
+    /// The cache itself failed (disk full, read-only, ...) or the import was interrupted: the
+    /// run stopped there. The files after it have no result.
+    pub stopped: Option<CacheError>,
+}
+
+/// What [`Cache::prepare_play`] did.
+#[derive(Debug, Default)]
+pub struct PlayPrep {
+    /// One per file, in order.
+    pub results: Vec<Result<Imported, CacheError>>,
+    /// Files whose cached copy failed the quick check and was copied again.
+    pub repaired: Vec<PathBuf>,
+    pub stopped: Option<CacheError>,
+}
+
+struct Candidate {
+    given: PathBuf,
+    canon: PathBuf,
+    size: u64,
+    mtime: (i64, u32),
+    /// Named on the command line (an error for it is reported); otherwise found in a folder
+    /// (a non-audio file there is skipped quietly).
+    explicit: bool,
+}
+
+enum Slot {
+    Failed(CacheError),
+    Candidate(Candidate),
+}
+
+enum Plan {
+    Hit(Imported),
+    /// Same canonical path as an earlier slot.
+    SameAs(usize),
+    Miss,
+}
+
+/// A copied file waiting to be committed.
+struct Pending {
+    slot: usize,
+    given: PathBuf,
+    temp: TempFile,
+    hash: String,
+    check: String,
+    len: u64,
+    probed: Probed,
+    source: SourceRef,
+    name: String,
+    ext: String,
+}
+
+fn mtime_of(m: &fs::Metadata) -> (i64, u32) {
+    (m.mtime(), m.mtime_nsec() as u32)
+}
+
+fn file_err(path: &Path, kind: FileErrorKind) -> CacheError {
+    CacheError::File(FileError::new(path, kind))
+}
+
+/// Lists the files under `dir`, sorted, depth first. Symlinks to files are followed, symlinks
+/// to folders are not (no loops).
+fn walk(dir: &Path, out: &mut Vec<Slot>) {
+    let mut entries: Vec<_> = match fs::read_dir(dir) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+        Err(e) => {
+            out.push(Slot::Failed(file_err(dir, FileErrorKind::from_io(&e))));
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        let Ok(lmeta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if lmeta.is_dir() {
+            walk(&path, out);
+            continue;
+        }
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        match fs::canonicalize(&path) {
+            Ok(canon) => out.push(Slot::Candidate(Candidate {
+                given: path,
+                canon,
+                size: meta.len(),
+                mtime: mtime_of(&meta),
+                explicit: false,
+            })),
+            Err(e) => out.push(Slot::Failed(file_err(&path, FileErrorKind::from_io(&e)))),
+        }
+    }
+}
+
+impl Cache {
+    /// Imports `paths` (see the module docs). `progress` is called as bytes are copied.
+    pub fn import(
+        &self,
+        paths: &[PathBuf],
+        opts: ImportOptions<'_>,
+        progress: &mut dyn FnMut(&Progress<'_>),
+    ) -> ImportReport {
+        let mut slots = Vec::new();
+        for p in paths {
+            match fs::metadata(p) {
+                Err(e) => slots.push(Slot::Failed(file_err(p, FileErrorKind::from_io(&e)))),
+                Ok(m) if m.is_dir() => {
+                    if opts.recursive {
+                        walk(p, &mut slots);
+                    } else {
+                        slots.push(Slot::Failed(file_err(p, FileErrorKind::IsDirectory)));
+                    }
+                }
+                Ok(m) if !m.is_file() => {
+                    slots.push(Slot::Failed(file_err(p, FileErrorKind::NotAudio)));
+                }
+                Ok(m) => match fs::canonicalize(p) {
+                    Ok(canon) => slots.push(Slot::Candidate(Candidate {
+                        given: p.clone(),
+                        canon,
+                        size: m.len(),
+                        mtime: mtime_of(&m),
+                        explicit: true,
+                    })),
+                    Err(e) => slots.push(Slot::Failed(file_err(p, FileErrorKind::from_io(&e)))),
+                },
+            }
+        }
+        self.import_slots(slots, opts, progress)
+    }
+
+    fn import_slots(
+        &self,
+        slots: Vec<Slot>,
+        opts: ImportOptions<'_>,
+        progress: &mut dyn FnMut(&Progress<'_>),
+    ) -> ImportReport {
+        let mut report = ImportReport::default();
+        // 2. Hits, under the lock (and pinned there, before anyone can evict them).
+        let plans = match self.plan(&slots, opts.pin) {
+            Ok(p) => p,
+            Err(e) => {
+                report.stopped = Some(e);
+                return report;
+            }
+        };
+        let mut results: Vec<Option<Result<Imported, CacheError>>> =
+            (0..slots.len()).map(|_| None).collect();
+        let mut skipped = vec![false; slots.len()];
+        let mut total = 0u64;
+        for (i, slot) in slots.iter().enumerate() {
+            match (slot, &plans[i]) {
+                (Slot::Failed(e), _) => results[i] = Some(Err(e.clone())),
+                (Slot::Candidate(_), Plan::Hit(imp)) => results[i] = Some(Ok(imp.clone())),
+                (Slot::Candidate(c), Plan::Miss) => total += c.size,
+                _ => {}
+            }
+        }
+
+        // 3 and 4. Copy the misses; commit in batches.
+        let cap = self.settings().max_size_bytes;
+        let mut done = 0u64;
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut last_commit = Instant::now();
+        for (i, slot) in slots.iter().enumerate() {
+            let (Slot::Candidate(c), Plan::Miss) = (slot, &plans[i]) else {
+                continue;
+            };
+            if opts.cancel.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                report.stopped = Some(CacheError::Interrupted);
+                break;
+            }
+            match self.copy_one(c, opts, done, total, progress) {
+                Ok(p) => {
+                    batch.push(Pending { slot: i, ..p });
+                }
+                Err(CopyFail::File(e)) => {
+                    let quiet = !c.explicit
+                        && matches!(
+                            &e,
+                            CacheError::File(FileError {
+                                kind: FileErrorKind::NotAudio | FileErrorKind::Empty,
+                                ..
+                            })
+                        );
+                    if quiet {
+                        skipped[i] = true;
+                    } else {
+                        results[i] = Some(Err(e));
+                    }
+                }
+                Err(CopyFail::Stop(e)) => {
+                    report.stopped = Some(e);
+                    break;
+                }
+            }
+            done += c.size;
+            if batch.len() >= COMMIT_FILES || last_commit.elapsed() >= COMMIT_EVERY {
+                if let Err(e) = self.commit(&mut batch, &mut results, opts.pin, cap) {
+                    report.stopped = Some(e);
+                    break;
+                }
+                last_commit = Instant::now();
+            }
+        }
+        if !batch.is_empty()
+            && let Err(e) = self.commit(&mut batch, &mut results, opts.pin, cap)
+        {
+            report.stopped.get_or_insert(e);
+        }
+        // The same file named twice: the second time is a hit on the first.
+        let mut extra_hits = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            if let Plan::SameAs(j) = plan
+                && let Some(Ok(first)) = &results[*j]
+                && let Slot::Candidate(c) = &slots[i]
+            {
+                extra_hits.push((
+                    i,
+                    Imported {
+                        path: c.given.clone(),
+                        hit: true,
+                        duplicate: false,
+                        ..first.clone()
+                    },
+                ));
+            }
+        }
+        if !extra_hits.is_empty() {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, imp) in extra_hits {
+                st.pending.hits += 1;
+                st.pending.bytes_saved += imp.size;
+                results[i] = Some(Ok(imp));
+            }
+        }
+        report.skipped_non_audio = skipped.iter().filter(|s| **s).count();
+        report.results = results
+            .into_iter()
+            .zip(skipped)
+            .filter_map(|(r, skipped)| if skipped { None } else { r })
+            .collect();
+        report
+    }
+
+    /// Step 2: which candidates are hits. Counts them and pins them (if asked) under the lock.
+    fn plan(&self, slots: &[Slot], pin: bool) -> Result<Vec<Plan>, CacheError> {
+        self.locked(|st| {
+            let mut plans = Vec::with_capacity(slots.len());
+            let mut seen: HashMap<&Path, usize> = HashMap::new();
+            let mut hits = Vec::new();
+            for (i, slot) in slots.iter().enumerate() {
+                let Slot::Candidate(c) = slot else {
+                    plans.push(Plan::Miss);
+                    continue;
+                };
+                if let Some(&j) = seen.get(c.canon.as_path()) {
+                    plans.push(Plan::SameAs(j));
+                    continue;
+                }
+                seen.insert(&c.canon, i);
+                let hit = st.index.lookup_source(&c.canon).and_then(|(e, s)| {
+                    let fresh = s.size == c.size && (s.mtime_s, s.mtime_ns) == c.mtime;
+                    let object = self.object_path(e);
+                    let present = fs::metadata(&object).is_ok_and(|m| m.len() == e.size);
+                    (fresh && present).then(|| Imported {
+                        path: c.given.clone(),
+                        hash: e.hash.clone(),
+                        object,
+                        size: e.size,
+                        hit: true,
+                        duplicate: false,
+                    })
+                });
+                match hit {
+                    Some(imp) => {
+                        hits.push(imp.hash.clone());
+                        plans.push(Plan::Hit(imp));
+                    }
+                    None => plans.push(Plan::Miss),
+                }
+            }
+            if pin {
+                self.pin_locked(st, &hits)?;
+            }
+            for p in &plans {
+                if let Plan::Hit(imp) = p {
+                    st.pending.hits += 1;
+                    st.pending.bytes_saved += imp.size;
+                }
+            }
+            Ok(plans)
+        })
+    }
+
+    /// Step 3 for one file: probe, copy into `tmp/` while hashing, check it did not change.
+    fn copy_one(
+        &self,
+        c: &Candidate,
+        opts: ImportOptions<'_>,
+        done: u64,
+        total: u64,
+        progress: &mut dyn FnMut(&Progress<'_>),
+    ) -> Result<Pending, CopyFail> {
+        let probed = probe::probe(&c.given).map_err(|e| CopyFail::File(CacheError::File(e)))?;
+        let src = File::open(&c.canon)
+            .map_err(|e| CopyFail::File(file_err(&c.given, FileErrorKind::from_io(&e))))?;
+        let before = src
+            .metadata()
+            .map_err(|e| CopyFail::File(file_err(&c.given, FileErrorKind::from_io(&e))))?;
+        let temp = TempFile::create(&self.tmp_dir()).map_err(|e| {
+            CopyFail::Stop(self.io_err(&e, format!("while importing {}", c.given.display())))
+        })?;
+        let mut on_bytes = |n: u64| {
+            progress(&Progress {
+                file: &c.given,
+                done: done + n.min(c.size),
+                total,
+            })
+        };
+        let copied = copy::copy_and_hash(&src, before.len(), &temp, &mut on_bytes, opts.cancel)
+            .map_err(|e| match e {
+                CopyError::Read(e) => {
+                    CopyFail::File(file_err(&c.given, FileErrorKind::from_io(&e)))
+                }
+                CopyError::Write(e) => CopyFail::Stop(
+                    self.io_err(&e, format!("while importing {}", c.given.display())),
+                ),
+                CopyError::Cancelled => CopyFail::Stop(CacheError::Interrupted),
+            })?;
+        let after = fs::metadata(&c.canon).ok();
+        let unchanged = after.is_some_and(|a| {
+            a.len() == before.len() && mtime_of(&a) == mtime_of(&before) && a.ino() == before.ino()
+        }) && copied.len == before.len();
+        if !unchanged {
+            return Err(CopyFail::File(CacheError::Changed(c.given.clone())));
+        }
+        Ok(Pending {
+            slot: usize::MAX,
+            given: c.given.clone(),
+            temp,
+            hash: copied.hash,
+            check: copied.check,
+            len: copied.len,
+            probed,
+            source: SourceRef {
+                path: c.canon.clone(),
+                size: before.len(),
+                mtime_s: mtime_of(&before).0,
+                mtime_ns: mtime_of(&before).1,
+            },
+            name: c
+                .given
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ext: index::ext_for(&c.given),
+        })
+    }
+
+    /// Step 4: moves a batch of copies into `objects/`, updates and saves the index, evicts.
+    /// All or nothing: on failure the objects it added are removed and the index is as it was.
+    fn commit(
+        &self,
+        batch: &mut Vec<Pending>,
+        results: &mut [Option<Result<Imported, CacheError>>],
+        pin: bool,
+        cap: u64,
+    ) -> Result<(), CacheError> {
+        let batch: Vec<Pending> = std::mem::take(batch);
+        let mut added: Vec<PathBuf> = Vec::new();
+        let outcome = self.locked(|st| {
+            let pending_before = st.pending;
+            let r = self.commit_locked(st, batch, pin, cap, &mut added);
+            if r.is_err() {
+                for obj in &added {
+                    let _ = fs::remove_file(obj);
+                }
+                st.pending = pending_before;
+                // The in-memory index has the failed batch in it: re-read the disk's.
+                st.ident = None;
+            }
+            r
+        });
+        match outcome {
+            Ok((done, evicted)) => {
+                for (slot, imp) in done {
+                    results[slot] = Some(Ok(imp));
+                }
+                for path in evicted {
+                    let _ = fs::remove_file(path);
+                }
+                Ok(())
+            }
+            // The batch's files get no result: the run stops with this error.
+            Err(e) => Err(e),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn commit_locked(
+        &self,
+        st: &mut State,
+        batch: Vec<Pending>,
+        pin: bool,
+        cap: u64,
+        added: &mut Vec<PathBuf>,
+    ) -> Result<(Vec<(usize, Imported)>, Vec<PathBuf>), CacheError> {
+        let mut done = Vec::new();
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut new_subdir = false;
+        let mut hashes = Vec::new();
+        for p in batch {
+            let doing = || format!("while importing {}", p.source.path.display());
+            let existing = st.index.get(&p.hash).cloned();
+            let rel = match &existing {
+                Some(e) => e.object_rel(),
+                None => index::object_rel(&p.hash, &p.ext),
+            };
+            let object = self.dir.join(&rel);
+            let present = fs::metadata(&object).is_ok_and(|m| m.len() == p.len);
+            if !present {
+                let sub = object.parent().expect("objects/<ab>/").to_path_buf();
+                match fs::DirBuilder::new().mode(0o700).create(&sub) {
+                    Ok(()) => new_subdir = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(self.io_err(&e, doing())),
+                }
+                p.temp
+                    .persist(&object)
+                    .map_err(|e| self.io_err(&e, doing()))?;
+                added.push(object.clone());
+                dirs.insert(sub);
+            }
+            let duplicate = existing.is_some() || present;
+            match existing {
+                Some(_) => st.index.add_source(&p.hash, p.source.clone()),
+                None => st.index.insert(Entry {
+                    hash: p.hash.clone(),
+                    ext: p.ext.clone(),
+                    size: p.len,
+                    check: p.check.clone(),
+                    name: p.name.clone(),
+                    sources: vec![p.source.clone()],
+                    codec: p.probed.codec.clone(),
+                    container: p.probed.container.clone(),
+                    rate: p.probed.rate,
+                    channels: p.probed.channels,
+                    duration_secs: p.probed.duration_secs,
+                    tags: p.probed.tags.clone(),
+                    imported_at_ms: now_ms(),
+                    last_played_ms: None,
+                    play_count: 0,
+                }),
+            }
+            st.pending.misses += 1;
+            hashes.push(p.hash.clone());
+            done.push((
+                p.slot,
+                Imported {
+                    path: p.given.clone(),
+                    hash: p.hash.clone(),
+                    object,
+                    size: p.len,
+                    hit: false,
+                    duplicate,
+                },
+            ));
+        }
+        for d in &dirs {
+            copy::fsync_dir(d).map_err(|e| self.io_err(&e, "while saving new objects"))?;
+        }
+        if new_subdir {
+            copy::fsync_dir(&self.objects_dir())
+                .map_err(|e| self.io_err(&e, "while saving new objects"))?;
+        }
+        if pin {
+            self.pin_locked(st, &hashes)?;
+        }
+        let protect: HashSet<String> = hashes.into_iter().collect();
+        let evicted = self.plan_eviction(st, cap, &protect)?;
+        self.save(st)?;
+        Ok((done, evicted.iter().map(|e| self.object_path(e)).collect()))
+    }
+
+    /// Chooses what to evict to bring the cache to `cap`, least recently played first (never
+    /// played: by import time), skipping what any live reel has pinned and `protect`; removes
+    /// it from the index and counts it. The caller saves the index, then unlinks the returned
+    /// entries' objects. Lock held.
+    pub(super) fn plan_eviction(
+        &self,
+        st: &mut State,
+        cap: u64,
+        protect: &HashSet<String>,
+    ) -> Result<Vec<Entry>, CacheError> {
+        let mut total = st.index.total_bytes();
+        if total <= cap {
+            return Ok(Vec::new());
+        }
+        let pinned = super::pins::live_pins(&self.pins_dir())
+            .map_err(|e| self.io_err(&e, "while reading its pins"))?;
+        let mut candidates: Vec<&Entry> = st
+            .index
+            .entries()
+            .filter(|e| !pinned.contains_key(&e.hash) && !protect.contains(&e.hash))
+            .collect();
+        candidates.sort_by(|a, b| a.lru_key().cmp(&b.lru_key()).then(a.hash.cmp(&b.hash)));
+        let mut victims = Vec::new();
+        for e in candidates {
+            if total <= cap {
+                break;
+            }
+            total -= e.size;
+            victims.push(e.hash.clone());
+        }
+        let mut evicted = Vec::new();
+        for h in victims {
+            if let Some(e) = st.index.remove(&h) {
+                st.pending.evictions += 1;
+                st.pending.bytes_evicted += e.size;
+                evicted.push(e);
+            }
+        }
+        Ok(evicted)
+    }
+
+    /// `reel play`'s first step: every file imported (or found) and pinned, one result per
+    /// file, no folders. A hit whose object fails the quick check (size, first and last 64 KiB)
+    /// is discarded and copied again from the file, which is known to be unchanged.
+    pub fn prepare_play(
+        &self,
+        files: &[PathBuf],
+        cancel: Option<&AtomicBool>,
+        progress: &mut dyn FnMut(&Progress<'_>),
+    ) -> PlayPrep {
+        let opts = ImportOptions {
+            recursive: false,
+            pin: true,
+            cancel,
+        };
+        let report = self.import(files, opts, progress);
+        let mut prep = PlayPrep {
+            results: report.results,
+            repaired: Vec::new(),
+            stopped: report.stopped,
+        };
+        let mut damaged: Vec<String> = Vec::new();
+        for imp in prep.results.iter().flatten() {
+            if imp.hit && !damaged.contains(&imp.hash) && !self.quick_check(&imp.hash) {
+                damaged.push(imp.hash.clone());
+            }
+        }
+        if damaged.is_empty() || prep.stopped.is_some() {
+            return prep;
+        }
+        for h in &damaged {
+            if let Err(e) = self.discard(h) {
+                prep.stopped = Some(e);
+                return prep;
+            }
+        }
+        let redo: Vec<usize> = prep
+            .results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Ok(imp) if damaged.contains(&imp.hash)))
+            .map(|(i, _)| i)
+            .collect();
+        let again: Vec<PathBuf> = redo.iter().map(|&i| files[i].clone()).collect();
+        let report = self.import(&again, opts, progress);
+        for (&i, r) in redo.iter().zip(report.results) {
+            if r.is_ok() && !prep.repaired.contains(&files[i]) {
+                prep.repaired.push(files[i].clone());
+            }
+            prep.results[i] = r;
+        }
+        prep.stopped = report.stopped;
+        prep
+    }
+}
+
+enum CopyFail {
+    /// This file cannot be imported; go on with the others.
+    File(CacheError),
+    /// The cache failed, or the import was interrupted: stop.
+    Stop(CacheError),
+}

@@ -1,0 +1,404 @@
+//! The index: what is in the cache, one entry per object.
+//!
+//! Stored as one JSON file, `index.json`, replaced atomically (written to `index.json.tmp`,
+//! fsynced, renamed over, directory fsynced) while the cache lock is held, so a reader sees the
+//! old index or the new one, never half of one, and a crash leaves one of the two.
+//!
+//! Why JSON and not SQLite: the index is small (about 600 bytes an entry, 6 MB for 10,000
+//! entries, parsed in a few tens of milliseconds), it is only ever changed under the cache lock
+//! (which also has to guard the objects and the pins, so SQLite's own locking would not save
+//! us one), and JSON needs no C library (rusqlite bundles SQLite's C source) and stays readable
+//! with `jq` when something goes wrong. The cost is that every change rewrites the whole file;
+//! imports therefore commit in batches (one write per batch, see `import.rs`), and a play
+//! writes it once per started track, off the audio path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Format version of `index.json`.
+pub const INDEX_VERSION: u32 = 1;
+
+/// A file that was imported and is known to hold an object's content: its canonical path, and
+/// the size and modification time it had then. A file whose path, size and mtime still match
+/// is a cache hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    #[serde(serialize_with = "ser_path", deserialize_with = "de_path")]
+    pub path: PathBuf,
+    pub size: u64,
+    /// Modification time: seconds and nanoseconds since the Unix epoch.
+    pub mtime_s: i64,
+    pub mtime_ns: u32,
+}
+
+/// What the file's tags say (best effort; absent tags are `None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tags {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub track: Option<u64>,
+    /// The file carries a picture (cover art).
+    pub cover_art: bool,
+}
+
+/// One object: content-addressed by its BLAKE3 hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// BLAKE3 of the whole content, 64 lower-case hex digits; also the object's file name.
+    pub hash: String,
+    /// The original's extension, lower-cased ("" when it had none).
+    pub ext: String,
+    pub size: u64,
+    /// BLAKE3 of the first 64 KiB followed by the last 64 KiB (the whole file when smaller): the
+    /// cheap check run before every play.
+    pub check: String,
+    /// The original file name at import.
+    pub name: String,
+    /// Files known to hold this content (the first one imported first).
+    pub sources: Vec<SourceRef>,
+    pub codec: String,
+    pub container: String,
+    pub rate: u32,
+    pub channels: u16,
+    pub duration_secs: Option<f64>,
+    pub tags: Tags,
+    /// Milliseconds since the Unix epoch.
+    pub imported_at_ms: u64,
+    pub last_played_ms: Option<u64>,
+    pub play_count: u64,
+}
+
+impl Entry {
+    /// Eviction order: least recently played first; never played counts from its import.
+    pub fn lru_key(&self) -> u64 {
+        self.last_played_ms.unwrap_or(self.imported_at_ms)
+    }
+
+    /// The object's path relative to the cache directory.
+    pub fn object_rel(&self) -> PathBuf {
+        object_rel(&self.hash, &self.ext)
+    }
+
+    /// The first known original path.
+    pub fn original(&self) -> Option<&Path> {
+        self.sources.first().map(|s| s.path.as_path())
+    }
+}
+
+/// `objects/<first two hex digits>/<hash>.<ext>`.
+pub fn object_rel(hash: &str, ext: &str) -> PathBuf {
+    let mut p = PathBuf::from("objects");
+    p.push(&hash[..2]);
+    if ext.is_empty() {
+        p.push(hash);
+    } else {
+        p.push(format!("{hash}.{ext}"));
+    }
+    p
+}
+
+/// Splits an object file name into (hash, ext); `None` for anything that is not one.
+pub fn parse_object_name(name: &str) -> Option<(String, String)> {
+    let (hash, ext) = match name.split_once('.') {
+        Some((h, e)) => (h, e),
+        None => (name, ""),
+    };
+    let hash_ok = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if hash_ok && valid_ext(ext) {
+        Some((hash.to_string(), ext.to_string()))
+    } else {
+        None
+    }
+}
+
+/// Extensions kept on object names: short, lower-case alphanumerics.
+pub fn valid_ext(ext: &str) -> bool {
+    ext.len() <= 10
+        && ext
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// The extension an object of `path` gets: lower-cased, or "" when unusable.
+pub fn ext_for(path: &Path) -> String {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if valid_ext(&ext) { ext } else { String::new() }
+}
+
+/// Hits, misses and evictions since the cache was created (kept in the index).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Files found in the cache unchanged, so not copied again.
+    pub hits: u64,
+    /// Files copied into the cache.
+    pub misses: u64,
+    /// Bytes the hits did not have to copy.
+    pub bytes_saved: u64,
+    /// Objects evicted to keep under the size cap.
+    pub evictions: u64,
+    pub bytes_evicted: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.bytes_saved += o.bytes_saved;
+        self.evictions += o.evictions;
+        self.bytes_evicted += o.bytes_evicted;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+}
+
+#[derive(Serialize)]
+struct IndexOut<'a> {
+    version: u32,
+    counters: Counters,
+    entries: Vec<&'a Entry>,
+}
+
+#[derive(Deserialize)]
+struct IndexIn {
+    version: u32,
+    counters: Counters,
+    entries: Vec<Entry>,
+}
+
+/// The index in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    pub counters: Counters,
+    entries: BTreeMap<String, Entry>,
+    /// Canonical source path → hash.
+    by_path: HashMap<PathBuf, String>,
+}
+
+impl Index {
+    pub fn parse(bytes: &[u8]) -> Result<Index, String> {
+        let file: IndexIn = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if file.version != INDEX_VERSION {
+            return Err(format!("unknown index version {}", file.version));
+        }
+        let mut index = Index {
+            counters: file.counters,
+            ..Index::default()
+        };
+        for e in file.entries {
+            let name = if e.ext.is_empty() {
+                e.hash.clone()
+            } else {
+                format!("{}.{}", e.hash, e.ext)
+            };
+            if parse_object_name(&name).is_none() {
+                return Err(format!("bad entry {:?}", e.hash));
+            }
+            index.insert(e);
+        }
+        Ok(index)
+    }
+
+    /// The file's bytes, with `counters` as the counters.
+    pub fn to_json(&self, counters: Counters) -> Vec<u8> {
+        let out = IndexOut {
+            version: INDEX_VERSION,
+            counters,
+            entries: self.entries.values().collect(),
+        };
+        let mut bytes = serde_json::to_vec(&out).expect("the index serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn get(&self, hash: &str) -> Option<&Entry> {
+        self.entries.get(hash)
+    }
+
+    pub fn get_mut(&mut self, hash: &str) -> Option<&mut Entry> {
+        self.entries.get_mut(hash)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.entries.values().map(|e| e.size).sum()
+    }
+
+    /// The entry that `path` (canonical) was imported into, with its source record.
+    pub fn lookup_source(&self, path: &Path) -> Option<(&Entry, &SourceRef)> {
+        let hash = self.by_path.get(path)?;
+        let entry = self.entries.get(hash)?;
+        let src = entry.sources.iter().find(|s| s.path == path)?;
+        Some((entry, src))
+    }
+
+    /// Adds an entry, replacing one with the same hash.
+    pub fn insert(&mut self, entry: Entry) {
+        if let Some(old) = self.entries.remove(&entry.hash) {
+            for s in &old.sources {
+                self.by_path.remove(&s.path);
+            }
+        }
+        for s in &entry.sources {
+            // A path belongs to one entry: the content it was last seen with.
+            if let Some(prev) = self.by_path.insert(s.path.clone(), entry.hash.clone())
+                && prev != entry.hash
+                && let Some(other) = self.entries.get_mut(&prev)
+            {
+                other.sources.retain(|o| o.path != s.path);
+            }
+        }
+        self.entries.insert(entry.hash.clone(), entry);
+    }
+
+    /// Records that `source` holds the content of entry `hash` (which must exist).
+    pub fn add_source(&mut self, hash: &str, source: SourceRef) {
+        if let Some(prev) = self.by_path.get(&source.path).cloned()
+            && let Some(other) = self.entries.get_mut(&prev)
+        {
+            other.sources.retain(|o| o.path != source.path);
+        }
+        if let Some(e) = self.entries.get_mut(hash) {
+            self.by_path.insert(source.path.clone(), hash.to_string());
+            e.sources.push(source);
+        }
+    }
+
+    pub fn remove(&mut self, hash: &str) -> Option<Entry> {
+        let e = self.entries.remove(hash)?;
+        for s in &e.sources {
+            if self.by_path.get(&s.path).is_some_and(|h| h == hash) {
+                self.by_path.remove(&s.path);
+            }
+        }
+        Some(e)
+    }
+}
+
+// Paths are stored as JSON strings when they are UTF-8 (nearly always), and as an array of
+// bytes when they are not, so that no file name is ever mangled.
+
+fn ser_path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    match path.to_str() {
+        Some(text) => s.serialize_str(text),
+        None => s.collect_seq(path.as_os_str().as_bytes()),
+    }
+}
+
+fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    struct PathVisitor;
+    impl<'de> Visitor<'de> for PathVisitor {
+        type Value = PathBuf;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a path as a string or an array of bytes")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<PathBuf, E> {
+            Ok(PathBuf::from(v))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<PathBuf, E> {
+            Ok(PathBuf::from(v))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PathBuf, A::Error> {
+            let mut bytes = Vec::new();
+            while let Some(b) = seq.next_element::<u8>()? {
+                bytes.push(b);
+            }
+            Ok(PathBuf::from(OsString::from_vec(bytes)))
+        }
+    }
+    d.deserialize_any(PathVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hash: &str, path: &str) -> Entry {
+        Entry {
+            hash: hash.to_string(),
+            ext: "wav".into(),
+            size: 10,
+            check: String::new(),
+            name: "a.wav".into(),
+            sources: vec![SourceRef {
+                path: PathBuf::from(path),
+                size: 10,
+                mtime_s: 1,
+                mtime_ns: 2,
+            }],
+            codec: "pcm_s16le".into(),
+            container: "wave".into(),
+            rate: 48_000,
+            channels: 2,
+            duration_secs: Some(1.0),
+            tags: Tags::default(),
+            imported_at_ms: 5,
+            last_played_ms: None,
+            play_count: 0,
+        }
+    }
+
+    #[test]
+    fn the_index_round_trips_even_with_non_utf8_paths() {
+        let mut ix = Index::default();
+        ix.insert(entry(&"a".repeat(64), "/music/a.wav"));
+        let mut odd = entry(&"b".repeat(64), "/x");
+        odd.sources[0].path = PathBuf::from(OsString::from_vec(b"/music/\xff.wav".to_vec()));
+        ix.insert(odd.clone());
+        let bytes = ix.to_json(Counters::default());
+        let back = Index::parse(&bytes).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back.get(&odd.hash), Some(&odd));
+        assert!(back.lookup_source(&odd.sources[0].path).is_some());
+    }
+
+    #[test]
+    fn a_path_belongs_to_the_content_it_was_last_imported_with() {
+        let mut ix = Index::default();
+        ix.insert(entry(&"a".repeat(64), "/music/a.wav"));
+        ix.insert(entry(&"b".repeat(64), "/music/b.wav"));
+        let src = ix.get(&"a".repeat(64)).unwrap().sources[0].clone();
+        ix.add_source(&"b".repeat(64), src);
+        assert!(ix.get(&"a".repeat(64)).unwrap().sources.is_empty());
+        assert_eq!(
+            ix.lookup_source(Path::new("/music/a.wav")).unwrap().0.hash,
+            "b".repeat(64)
+        );
+    }
+
+    #[test]
+    fn object_names_parse() {
+        let h = "0f".repeat(32);
+        assert_eq!(
+            parse_object_name(&format!("{h}.flac")),
+            Some((h.clone(), "flac".into()))
+        );
+        assert_eq!(parse_object_name(&h), Some((h.clone(), String::new())));
+        assert_eq!(parse_object_name("abc.flac"), None);
+        assert_eq!(parse_object_name(&format!("{h}.FLAC")), None);
+        assert_eq!(
+            object_rel(&h, "flac"),
+            PathBuf::from(format!("objects/0f/{h}.flac"))
+        );
+    }
+}

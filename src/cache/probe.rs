@@ -1,0 +1,101 @@
+//! What an imported file is: the engine's own probe (`Source::open`, which also decides
+//! whether reel can play it at all and why not) plus its tags, read here with symphonia's
+//! metadata API because the engine has no use for them.
+
+use std::fs::File;
+use std::path::Path;
+
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::{MetadataContainer, MetadataOptions, MetadataRevision, StandardTag};
+
+use super::index::Tags;
+use crate::engine::source::{SOURCE_BUFFER_BYTES, Source};
+use crate::error::FileError;
+
+/// What the probe found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probed {
+    pub codec: String,
+    pub container: String,
+    pub rate: u32,
+    pub channels: u16,
+    pub duration_secs: Option<f64>,
+    pub tags: Tags,
+}
+
+/// Probes `path` as the engine would open it; a file reel cannot play gets the same error
+/// (`FileError`, one clear line) that playing it would give.
+pub fn probe(path: &Path) -> Result<Probed, FileError> {
+    let source = Source::open(path)?;
+    let info = source.info().clone();
+    drop(source);
+    Ok(Probed {
+        codec: info.codec.clone(),
+        container: info.container.clone(),
+        rate: info.rate,
+        channels: info.channels,
+        duration_secs: info.duration_secs(),
+        tags: read_tags(path).unwrap_or_default(),
+    })
+}
+
+/// Title, artist, album, track number and whether there is a picture, from every metadata
+/// revision symphonia found (tags read while probing, such as ID3v2 ahead of an MP3 or APE/ID3v1
+/// at its end, and the container's own, such as Vorbis comments in FLAC or Ogg). Later
+/// revisions override earlier ones. `None` when the file cannot be probed.
+pub fn read_tags(path: &Path) -> Option<Tags> {
+    let file = File::open(path).ok()?;
+    let mss = MediaSourceStream::new(
+        Box::new(file),
+        MediaSourceStreamOptions {
+            buffer_len: SOURCE_BUFFER_BYTES,
+        },
+    );
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .ok()?;
+    let mut tags = Tags::default();
+    let mut meta = format.metadata();
+    loop {
+        if let Some(rev) = meta.current() {
+            apply_revision(&mut tags, rev);
+        }
+        if meta.pop().is_none() {
+            break;
+        }
+    }
+    Some(tags)
+}
+
+fn apply_revision(tags: &mut Tags, rev: &MetadataRevision) {
+    apply_container(tags, &rev.media);
+    for t in &rev.per_track {
+        apply_container(tags, &t.metadata);
+    }
+}
+
+fn apply_container(tags: &mut Tags, c: &MetadataContainer) {
+    for tag in &c.tags {
+        match &tag.std {
+            Some(StandardTag::TrackTitle(s)) => tags.title = Some(s.to_string()),
+            Some(StandardTag::Artist(s)) => tags.artist = Some(s.to_string()),
+            Some(StandardTag::Album(s)) => tags.album = Some(s.to_string()),
+            Some(StandardTag::TrackNumber(n)) => tags.track = Some(*n),
+            _ => {}
+        }
+    }
+    if !c.visuals.is_empty() {
+        tags.cover_art = true;
+    }
+}
