@@ -1,15 +1,21 @@
 //! The headless commands. `main.rs` parses arguments and calls these; they return the process
 //! exit code and print one clear line per problem.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::cache::commands::ProgressBar;
+use crate::cache::{Cache, Imported};
 use crate::engine::pipeline::{OutputFormat, Pipeline};
-use crate::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest};
-use crate::error::FileError;
+use crate::engine::{
+    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, TrackRecord,
+};
+use crate::error::{CacheError, FileError, FileErrorKind};
 use crate::metrics_log::MetricsLog;
 
 /// Exit codes.
@@ -20,6 +26,8 @@ pub const EXIT_FILE_ERROR: i32 = 1;
 pub const EXIT_NO_DEVICE: i32 = 3;
 /// Could not write an output file (decode, metrics log).
 pub const EXIT_WRITE_ERROR: i32 = 4;
+/// The cache cannot be used (another user's, unwritable, full): see README, "Cache".
+pub const EXIT_CACHE: i32 = crate::cache::commands::EXIT_CACHE;
 
 /// Metrics log period.
 pub const METRICS_EVERY: Duration = Duration::from_millis(100);
@@ -31,6 +39,8 @@ pub struct PlayOptions {
     pub volume: Option<f32>,
     /// Start the first file at this position.
     pub start: Option<Duration>,
+    /// `--cache-dir`; `None`: `$REEL_CACHE_DIR` or the user's cache directory.
+    pub cache_dir: Option<PathBuf>,
 }
 
 fn say(msg: impl std::fmt::Display) {
@@ -38,6 +48,12 @@ fn say(msg: impl std::fmt::Display) {
 }
 
 /// `reel play --no-gui FILE...`
+///
+/// Every file is first brought into the cache (copied, or found there unchanged) and pinned,
+/// so no other reel evicts it while it plays or waits in the queue; the engine then plays the
+/// cached objects. Errors still name the files as given, and the metrics log and the status
+/// line show them too. A file that cannot be cached fails alone (one line, exit 1) unless the
+/// cache itself fails (refused, full, read-only: one line, exit 5).
 pub fn play(opts: PlayOptions) -> i32 {
     let interrupted = Arc::new(AtomicBool::new(false));
     let (int_tx, int_rx) = crossbeam_channel::bounded::<()>(1);
@@ -59,6 +75,29 @@ pub fn play(opts: PlayOptions) -> i32 {
         },
         None => None,
     };
+
+    // Into the cache first.
+    let cache = match Cache::open(opts.cache_dir.as_deref()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            say(e);
+            return EXIT_CACHE;
+        }
+    };
+    let mut bar = ProgressBar::on_stderr();
+    let prep = cache.prepare_play(&opts.files, Some(&interrupted), &mut |p| bar.update(p));
+    bar.clear();
+    if interrupted.load(Ordering::SeqCst) {
+        return EXIT_OK;
+    }
+    if let Some(e) = prep.stopped {
+        say(e);
+        return EXIT_CACHE;
+    }
+    let plan = QueuePlan::new(opts.files.clone(), prep.results);
+    #[cfg(debug_assertions)]
+    plan.extend_fault_injection();
+
     let engine = match Engine::start(EngineConfig {
         output: opts.output.clone(),
         require_device: true,
@@ -69,25 +108,84 @@ pub fn play(opts: PlayOptions) -> i32 {
             return EXIT_NO_DEVICE;
         }
     };
+    let mut errors: Vec<String> = Vec::new();
+    for file in &prep.repaired {
+        say(format!(
+            "cache: the cached copy of {} was damaged; copied it again from the file",
+            file.display()
+        ));
+    }
+    for e in plan.failed.iter().flatten() {
+        say(e);
+        errors.push(e.to_string());
+    }
     if let Some(v) = opts.volume {
         engine.send(Command::Volume(v));
     }
-    engine.send(Command::Load(opts.files.clone()));
-    if let Some(start) = opts.start {
-        engine.send(Command::Seek(start));
-    }
     let status_line = std::io::stderr().is_terminal();
-    let mut errors: Vec<String> = Vec::new();
     let mut next_tick = Instant::now() + METRICS_EVERY;
     let mut last_snapshot = MeterSnapshot::default();
-    loop {
+    let book = Bookkeeper::start(cache.clone());
+    let mut verifier = None;
+    if !plan.queue.is_empty() {
+        engine.send(Command::Load(plan.queue.clone()));
+        if let Some(start) = opts.start {
+            engine.send(Command::Seek(start));
+        }
+        verifier = Some(Verifier::start(cache.clone(), &plan));
+    }
+    let mut heard: Option<usize> = None;
+    let mut skip_on_start: HashSet<usize> = HashSet::new();
+    let mut engine_errors: HashMap<PathBuf, usize> = HashMap::new();
+    let never = crossbeam_channel::never();
+    let mut running = !plan.queue.is_empty();
+    while running {
         let timeout = next_tick.saturating_duration_since(Instant::now());
+        let corrupt_rx = verifier.as_ref().map_or(&never, |v| &v.corrupt);
+        // What to do about queue entry `i` that must not play on: skip it, or stop if it is
+        // the last one.
+        let skip = |i: usize| {
+            if i + 1 < plan.queue.len() {
+                engine.send(Command::Next);
+                false
+            } else {
+                engine.send(Command::Stop);
+                true
+            }
+        };
         crossbeam_channel::select! {
             recv(engine.events()) -> ev => match ev {
+                Ok(Event::TrackStarted { index, .. }) => {
+                    heard = Some(index);
+                    if let Some(v) = &verifier {
+                        v.go();
+                    }
+                    if skip_on_start.contains(&index) {
+                        if skip(index) {
+                            break;
+                        }
+                    } else if let Some(h) = plan.hashes.get(index) {
+                        book.played(h.clone());
+                    }
+                }
+                Ok(Event::TrackEnded { index }) => {
+                    if heard == Some(index) {
+                        heard = None;
+                    }
+                }
                 Ok(Event::FileError(e)) => {
-                    if status_line { eprint!("\r\x1b[K"); }
-                    say(&e);
-                    errors.push(e.to_string());
+                    let n = engine_errors.entry(e.path.clone()).or_insert(0);
+                    let index = plan.queue_index_of(&e.path, *n);
+                    *n += 1;
+                    let corrupt = index.is_some_and(|i| {
+                        verifier.as_ref().is_some_and(|v| v.is_corrupt(&plan.hashes[i]))
+                    });
+                    if !corrupt {
+                        let e = plan.original_error(e, index);
+                        if status_line { eprint!("\r\x1b[K"); }
+                        say(&e);
+                        errors.push(e.to_string());
+                    }
                 }
                 Ok(Event::DeviceLost(why)) => {
                     if status_line { eprint!("\r\x1b[K"); }
@@ -97,8 +195,35 @@ pub fn play(opts: PlayOptions) -> i32 {
                     if status_line { eprint!("\r\x1b[K"); }
                     say(format!("audio output back on {device}; resuming"));
                 }
-                Ok(Event::QueueFinished) | Err(_) => break,
+                Ok(Event::QueueFinished) | Err(_) => running = false,
                 Ok(_) => {}
+            },
+            recv(corrupt_rx) -> msg => if let Ok(hash) = msg {
+                let entries: Vec<usize> =
+                    (0..plan.queue.len()).filter(|&i| plan.hashes[i] == hash).collect();
+                let mut named = HashSet::new();
+                for &i in &entries {
+                    let file = plan.file_path(i);
+                    if named.insert(file.clone()) {
+                        let line = corrupt_line(&file, true);
+                        if status_line { eprint!("\r\x1b[K"); }
+                        say(&line);
+                        errors.push(line);
+                    }
+                }
+                for &i in &entries {
+                    match heard {
+                        Some(h) if h == i => {
+                            if skip(i) {
+                                running = false;
+                            }
+                        }
+                        Some(h) if h > i => {}
+                        _ => {
+                            skip_on_start.insert(i);
+                        }
+                    }
+                }
             },
             recv(int_rx) -> _ => {}
             default(timeout) => {}
@@ -109,7 +234,7 @@ pub fn play(opts: PlayOptions) -> i32 {
         }
         if Instant::now() >= next_tick {
             next_tick += METRICS_EVERY;
-            let snap = engine.snapshot();
+            let snap = plan.show(engine.snapshot());
             if let Some(log) = &mut log
                 && let Err(e) = log.sample(&snap)
             {
@@ -123,12 +248,30 @@ pub fn play(opts: PlayOptions) -> i32 {
             last_snapshot = snap;
         }
     }
-    if status_line {
+    if status_line && !plan.queue.is_empty() {
         eprintln!("\r\x1b[K{}", status_text(&last_snapshot));
     }
-    let snap = engine.snapshot();
-    let tracks = engine.tracks();
+    let snap = plan.show(engine.snapshot());
+    let tracks = plan.tracks(engine.tracks());
     engine.shutdown();
+    if let Some(v) = verifier {
+        // Corrupt objects found after their track was over: still said, and removed.
+        let mut named = HashSet::new();
+        for hash in v.finish(interrupted.load(Ordering::SeqCst)) {
+            for i in (0..plan.queue.len()).filter(|&i| plan.hashes[i] == hash) {
+                let file = plan.file_path(i);
+                if named.insert(file.clone()) {
+                    let line = corrupt_line(&file, false);
+                    say(&line);
+                    errors.push(line);
+                }
+            }
+        }
+    }
+    if let Some(e) = book.finish() {
+        say(e);
+    }
+    cache.unpin_all();
     if let Some(log) = &mut log {
         let _ = log.sample(&snap);
         if let Err(e) = log.summary(&snap, &tracks, &errors) {
@@ -140,6 +283,302 @@ pub fn play(opts: PlayOptions) -> i32 {
         EXIT_OK
     } else {
         EXIT_FILE_ERROR
+    }
+}
+
+/// How the files given map onto the engine's queue of cached objects.
+struct QueuePlan {
+    /// The files given.
+    files: Vec<PathBuf>,
+    /// The objects to play.
+    queue: Vec<PathBuf>,
+    /// Queue entry → index of the file given.
+    origin: Vec<usize>,
+    /// Queue entry → object hash.
+    hashes: Vec<String>,
+    /// Queue entry → whether it was a cache hit (only hits get the background full check: a
+    /// fresh copy was hashed as it was written).
+    hit: Vec<bool>,
+    /// File given → its queue entry, or why it could not be cached.
+    slots: Vec<Result<usize, CacheError>>,
+    /// The errors of the files that could not be cached (`None` for the others).
+    failed: Vec<Option<CacheError>>,
+}
+
+impl QueuePlan {
+    fn new(files: Vec<PathBuf>, results: Vec<Result<Imported, CacheError>>) -> QueuePlan {
+        let n = files.len();
+        let mut plan = QueuePlan {
+            files,
+            queue: Vec::new(),
+            origin: Vec::new(),
+            hashes: Vec::new(),
+            hit: Vec::new(),
+            slots: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (i, r) in results.into_iter().enumerate().take(n) {
+            match r {
+                Ok(imp) => {
+                    plan.slots.push(Ok(plan.queue.len()));
+                    plan.failed.push(None);
+                    plan.queue.push(imp.object);
+                    plan.origin.push(i);
+                    plan.hashes.push(imp.hash);
+                    plan.hit.push(imp.hit);
+                }
+                Err(e) => {
+                    plan.slots.push(Err(e.clone()));
+                    plan.failed.push(Some(e));
+                }
+            }
+        }
+        plan
+    }
+
+    /// The queue entry that the `nth` engine error about `object` is about (errors come in
+    /// queue order, so the nth error for an object queued twice is about its nth entry).
+    fn queue_index_of(&self, object: &Path, nth: usize) -> Option<usize> {
+        let entries: Vec<usize> = (0..self.queue.len())
+            .filter(|&i| self.queue[i] == object)
+            .collect();
+        entries.get(nth).or(entries.last()).copied()
+    }
+
+    /// An engine error about an object, told about the file the user gave.
+    fn original_error(&self, mut e: FileError, index: Option<usize>) -> FileError {
+        if let Some(i) = index {
+            e.path = self.file_path(i);
+        }
+        e
+    }
+
+    fn file_path(&self, queue_index: usize) -> PathBuf {
+        self.files[self.origin[queue_index]].clone()
+    }
+
+    /// The meters as the user should see them: the file given, its index among the files
+    /// given (as before the cache, so failed files keep their place).
+    fn show(&self, mut snap: MeterSnapshot) -> MeterSnapshot {
+        if let Some(t) = snap.track
+            && let Some(&o) = self.origin.get(t)
+        {
+            snap.track = Some(o);
+            snap.track_path = Some(self.files[o].display().to_string());
+        }
+        snap
+    }
+
+    /// One record per file given, in order: the engine's for the files that were queued
+    /// (with the file's own path), an error record for the ones that could not be cached.
+    fn tracks(&self, engine: Vec<TrackRecord>) -> Vec<TrackRecord> {
+        self.files
+            .iter()
+            .zip(&self.slots)
+            .map(|(file, slot)| match slot {
+                Ok(qi) => {
+                    let mut t = engine.get(*qi).cloned().unwrap_or(TrackRecord {
+                        path: file.clone(),
+                        info: None,
+                        error: None,
+                        time_to_first_audio_ms: None,
+                        frames_decoded: 0,
+                    });
+                    t.path = file.clone();
+                    if let Some(e) = &mut t.error {
+                        e.path = file.clone();
+                    }
+                    t
+                }
+                Err(e) => TrackRecord {
+                    path: file.clone(),
+                    info: None,
+                    error: Some(match e {
+                        CacheError::File(fe) => fe.clone(),
+                        other => FileError::new(file, FileErrorKind::Io(other.to_string())),
+                    }),
+                    time_to_first_audio_ms: None,
+                    frames_decoded: 0,
+                },
+            })
+            .collect()
+    }
+
+    /// Test-only fault injection (debug builds): `REEL_FAULT_DECODER_PANIC` names files by
+    /// substrings of their paths, but the engine now decodes cached objects, so the hashes
+    /// of the files it names are added to it.
+    #[cfg(debug_assertions)]
+    fn extend_fault_injection(&self) {
+        const VAR: &str = "REEL_FAULT_DECODER_PANIC";
+        let Ok(list) = std::env::var(VAR) else {
+            return;
+        };
+        let needles: Vec<&str> = list.split(',').filter(|n| !n.is_empty()).collect();
+        let mut extra = Vec::new();
+        for (i, hash) in self.hashes.iter().enumerate() {
+            let file = self.file_path(i);
+            if needles.iter().any(|n| file.to_string_lossy().contains(n)) {
+                extra.push(hash.clone());
+            }
+        }
+        if !extra.is_empty() {
+            // SAFETY: no other thread reads or writes the environment now: the engine has not
+            // started, the import's copy threads have ended, and the only other thread (the
+            // Ctrl-C handler's) just waits on a pipe.
+            unsafe { std::env::set_var(VAR, format!("{list},{}", extra.join(","))) };
+        }
+    }
+}
+
+/// The line for a cached copy found corrupt by the full check during play.
+fn corrupt_line(file: &Path, stopped: bool) -> String {
+    format!(
+        "{}: the cached copy is corrupt (its content does not match its BLAKE3 hash); {}removed \
+         it from the cache, so the next play copies the file again",
+        file.display(),
+        if stopped { "stopped it and " } else { "" }
+    )
+}
+
+/// Records plays (last-played time, play count) and the hit counters in the cache's index, on
+/// its own thread: each is an index rewrite (and an fsync), which the main loop and its
+/// 100 ms metrics ticks should not wait for.
+struct Bookkeeper {
+    tx: Option<crossbeam_channel::Sender<String>>,
+    thread: Option<JoinHandle<Option<CacheError>>>,
+}
+
+impl Bookkeeper {
+    fn start(cache: Arc<Cache>) -> Bookkeeper {
+        let (tx, rx) = crossbeam_channel::unbounded::<String>();
+        let thread = std::thread::Builder::new()
+            .name("reel-cache-book".into())
+            .spawn(move || {
+                let mut first_err = None;
+                // The hits counted while preparing.
+                if let Err(e) = cache.flush() {
+                    first_err.get_or_insert(e);
+                }
+                while let Ok(hash) = rx.recv() {
+                    let mut batch = vec![hash];
+                    batch.extend(rx.try_iter());
+                    if let Err(e) = cache.record_played(&batch) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                first_err
+            })
+            .ok();
+        Bookkeeper {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    /// The object `hash` started playing.
+    fn played(&self, hash: String) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(hash);
+        }
+    }
+
+    /// Waits for the records to be written; the first error, if any.
+    fn finish(mut self) -> Option<CacheError> {
+        drop(self.tx.take());
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    }
+}
+
+/// The full check of cached copies during play. Before a hit plays, only its size and its
+/// first and last 64 KiB are checked (README, "Cache": a full hash of a 100 MB file before
+/// playing would cost about 100 ms of time to first audio). Once the first track is heard,
+/// this thread re-hashes every hit in queue order, at low priority; a corrupt one is removed
+/// from the cache and reported, and the player skips it (or stops it, if it is playing).
+struct Verifier {
+    go: Option<crossbeam_channel::Sender<()>>,
+    stop: Arc<AtomicBool>,
+    corrupt: crossbeam_channel::Receiver<String>,
+    flagged: Arc<Mutex<HashSet<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Verifier {
+    fn start(cache: Arc<Cache>, plan: &QueuePlan) -> Verifier {
+        let mut todo: Vec<String> = Vec::new();
+        for (i, h) in plan.hashes.iter().enumerate() {
+            if plan.hit[i] && !todo.contains(h) {
+                todo.push(h.clone());
+            }
+        }
+        let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(1);
+        let (corrupt_tx, corrupt) = crossbeam_channel::unbounded::<String>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flagged = Arc::new(Mutex::new(HashSet::new()));
+        let thread = {
+            let (stop, flagged) = (stop.clone(), flagged.clone());
+            std::thread::Builder::new()
+                .name("reel-cache-verify".into())
+                .spawn(move || {
+                    if todo.is_empty() || go_rx.recv().is_err() {
+                        return;
+                    }
+                    // Behind the decoder and everything else.
+                    // SAFETY: plain syscalls on this thread's own id.
+                    unsafe {
+                        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+                    }
+                    for hash in todo {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        if cache.entry(&hash).is_some() && !cache.full_check(&hash) {
+                            // Flag it before removing it, so the engine's "not found" for a
+                            // track it had not opened yet is known for what it is.
+                            flagged
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(hash.clone());
+                            let _ = cache.discard(&hash);
+                            let _ = corrupt_tx.send(hash);
+                        }
+                    }
+                })
+                .ok()
+        };
+        Verifier {
+            go: Some(go_tx),
+            stop,
+            corrupt,
+            flagged,
+            thread,
+        }
+    }
+
+    /// Audio is playing: start checking.
+    fn go(&self) {
+        if let Some(tx) = &self.go {
+            let _ = tx.try_send(());
+        }
+    }
+
+    fn is_corrupt(&self, hash: &str) -> bool {
+        self.flagged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(hash)
+    }
+
+    /// Lets a started check finish (unless `interrupted`); returns the corrupt objects not
+    /// yet received.
+    fn finish(mut self, interrupted: bool) -> Vec<String> {
+        if interrupted {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        drop(self.go.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.corrupt.try_iter().collect()
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use reel::cache::commands::CacheCommand;
 use reel::cli;
 use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, OutputRequest};
 
@@ -17,6 +18,10 @@ use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, OutputRequest};
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    /// The cache that played files are copied into [default: $REEL_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/reel or ~/.cache/reel].
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// Files to play (same as `reel play`).
     files: Vec<PathBuf>,
 }
@@ -33,6 +38,63 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The cache every played file is copied into: import, list, verify, evict.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCmd {
+    /// Copy files into the cache; folders are imported recursively (audio files only).
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List what is cached.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove objects, named by hash (or a unique prefix), original path or object path.
+    Remove {
+        #[arg(required = true, value_name = "HASH|PATH")]
+        items: Vec<String>,
+    },
+    /// Evict the least recently played objects down to the size cap, and clean up.
+    Gc {
+        /// Evict down to this size instead of the configured cap (e.g. 500M, 2G, 1.5GiB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+    },
+    /// Re-hash every object; remove damaged ones and copy them again from their originals.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every object (except those a running reel is playing or has queued).
+    Clear,
+    /// Show the settings, or change them.
+    Config {
+        /// Size cap (e.g. 500M, 2G, 1.5GiB, or bytes); the default is 2G.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+    },
+    /// Entries, bytes, cap, hits, misses and evictions.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the cache directory.
+    Path,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    reel::cache::size::parse_size(text)
 }
 
 #[derive(Args)]
@@ -83,7 +145,7 @@ struct DecodeArgs {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Some(Cmd::Play(a)) => play(a),
+        Some(Cmd::Play(a)) => play(a, cli.cache_dir),
         Some(Cmd::Decode(a)) => cli::decode(cli::DecodeOptions {
             file: a.file,
             out: a.out,
@@ -92,16 +154,33 @@ fn main() {
             start: a.start.map(Duration::from_secs_f64),
         }),
         Some(Cmd::Devices { json }) => cli::devices(json),
-        None if !cli.files.is_empty() => play(PlayArgs {
-            no_gui: true,
-            device: None,
-            buffer_ms: DEFAULT_RING_MS,
-            period: DEFAULT_PERIOD_FRAMES,
-            metrics_log: None,
-            volume: None,
-            start: None,
-            files: cli.files,
-        }),
+        Some(Cmd::Cache { command }) => reel::cache::commands::run(
+            cli.cache_dir.as_deref(),
+            match command {
+                CacheCmd::Import { paths } => CacheCommand::Import { paths },
+                CacheCmd::List { json } => CacheCommand::List { json },
+                CacheCmd::Remove { items } => CacheCommand::Remove { items },
+                CacheCmd::Gc { max_size } => CacheCommand::Gc { max_size },
+                CacheCmd::Verify { json } => CacheCommand::Verify { json },
+                CacheCmd::Clear => CacheCommand::Clear,
+                CacheCmd::Config { max_size } => CacheCommand::Config { max_size },
+                CacheCmd::Stats { json } => CacheCommand::Stats { json },
+                CacheCmd::Path => CacheCommand::Path,
+            },
+        ),
+        None if !cli.files.is_empty() => play(
+            PlayArgs {
+                no_gui: true,
+                device: None,
+                buffer_ms: DEFAULT_RING_MS,
+                period: DEFAULT_PERIOD_FRAMES,
+                metrics_log: None,
+                volume: None,
+                start: None,
+                files: cli.files,
+            },
+            cli.cache_dir,
+        ),
         None => {
             eprintln!("reel: nothing to play. Try `reel play --no-gui FILE...` or `reel --help`.");
             2
@@ -110,7 +189,7 @@ fn main() {
     std::process::exit(code);
 }
 
-fn play(a: PlayArgs) -> i32 {
+fn play(a: PlayArgs, cache_dir: Option<PathBuf>) -> i32 {
     // The window is a separate piece of work; until it lands, playback is headless either way.
     let _ = a.no_gui;
     cli::play(cli::PlayOptions {
@@ -126,5 +205,6 @@ fn play(a: PlayArgs) -> i32 {
             .start
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64),
+        cache_dir,
     })
 }
