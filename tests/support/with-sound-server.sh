@@ -12,6 +12,7 @@
 # COMMAND gets, besides the usual environment:
 #   REEL_TEST_SINK=reel_test_sink   REEL_SOUND_SERVER=pipewire
 #   REEL_SOUND_DIR                  the session's private directory
+#   XDG_CACHE_HOME                  $REEL_SOUND_DIR/cache (reel's cache: not ~/.cache)
 #   REEL_TEST_SERVER_PIDS           "name pid" lines of the running daemons
 #   REEL_SOUND_SERVER_START/_STOP   sound-server-start.sh / sound-server-stop.sh
 #   XDG_RUNTIME_DIR, DBUS_SESSION_BUS_ADDRESS, PULSE_SERVER, ALSA_CONFIG_PATH, ...
@@ -118,6 +119,13 @@ export REEL_TEST_SINK=$REEL_SINK_NAME_DEFAULT
 export REEL_SOUND_SERVER=pipewire
 export REEL_SOUND_SERVER_START=$here/sound-server-start.sh
 export REEL_SOUND_SERVER_STOP=$here/sound-server-stop.sh
+
+# reel copies every file it plays into its cache: keep the tests' cache in the
+# session too, never in the real ~/.cache (tests that need their own pass
+# --cache-dir or REEL_CACHE_DIR).
+mkdir -m 700 "$REEL_SOUND_DIR/cache"
+export XDG_CACHE_HOME=$REEL_SOUND_DIR/cache
+unset REEL_CACHE_DIR
 
 # Everything (PipeWire, Pulse, D-Bus sockets) lives in the private runtime dir.
 export XDG_RUNTIME_DIR=$REEL_SOUND_DIR/runtime
