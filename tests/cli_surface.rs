@@ -24,7 +24,14 @@ fn a_decoder_panic_ends_that_track_and_the_others_still_play() {
             .args(["play", "--no-gui", "--metrics-log"])
             .arg(&log)
             .args([&first, &crash, &last])
-            .env("REEL_FAULT_DECODER_PANIC", "crash-me"),
+            // Files play from the cache, as objects named by their BLAKE3 hash: name both.
+            .env(
+                "REEL_FAULT_DECODER_PANIC",
+                format!(
+                    "crash-me,{}",
+                    blake3::hash(&std::fs::read(&crash).unwrap()).to_hex()
+                ),
+            ),
         Duration::from_secs(30),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
