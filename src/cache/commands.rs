@@ -171,14 +171,17 @@ fn import(cache: &Cache, paths: &[PathBuf]) -> i32 {
     );
     bar.clear();
     let mut failed = 0;
-    let (mut copied, mut hits, mut dups) = (0, 0, 0);
+    let (mut copied, mut hits, mut dups, mut repaired) = (0, 0, 0, 0);
     for r in &report.results {
         match r {
             Ok(imp) if imp.hit => hits += 1,
             Ok(imp) => {
                 copied += 1;
-                if imp.duplicate {
+                if imp.duplicate && !imp.repaired {
                     dups += 1;
+                }
+                if imp.repaired {
+                    repaired += 1;
                 }
             }
             Err(e) => {
@@ -196,6 +199,12 @@ fn import(cache: &Cache, paths: &[PathBuf]) -> i32 {
         notes.push(format!(
             "{} already cached under another name",
             plural(dups, "copy", "copies")
+        ));
+    }
+    if repaired > 0 {
+        notes.push(format!(
+            "{} of a damaged cached copy",
+            plural(repaired, "replacement", "replacements")
         ));
     }
     if !notes.is_empty() {

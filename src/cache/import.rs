@@ -66,6 +66,8 @@ pub struct Imported {
     pub hit: bool,
     /// It was copied, but its content was already cached under another name: stored once.
     pub duplicate: bool,
+    /// It was cached unchanged, but its object was damaged (wrong size): copied again.
+    pub repaired: bool,
 }
 
 /// What an import did.
@@ -85,7 +87,8 @@ pub struct ImportReport {
 pub struct PlayPrep {
     /// One per file, in order.
     pub results: Vec<Result<Imported, CacheError>>,
-    /// Files whose cached copy failed the quick check and was copied again.
+    /// Files whose cached copy was damaged (wrong size, or failed the quick check) and was
+    /// copied again.
     pub repaired: Vec<PathBuf>,
     pub stopped: Option<CacheError>,
 }
@@ -109,13 +112,17 @@ enum Plan {
     Hit(Imported),
     /// Same canonical path as an earlier slot.
     SameAs(usize),
-    Miss,
+    /// To copy; `damaged`: the file is cached unchanged but its object is not intact.
+    Miss {
+        damaged: bool,
+    },
 }
 
 /// A copied file waiting to be committed.
 struct Pending {
     slot: usize,
     given: PathBuf,
+    repaired: bool,
     temp: TempFile,
     hash: String,
     check: String,
@@ -232,7 +239,7 @@ impl Cache {
             match (slot, &plans[i]) {
                 (Slot::Failed(e), _) => results[i] = Some(Err(e.clone())),
                 (Slot::Candidate(_), Plan::Hit(imp)) => results[i] = Some(Ok(imp.clone())),
-                (Slot::Candidate(c), Plan::Miss) => total += c.size,
+                (Slot::Candidate(c), Plan::Miss { .. }) => total += c.size,
                 _ => {}
             }
         }
@@ -243,7 +250,7 @@ impl Cache {
         let mut batch: Vec<Pending> = Vec::new();
         let mut last_commit = Instant::now();
         for (i, slot) in slots.iter().enumerate() {
-            let (Slot::Candidate(c), Plan::Miss) = (slot, &plans[i]) else {
+            let (Slot::Candidate(c), &Plan::Miss { damaged }) = (slot, &plans[i]) else {
                 continue;
             };
             if opts.cancel.is_some_and(|f| f.load(Ordering::Relaxed)) {
@@ -252,7 +259,11 @@ impl Cache {
             }
             match self.copy_one(c, opts, done, total, progress) {
                 Ok(p) => {
-                    batch.push(Pending { slot: i, ..p });
+                    batch.push(Pending {
+                        slot: i,
+                        repaired: damaged,
+                        ..p
+                    });
                 }
                 Err(CopyFail::File(e)) => {
                     let quiet = !c.explicit
@@ -301,6 +312,7 @@ impl Cache {
                         path: c.given.clone(),
                         hit: true,
                         duplicate: false,
+                        repaired: false,
                         ..first.clone()
                     },
                 ));
@@ -331,7 +343,7 @@ impl Cache {
             let mut hits = Vec::new();
             for (i, slot) in slots.iter().enumerate() {
                 let Slot::Candidate(c) = slot else {
-                    plans.push(Plan::Miss);
+                    plans.push(Plan::Miss { damaged: false });
                     continue;
                 };
                 if let Some(&j) = seen.get(c.canon.as_path()) {
@@ -339,26 +351,27 @@ impl Cache {
                     continue;
                 }
                 seen.insert(&c.canon, i);
-                let hit = st.index.lookup_source(&c.canon).and_then(|(e, s)| {
-                    let fresh = s.size == c.size && (s.mtime_s, s.mtime_ns) == c.mtime;
-                    let object = self.object_path(e);
-                    let present = fs::metadata(&object).is_ok_and(|m| m.len() == e.size);
-                    (fresh && present).then(|| Imported {
-                        path: c.given.clone(),
-                        hash: e.hash.clone(),
-                        object,
-                        size: e.size,
-                        hit: true,
-                        duplicate: false,
-                    })
-                });
-                match hit {
-                    Some(imp) => {
-                        hits.push(imp.hash.clone());
-                        plans.push(Plan::Hit(imp));
+                let plan = match st.index.lookup_source(&c.canon) {
+                    Some((e, s)) if s.size == c.size && (s.mtime_s, s.mtime_ns) == c.mtime => {
+                        let object = self.object_path(e);
+                        if fs::metadata(&object).is_ok_and(|m| m.len() == e.size) {
+                            hits.push(e.hash.clone());
+                            Plan::Hit(Imported {
+                                path: c.given.clone(),
+                                hash: e.hash.clone(),
+                                object,
+                                size: e.size,
+                                hit: true,
+                                duplicate: false,
+                                repaired: false,
+                            })
+                        } else {
+                            Plan::Miss { damaged: true }
+                        }
                     }
-                    None => plans.push(Plan::Miss),
-                }
+                    _ => Plan::Miss { damaged: false },
+                };
+                plans.push(plan);
             }
             if pin {
                 self.pin_locked(st, &hits)?;
@@ -418,6 +431,7 @@ impl Cache {
         Ok(Pending {
             slot: usize::MAX,
             given: c.given.clone(),
+            repaired: false,
             temp,
             hash: copied.hash,
             check: copied.check,
@@ -544,6 +558,7 @@ impl Cache {
                     size: p.len,
                     hit: false,
                     duplicate,
+                    repaired: p.repaired,
                 },
             ));
         }
@@ -620,8 +635,14 @@ impl Cache {
         };
         let report = self.import(files, opts, progress);
         let mut prep = PlayPrep {
+            repaired: report
+                .results
+                .iter()
+                .flatten()
+                .filter(|imp| imp.repaired)
+                .map(|imp| imp.path.clone())
+                .collect(),
             results: report.results,
-            repaired: Vec::new(),
             stopped: report.stopped,
         };
         let mut damaged: Vec<String> = Vec::new();
@@ -655,6 +676,8 @@ impl Cache {
             prep.results[i] = r;
         }
         prep.stopped = report.stopped;
+        prep.repaired
+            .sort_by_key(|p| files.iter().position(|f| f == p));
         prep
     }
 }
