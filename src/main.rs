@@ -143,6 +143,13 @@ struct DecodeArgs {
 }
 
 fn main() {
+    // A write past RLIMIT_FSIZE should fail with EFBIG, which the cache reports as one clear
+    // line ("file too large") and cleans up after, instead of killing reel with SIGXFSZ and
+    // leaving the temp file for the next start to clean.
+    // SAFETY: setting a signal to SIG_IGN before any thread exists has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Cmd::Play(a)) => play(a, cli.cache_dir),
