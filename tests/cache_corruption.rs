@@ -1,0 +1,247 @@
+//! Damage: a corrupt object is never played as if fine and never crashes reel; `verify` finds
+//! it and copies it again from its original; a missing or corrupt index is rebuilt from the
+//! objects without losing any.
+
+mod cache_support;
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use cache_support::*;
+use support::*;
+
+/// Flips one byte of `path` at `offset`.
+fn flip_byte(path: &Path, offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).unwrap();
+    b[0] ^= 0x5a;
+    f.write_all_at(&b, offset).unwrap();
+}
+
+fn object_of(cache: &Path, file: &Path) -> PathBuf {
+    let hash = blake3_of(file);
+    object_files(cache)
+        .into_iter()
+        .find(|o| name_hash(o) == hash)
+        .unwrap_or_else(|| panic!("{} is not cached", file.display()))
+}
+
+fn summary(log: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(v["event"], "summary", "{v}");
+    v
+}
+
+/// A byte flipped in the middle passes the quick check before playing; the full check that
+/// runs once audio starts catches it: the track is stopped, named in one line, removed from
+/// the cache, and the next file still plays.
+#[test]
+fn play_stops_a_corrupt_object_says_so_and_plays_the_rest() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let bad = dir.path().join("bad.wav");
+    let good = dir.path().join("good.wav");
+    make_tone(&bad, 440.0, 3.0, 48_000, 2, 0.5);
+    make_tone(&good, 550.0, 1.0, 48_000, 2, 0.5);
+    import(&cache, &[&bad, &good]);
+    let object = object_of(&cache, &bad);
+    flip_byte(&object, std::fs::metadata(&object).unwrap().len() / 2);
+
+    let log = dir.path().join("m.jsonl");
+    let r = run(reel_in(&cache)
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(&log)
+        .arg(&bad)
+        .arg(&good));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    let lines = reel_lines(&r.stderr);
+    assert_eq!(lines.len(), 1, "{}", r.stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "reel: {}: the cached copy is corrupt",
+            bad.display()
+        )),
+        "{}",
+        lines[0]
+    );
+    let s = summary(&log);
+    let played = s["frames_played"].as_u64().unwrap();
+    assert!(
+        (48_000..48_000 + 3 * 48_000 / 2).contains(&played),
+        "the good file plays in full, the corrupt one is cut short: {s}"
+    );
+    assert_eq!(s["tracks"][1]["frames_decoded"], 48_000, "{s}");
+    // Gone from the cache; the next import copies the file again, intact.
+    assert!(!object.exists());
+    assert_consistent(&cache);
+    import(&cache, &[&bad]);
+    assert_eq!(blake3_of(&object_of(&cache, &bad)), blake3_of(&bad));
+    assert_consistent(&cache);
+}
+
+/// Damage the quick check sees (a byte in the first 64 KiB, or a truncated object) is found
+/// before playing: the file is copied again from the original and plays in full.
+#[test]
+fn damage_found_before_playing_is_repaired_from_the_file() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let a = dir.path().join("a.flac");
+    let b = dir.path().join("b.wav");
+    make_tone(&a, 440.0, 1.0, 48_000, 2, 0.5);
+    make_tone(&b, 550.0, 1.0, 48_000, 2, 0.5);
+    import(&cache, &[&a, &b]);
+    flip_byte(&object_of(&cache, &a), 100);
+    let ob = object_of(&cache, &b);
+    let len = std::fs::metadata(&ob).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&ob)
+        .unwrap()
+        .set_len(len - 1000)
+        .unwrap();
+    let log = dir.path().join("m.jsonl");
+    let r = run(reel_in(&cache)
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(&log)
+        .arg(&a)
+        .arg(&b))
+    .ok();
+    let lines = reel_lines(&r.stderr);
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    for (line, file) in lines.iter().zip([&a, &b]) {
+        assert!(
+            line.contains(&format!("cached copy of {} was damaged", file.display())),
+            "{line}"
+        );
+    }
+    assert_eq!(summary(&log)["frames_played"], 2 * 48_000);
+    assert_consistent(&cache);
+}
+
+#[test]
+fn verify_removes_corrupt_objects_and_restores_them_from_their_originals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let a = dir.path().join("a.wav");
+    let b = dir.path().join("b.wav");
+    let c = dir.path().join("c.wav");
+    make_tone(&a, 440.0, 1.0, 48_000, 2, 0.5);
+    make_tone(&b, 550.0, 1.0, 48_000, 2, 0.5);
+    make_tone(&c, 660.0, 1.0, 48_000, 2, 0.5);
+    import(&cache, &[&a, &b, &c]);
+    let (oa, ob) = (object_of(&cache, &a), object_of(&cache, &b));
+    flip_byte(&oa, 150_000);
+    flip_byte(&ob, 150_000);
+    let hash_b = blake3_of(&b);
+    std::fs::remove_file(&b).unwrap();
+
+    let r = reel(&cache, &["cache", "verify", "--json"]);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "one object could not be restored: {}",
+        r.stderr
+    );
+    let v = r.json();
+    assert_eq!(v["checked"], 3, "{v}");
+    assert_eq!(v["ok"], 1, "{v}");
+    let corrupt = v["corrupt"].as_array().unwrap();
+    assert_eq!(corrupt.len(), 2, "{v}");
+    let find = |name: &str| corrupt.iter().find(|p| p["name"] == name).unwrap().clone();
+    assert_eq!(
+        find("a.wav")["restored_from"],
+        std::fs::canonicalize(&a).unwrap().to_str().unwrap()
+    );
+    assert!(find("b.wav")["restored_from"].is_null());
+    assert!(
+        find("b.wav")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("original is gone")
+    );
+    // a is back, intact; b is gone.
+    assert_eq!(blake3_of(&oa), name_hash(&oa));
+    assert!(!ob.exists());
+    let hashes = assert_consistent(&cache);
+    assert!(!hashes.contains(&hash_b));
+    assert_eq!(hashes.len(), 2);
+
+    // Now all is well: the text form says so, exit 0.
+    let r = reel(&cache, &["cache", "verify"]).ok();
+    assert_eq!(r.stdout.trim(), "verified 2 objects: 2 ok");
+}
+
+/// A missing or unreadable index is rebuilt from the objects (each re-hashed and re-probed):
+/// no object is lost; a damaged one found on the way is removed.
+#[test]
+fn a_missing_or_corrupt_index_is_rebuilt_from_the_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let files: Vec<PathBuf> = ["a.flac", "b.mp3", "c.wav"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let p = dir.path().join(n);
+            make_tone(&p, 440.0 + 110.0 * i as f64, 1.0, 44_100, 2, 0.5);
+            p
+        })
+        .collect();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    import(&cache, &refs);
+    let want = assert_consistent(&cache);
+
+    std::fs::remove_file(cache.join("index.json")).unwrap();
+    let entries = list(&cache);
+    assert_eq!(entries.len(), 3);
+    for e in &entries {
+        assert!(
+            ["flac", "mp3", "pcm_s16le"].contains(&e["codec"].as_str().unwrap()),
+            "re-probed: {e}"
+        );
+        assert_eq!(e["rate"], 44_100);
+    }
+    assert_eq!(assert_consistent(&cache), want);
+
+    // Half an index (as a crash of something that did not write it atomically would leave).
+    let text = std::fs::read(cache.join("index.json")).unwrap();
+    std::fs::write(cache.join("index.json"), &text[..text.len() / 2]).unwrap();
+    // And one object damaged meanwhile.
+    let damaged = object_of(&cache, &files[2]);
+    flip_byte(&damaged, 5000);
+    assert_eq!(list(&cache).len(), 2);
+    assert!(!damaged.exists());
+    assert_consistent(&cache);
+}
+
+/// The next start makes the index and objects/ agree: an entry whose object vanished is
+/// dropped; an object without an entry is adopted.
+#[test]
+fn start_up_drops_entries_without_objects_and_adopts_objects_without_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let a = dir.path().join("a.wav");
+    let b = dir.path().join("b.wav");
+    make_tone(&a, 440.0, 0.5, 48_000, 2, 0.5);
+    make_tone(&b, 550.0, 0.5, 48_000, 2, 0.5);
+    import(&cache, &[&a, &b]);
+    let ob = object_of(&cache, &b);
+    let saved = std::fs::read(&ob).unwrap();
+    std::fs::remove_file(&ob).unwrap();
+    assert_eq!(list(&cache).len(), 1);
+    assert_consistent(&cache);
+    // Put it back without an entry (as a crash between rename and index write would leave).
+    std::fs::write(&ob, &saved).unwrap();
+    let entries = list(&cache);
+    assert_eq!(entries.len(), 2);
+    assert_consistent(&cache);
+}
