@@ -95,8 +95,6 @@ pub fn play(opts: PlayOptions) -> i32 {
         return EXIT_CACHE;
     }
     let plan = QueuePlan::new(opts.files.clone(), prep.results);
-    #[cfg(debug_assertions)]
-    plan.extend_fault_injection();
 
     let engine = match Engine::start(EngineConfig {
         output: opts.output.clone(),
@@ -402,31 +400,6 @@ impl QueuePlan {
                 },
             })
             .collect()
-    }
-
-    /// Test-only fault injection (debug builds): `REEL_FAULT_DECODER_PANIC` names files by
-    /// substrings of their paths, but the engine now decodes cached objects, so the hashes
-    /// of the files it names are added to it.
-    #[cfg(debug_assertions)]
-    fn extend_fault_injection(&self) {
-        const VAR: &str = "REEL_FAULT_DECODER_PANIC";
-        let Ok(list) = std::env::var(VAR) else {
-            return;
-        };
-        let needles: Vec<&str> = list.split(',').filter(|n| !n.is_empty()).collect();
-        let mut extra = Vec::new();
-        for (i, hash) in self.hashes.iter().enumerate() {
-            let file = self.file_path(i);
-            if needles.iter().any(|n| file.to_string_lossy().contains(n)) {
-                extra.push(hash.clone());
-            }
-        }
-        if !extra.is_empty() {
-            // SAFETY: no other thread reads or writes the environment now: the engine has not
-            // started, the import's copy threads have ended, and the only other thread (the
-            // Ctrl-C handler's) just waits on a pipe.
-            unsafe { std::env::set_var(VAR, format!("{list},{}", extra.join(","))) };
-        }
     }
 }
 
