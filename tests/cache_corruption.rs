@@ -223,25 +223,49 @@ fn a_missing_or_corrupt_index_is_rebuilt_from_the_objects() {
     assert_consistent(&cache);
 }
 
-/// The next start makes the index and objects/ agree: an entry whose object vanished is
-/// dropped; an object without an entry is adopted.
+/// A reel that dies in the middle of changing objects/ leaves the `dirty` marker; the next
+/// start then makes the index and objects/ agree: an object being added (renamed in, not yet
+/// in the index) is adopted, one being removed (out of the index, not yet unlinked) is
+/// deleted. Changes made behind reel's back (an object deleted by hand) are found by `gc`.
 #[test]
-fn start_up_drops_entries_without_objects_and_adopts_objects_without_entries() {
+fn start_up_after_a_crash_mid_change_and_gc_after_tampering_make_index_and_objects_agree() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let a = dir.path().join("a.wav");
     let b = dir.path().join("b.wav");
+    let c = dir.path().join("c.wav");
     make_tone(&a, 440.0, 0.5, 48_000, 2, 0.5);
     make_tone(&b, 550.0, 0.5, 48_000, 2, 0.5);
-    import(&cache, &[&a, &b]);
-    let ob = object_of(&cache, &b);
-    let saved = std::fs::read(&ob).unwrap();
-    std::fs::remove_file(&ob).unwrap();
-    assert_eq!(list(&cache).len(), 1);
-    assert_consistent(&cache);
-    // Put it back without an entry (as a crash between rename and index write would leave).
-    std::fs::write(&ob, &saved).unwrap();
+    make_tone(&c, 660.0, 0.5, 48_000, 2, 0.5);
+    import(&cache, &[&a, &b, &c]);
+    let (ob, oc) = (object_of(&cache, &b), object_of(&cache, &c));
+    let (saved_b, saved_c) = (std::fs::read(&ob).unwrap(), std::fs::read(&oc).unwrap());
+    // Take b and c out of the index (as `cache remove` does first)...
+    reel(
+        &cache,
+        &["cache", "remove", b.to_str().unwrap(), c.to_str().unwrap()],
+    )
+    .ok();
+    // ...and put their objects back, as if the reel had died before unlinking them (c) or
+    // after renaming a new object in but before writing the index (b).
+    std::fs::create_dir_all(ob.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(oc.parent().unwrap()).unwrap();
+    std::fs::write(&ob, &saved_b).unwrap();
+    std::fs::write(&oc, &saved_c).unwrap();
+    std::fs::write(
+        cache.join("dirty"),
+        format!("{{\"removing\":[\"{}\"]}}", name_hash(&oc)),
+    )
+    .unwrap();
     let entries = list(&cache);
-    assert_eq!(entries.len(), 2);
+    assert_eq!(entries.len(), 2, "a, and b adopted: {entries:?}");
+    assert!(ob.exists() && !oc.exists());
+    assert!(!cache.join("dirty").exists());
+    assert_consistent(&cache);
+
+    // An object deleted by hand: gc notices (and a play of it would copy the file again).
+    std::fs::remove_file(&ob).unwrap();
+    reel(&cache, &["cache", "gc"]).ok();
+    assert_eq!(list(&cache).len(), 1);
     assert_consistent(&cache);
 }

@@ -263,14 +263,6 @@ fn duration_text(secs: Option<f64>) -> String {
     }
 }
 
-fn title_of(e: &Entry) -> String {
-    match (&e.tags.artist, &e.tags.title) {
-        (Some(a), Some(t)) => format!("{a} – {t}  ({})", e.name),
-        (None, Some(t)) => format!("{t}  ({})", e.name),
-        _ => e.name.clone(),
-    }
-}
-
 fn entry_json(cache: &Cache, e: &Entry) -> serde_json::Value {
     let mut v = serde_json::to_value(e).unwrap_or_default();
     if let serde_json::Value::Object(map) = &mut v {
@@ -283,43 +275,79 @@ fn entry_json(cache: &Cache, e: &Entry) -> serde_json::Value {
 }
 
 fn list(cache: &Cache, json: bool) -> i32 {
-    let mut entries = match cache.list() {
-        Ok(e) => e,
-        Err(e) => {
-            say(e);
-            return EXIT_CACHE;
-        }
-    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    if json {
-        let all: Vec<serde_json::Value> = entries.iter().map(|e| entry_json(cache, e)).collect();
-        let _ = serde_json::to_writer_pretty(&mut out, &all);
-        let _ = writeln!(out);
-        return EXIT_OK;
-    }
-    entries.sort_by_cached_key(|e| (e.name.to_lowercase(), e.hash.clone()));
-    let _ = writeln!(
-        out,
-        "{:<12}  {:>9}  {:>6}  {:<6}  {:>5}  {:<16}  NAME",
-        "HASH", "SIZE", "LENGTH", "CODEC", "PLAYS", "LAST PLAYED (UTC)"
-    );
-    for e in &entries {
+    let written = cache.with_entries(|mut entries| {
+        if json {
+            // Entries as stored, plus where each object is.
+            let _ = writeln!(out, "[");
+            for (i, e) in entries.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{}{}",
+                    serde_json::to_string(&entry_json(cache, e)).unwrap_or_default(),
+                    if i + 1 < entries.len() { "," } else { "" }
+                );
+            }
+            let _ = writeln!(out, "]");
+            return;
+        }
+        // By name, ignoring case (each key computed once).
+        let mut keyed: Vec<(String, &Entry)> = entries
+            .drain(..)
+            .map(|e| (e.name.to_lowercase(), e))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.hash.cmp(&b.1.hash)));
+        let entries: Vec<&Entry> = keyed.into_iter().map(|(_, e)| e).collect();
         let _ = writeln!(
             out,
-            "{:<12}  {:>9}  {:>6}  {:<6}  {:>5}  {:<16}  {}",
-            &e.hash[..12],
-            format_size(e.size),
-            duration_text(e.duration_secs),
-            e.codec,
-            e.play_count,
-            e.last_played_ms
-                .map(format_time)
-                .unwrap_or_else(|| "never".into()),
-            title_of(e)
+            "{:<12}  {:>9}  {:>6}  {:<9}  {:>5}  {:<17}  NAME",
+            "HASH", "SIZE", "LENGTH", "CODEC", "PLAYS", "LAST PLAYED (UTC)"
         );
+        let mut line = String::with_capacity(200);
+        for e in &entries {
+            line.clear();
+            let size = format_size(e.size);
+            let played = e
+                .last_played_ms
+                .map(format_time)
+                .unwrap_or_else(|| "never".into());
+            let _ = std::fmt::Write::write_fmt(
+                &mut line,
+                format_args!(
+                    "{:<12}  {:>9}  {:>6}  {:<9}  {:>5}  {:<17}  ",
+                    &e.hash[..12],
+                    size,
+                    duration_text(e.duration_secs),
+                    e.codec,
+                    e.play_count,
+                    played,
+                ),
+            );
+            match (&e.tags.artist, &e.tags.title) {
+                (Some(a), Some(t)) => {
+                    let _ = std::fmt::Write::write_fmt(
+                        &mut line,
+                        format_args!("{a} – {t}  ({})", e.name),
+                    );
+                }
+                (None, Some(t)) => {
+                    let _ =
+                        std::fmt::Write::write_fmt(&mut line, format_args!("{t}  ({})", e.name));
+                }
+                _ => line.push_str(&e.name),
+            }
+            line.push('\n');
+            let _ = out.write_all(line.as_bytes());
+        }
+    });
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            say(e);
+            EXIT_CACHE
+        }
     }
-    EXIT_OK
 }
 
 fn remove(cache: &Cache, items: &[String]) -> i32 {

@@ -463,35 +463,28 @@ impl Cache {
     ) -> Result<(), CacheError> {
         let batch: Vec<Pending> = std::mem::take(batch);
         let mut added: Vec<PathBuf> = Vec::new();
-        let outcome = self.locked(|st| {
+        let done = self.locked(|st| {
             let pending_before = st.pending;
             let r = self.commit_locked(st, batch, pin, cap, &mut added);
             if r.is_err() {
                 for obj in &added {
                     let _ = fs::remove_file(obj);
                 }
+                // Back as it was: the index on disk was not replaced.
+                self.end_change();
                 st.pending = pending_before;
                 // The in-memory index has the failed batch in it: re-read the disk's.
                 st.ident = None;
             }
             r
-        });
-        match outcome {
-            Ok((done, evicted)) => {
-                for (slot, imp) in done {
-                    results[slot] = Some(Ok(imp));
-                }
-                for path in evicted {
-                    let _ = fs::remove_file(path);
-                }
-                Ok(())
-            }
-            // The batch's files get no result: the run stops with this error.
-            Err(e) => Err(e),
+        })?;
+        // (On error the batch's files get no result: the run stops with the error.)
+        for (slot, imp) in done {
+            results[slot] = Some(Ok(imp));
         }
+        Ok(())
     }
 
-    #[allow(clippy::type_complexity)]
     fn commit_locked(
         &self,
         st: &mut State,
@@ -499,7 +492,8 @@ impl Cache {
         pin: bool,
         cap: u64,
         added: &mut Vec<PathBuf>,
-    ) -> Result<(Vec<(usize, Imported)>, Vec<PathBuf>), CacheError> {
+    ) -> Result<Vec<(usize, Imported)>, CacheError> {
+        self.begin_change(&[])?;
         let mut done = Vec::new();
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         let mut new_subdir = false;
@@ -574,8 +568,9 @@ impl Cache {
         }
         let protect: HashSet<String> = hashes.into_iter().collect();
         let evicted = self.plan_eviction(st, cap, &protect)?;
-        self.save(st)?;
-        Ok((done, evicted.iter().map(|e| self.object_path(e)).collect()))
+        // Saves the index, unlinks the evicted and ends the change.
+        self.remove_objects(st, &evicted)?;
+        Ok(done)
     }
 
     /// Chooses what to evict to bring the cache to `cap`, least recently played first (never

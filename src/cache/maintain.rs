@@ -77,9 +77,14 @@ impl VerifyReport {
 }
 
 impl Cache {
-    /// Every entry (a snapshot of the index).
+    /// Every entry (a copy of the index).
     pub fn list(&self) -> Result<Vec<Entry>, CacheError> {
-        self.locked(|st| Ok(st.index.entries().cloned().collect()))
+        self.read(|st| st.index.entries().cloned().collect())
+    }
+
+    /// Runs `f` on every entry, without copying them (for listing 10,000 entries quickly).
+    pub fn with_entries<R>(&self, f: impl FnOnce(Vec<&Entry>) -> R) -> Result<R, CacheError> {
+        self.read(|st| f(st.index.entries().collect()))
     }
 
     pub fn stats(&self) -> Result<Stats, CacheError> {
@@ -115,7 +120,7 @@ impl Cache {
             let pinned = pins::live_pins(&self.pins_dir())
                 .map_err(|e| self.io_err(&e, "while reading its pins"))?;
             let mut results = Vec::new();
-            let mut removed = Vec::new();
+            let mut removed: Vec<Entry> = Vec::new();
             for item in items {
                 let hexish = item.len() >= 4 && item.bytes().all(|b| b.is_ascii_hexdigit());
                 let by_hash: Vec<String> = if hexish {
@@ -152,7 +157,7 @@ impl Cache {
                 }
                 match st.index.remove(&hash) {
                     Some(e) => {
-                        removed.push(self.object_path(&e));
+                        removed.push(e.clone());
                         results.push(Ok(e));
                     }
                     // Named twice.
@@ -160,22 +165,17 @@ impl Cache {
                 }
             }
             if !removed.is_empty() {
-                self.save(st)?;
+                self.remove_objects(st, &removed)?;
             }
-            Ok((results, removed))
+            Ok(results)
         });
         match outcome {
-            Ok((results, removed)) => {
-                for p in removed {
-                    let _ = fs::remove_file(p);
-                }
-                results
-            }
+            Ok(results) => results,
             Err(e) => items.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
-    fn find_by_path(&self, st: &super::State, path: &Path) -> Option<String> {
+    fn find_by_path(&self, st: &mut super::State, path: &Path) -> Option<String> {
         let abs = fs::canonicalize(path)
             .or_else(|_| std::path::absolute(path))
             .ok()?;
@@ -190,7 +190,7 @@ impl Cache {
 
     /// Removes every object except those a running reel plays or has queued.
     pub fn clear(&self) -> Result<ClearReport, CacheError> {
-        let (report, removed) = self.locked(|st| {
+        self.locked(|st| {
             let pinned = pins::live_pins(&self.pins_dir())
                 .map_err(|e| self.io_err(&e, "while reading its pins"))?;
             let victims: Vec<String> = st
@@ -199,41 +199,29 @@ impl Cache {
                 .filter(|e| !pinned.contains_key(&e.hash))
                 .map(|e| e.hash.clone())
                 .collect();
-            let mut removed = Vec::new();
-            let mut bytes = 0;
-            for h in &victims {
-                if let Some(e) = st.index.remove(h) {
-                    bytes += e.size;
-                    removed.push(self.object_path(&e));
-                }
-            }
-            self.save(st)?;
-            Ok((
-                ClearReport {
-                    removed: removed.len(),
-                    bytes,
-                    kept_in_use: st.index.len(),
-                },
-                removed,
-            ))
-        })?;
-        for p in removed {
-            let _ = fs::remove_file(p);
-        }
-        Ok(report)
+            let removed: Vec<Entry> = victims.iter().filter_map(|h| st.index.remove(h)).collect();
+            self.remove_objects(st, &removed)?;
+            Ok(ClearReport {
+                removed: removed.len(),
+                bytes: removed.iter().map(|e| e.size).sum(),
+                kept_in_use: st.index.len(),
+            })
+        })
     }
 
     /// Cleans up (crashed imports' temp files, dead pins, index against objects) and evicts
     /// down to `max` (default: the configured cap).
     pub fn gc(&self, max: Option<u64>) -> Result<GcReport, CacheError> {
         let cap = max.unwrap_or(self.settings().max_size_bytes);
-        let (report, paths) = self.locked(|st| {
+        self.locked(|st| {
             copy::clean_tmp(&self.tmp_dir());
-            self.reconcile(st)?;
+            let removing = self.read_dirty().unwrap_or_default();
+            self.reconcile(st, &removing)?;
+            self.end_change();
             let bytes_before = st.index.total_bytes();
             let evicted = self.plan_eviction(st, cap, &HashSet::new())?;
             if !evicted.is_empty() {
-                self.save(st)?;
+                self.remove_objects(st, &evicted)?;
             }
             let bytes_after = st.index.total_bytes();
             let kept_pinned = if bytes_after > cap {
@@ -245,22 +233,14 @@ impl Cache {
             } else {
                 0
             };
-            let paths: Vec<PathBuf> = evicted.iter().map(|e| self.object_path(e)).collect();
-            Ok((
-                GcReport {
-                    evicted,
-                    bytes_before,
-                    bytes_after,
-                    max_size_bytes: cap,
-                    kept_pinned,
-                },
-                paths,
-            ))
-        })?;
-        for p in paths {
-            let _ = fs::remove_file(p);
-        }
-        Ok(report)
+            Ok(GcReport {
+                evicted,
+                bytes_before,
+                bytes_after,
+                max_size_bytes: cap,
+                kept_pinned,
+            })
+        })
     }
 
     /// Sets the size cap and evicts down to it.

@@ -129,11 +129,19 @@ pub fn name_hash(object: &Path) -> String {
     name.split('.').next().unwrap().to_string()
 }
 
-/// The index file as JSON (as it is on disk; the caller runs a command first if it wants
-/// start-up recovery to have happened).
+/// The index file (JSON Lines: a header, then one entry per line) as one JSON value,
+/// `{"version", "counters", "entries": [...]}`, as it is on disk (the caller runs a command
+/// first if it wants start-up recovery to have happened).
 pub fn index_on_disk(cache: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(cache.join("index.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let entries: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    serde_json::json!({
+        "version": header["version"],
+        "counters": header["counters"],
+        "entries": entries,
+    })
 }
 
 /// Checks everything a consistent cache promises: no temp files; every object's content
