@@ -169,6 +169,34 @@ fn a_folder_imports_its_audio_files_and_counts_the_rest() {
 }
 
 #[test]
+fn a_folder_that_holds_the_cache_does_not_import_the_cache_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    let cache = music.join(".reel-cache");
+    make_tone(&music.join("a.flac"), 440.0, 0.5, 48_000, 2, 0.5);
+    let out = import(&cache, &[&music]);
+    assert_eq!(out.stdout.trim(), "imported 1 file", "{}", out.stdout);
+    // Again, through a relative path: still only the one file, now a hit.
+    let out = run(reel_in(&cache)
+        .current_dir(dir.path())
+        .args(["cache", "import", "music"]))
+    .ok();
+    assert_eq!(
+        out.stdout.trim(),
+        "imported 1 file (1 already cached)",
+        "{}",
+        out.stdout
+    );
+    let entries = list(&cache);
+    assert_eq!(
+        entries[0]["sources"].as_array().unwrap().len(),
+        1,
+        "{entries:?}"
+    );
+}
+
+#[test]
 fn tags_and_cover_art_are_read_into_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");

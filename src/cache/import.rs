@@ -142,8 +142,8 @@ fn file_err(path: &Path, kind: FileErrorKind) -> CacheError {
 }
 
 /// Lists the files under `dir`, sorted, depth first. Symlinks to files are followed, symlinks
-/// to folders are not (no loops).
-fn walk(dir: &Path, out: &mut Vec<Slot>) {
+/// to folders are not (no loops); the cache directory `skip` is not entered.
+fn walk(dir: &Path, skip: &Path, out: &mut Vec<Slot>) {
     let mut entries: Vec<_> = match fs::read_dir(dir) {
         Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
         Err(e) => {
@@ -157,7 +157,9 @@ fn walk(dir: &Path, out: &mut Vec<Slot>) {
             continue;
         };
         if lmeta.is_dir() {
-            walk(&path, out);
+            if path != skip {
+                walk(&path, skip, out);
+            }
             continue;
         }
         let Ok(meta) = fs::metadata(&path) else {
@@ -193,7 +195,19 @@ impl Cache {
                 Err(e) => slots.push(Slot::Failed(file_err(p, FileErrorKind::from_io(&e)))),
                 Ok(m) if m.is_dir() => {
                     if opts.recursive {
-                        walk(p, &mut slots);
+                        let skip = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+                        let start = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                        // Walk the canonical folder, so the cache inside it is recognised.
+                        let before = slots.len();
+                        walk(&start, &skip, &mut slots);
+                        // Report the files under the name the folder was given by.
+                        for slot in &mut slots[before..] {
+                            if let Slot::Candidate(c) = slot
+                                && let Ok(rel) = c.given.strip_prefix(&start)
+                            {
+                                c.given = p.join(rel);
+                            }
+                        }
                     } else {
                         slots.push(Slot::Failed(file_err(p, FileErrorKind::IsDirectory)));
                     }
