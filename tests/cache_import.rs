@@ -401,3 +401,35 @@ fn path_config_stats_remove_and_clear() {
     assert_eq!(stats(&cache)["entries"], 0);
     assert_consistent(&cache);
 }
+
+/// On a terminal, a large import draws a one-line progress bar on stderr (and clears it);
+/// without one, nothing but the summary.
+#[test]
+fn a_large_import_shows_a_progress_bar_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let big = dir.path().join("big.wav");
+    write_wav(&big, 48 << 20, 7);
+    let typescript = dir.path().join("typescript");
+    let cmd = format!(
+        "{} --cache-dir {} cache import {}",
+        reel_bin().display(),
+        cache.display(),
+        big.display()
+    );
+    let out = run(std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &cmd])
+        .arg(&typescript));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let screen = std::fs::read_to_string(&typescript).unwrap();
+    assert!(
+        screen.contains("importing 100% [########################]"),
+        "{screen}"
+    );
+    assert!(screen.contains("48.0 MiB of 48.0 MiB"), "{screen}");
+    assert!(screen.contains("imported 1 file"), "{screen}");
+
+    std::fs::remove_dir_all(&cache).unwrap();
+    let out = import(&cache, &[&big]);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
