@@ -132,7 +132,9 @@ pub fn play(opts: PlayOptions) -> i32 {
         }
         verifier = Some(Verifier::start(cache.clone(), &plan));
     }
+    // The queue entry heard now, and the last one that started.
     let mut heard: Option<usize> = None;
+    let mut last_started: Option<usize> = None;
     let mut skip_on_start: HashSet<usize> = HashSet::new();
     let mut engine_errors: HashMap<PathBuf, usize> = HashMap::new();
     let never = crossbeam_channel::never();
@@ -155,6 +157,7 @@ pub fn play(opts: PlayOptions) -> i32 {
             recv(engine.events()) -> ev => match ev {
                 Ok(Event::TrackStarted { index, .. }) => {
                     heard = Some(index);
+                    last_started = Some(index);
                     if let Some(v) = &verifier {
                         v.go();
                     }
@@ -199,28 +202,31 @@ pub fn play(opts: PlayOptions) -> i32 {
             recv(corrupt_rx) -> msg => if let Ok(hash) = msg {
                 let entries: Vec<usize> =
                     (0..plan.queue.len()).filter(|&i| plan.hashes[i] == hash).collect();
-                let mut named = HashSet::new();
+                // Per file given: whether any of its entries is playing or still to come.
+                let mut files: Vec<(PathBuf, bool)> = Vec::new();
                 for &i in &entries {
+                    let upcoming = if heard == Some(i) {
+                        if skip(i) {
+                            running = false;
+                        }
+                        true
+                    } else if last_started.is_some_and(|s| i <= s) {
+                        false
+                    } else {
+                        skip_on_start.insert(i);
+                        true
+                    };
                     let file = plan.file_path(i);
-                    if named.insert(file.clone()) {
-                        let line = corrupt_line(&file, true);
-                        if status_line { eprint!("\r\x1b[K"); }
-                        say(&line);
-                        errors.push(line);
+                    match files.iter_mut().find(|(f, _)| *f == file) {
+                        Some((_, u)) => *u |= upcoming,
+                        None => files.push((file, upcoming)),
                     }
                 }
-                for &i in &entries {
-                    match heard {
-                        Some(h) if h == i => {
-                            if skip(i) {
-                                running = false;
-                            }
-                        }
-                        Some(h) if h > i => {}
-                        _ => {
-                            skip_on_start.insert(i);
-                        }
-                    }
+                for (file, upcoming) in files {
+                    let line = corrupt_line(&file, upcoming);
+                    if status_line { eprint!("\r\x1b[K"); }
+                    say(&line);
+                    errors.push(line);
                 }
             },
             recv(int_rx) -> _ => {}
@@ -403,13 +409,14 @@ impl QueuePlan {
     }
 }
 
-/// The line for a cached copy found corrupt by the full check during play.
-fn corrupt_line(file: &Path, stopped: bool) -> String {
+/// The line for a cached copy found corrupt by the full check during play; `skipped`: it was
+/// playing or still to come, and is not played (further).
+fn corrupt_line(file: &Path, skipped: bool) -> String {
     format!(
         "{}: the cached copy is corrupt (its content does not match its BLAKE3 hash); {}removed \
          it from the cache, so the next play copies the file again",
         file.display(),
-        if stopped { "stopped it and " } else { "" }
+        if skipped { "skipped it and " } else { "" }
     )
 }
 

@@ -88,6 +88,49 @@ fn play_stops_a_corrupt_object_says_so_and_plays_the_rest() {
     assert_consistent(&cache);
 }
 
+/// A corrupt object still to come in the queue is found (while the one before it plays) and
+/// never heard.
+#[test]
+fn play_skips_a_corrupt_object_still_to_come_without_playing_any_of_it() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let first = dir.path().join("first.wav");
+    let bad = dir.path().join("bad.wav");
+    make_tone(&first, 440.0, 2.0, 48_000, 2, 0.5);
+    make_tone(&bad, 550.0, 2.0, 48_000, 2, 0.5);
+    import(&cache, &[&first, &bad]);
+    let object = object_of(&cache, &bad);
+    flip_byte(&object, std::fs::metadata(&object).unwrap().len() / 2);
+    let log = dir.path().join("m.jsonl");
+    let r = run(reel_in(&cache)
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(&log)
+        .arg(&first)
+        .arg(&bad));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let lines = reel_lines(&r.stderr);
+    assert_eq!(lines.len(), 1, "{}", r.stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "reel: {}: the cached copy is corrupt (its content does not match its BLAKE3 hash); \
+             skipped it",
+            bad.display()
+        )),
+        "{}",
+        lines[0]
+    );
+    let s = summary(&log);
+    assert_eq!(
+        s["frames_played"],
+        2 * 48_000,
+        "only the first file is heard: {s}"
+    );
+    assert_eq!(s["tracks"][1]["frames_decoded"], 0, "{s}");
+    assert!(!object.exists());
+    assert_consistent(&cache);
+}
+
 /// Damage the quick check sees (a byte in the first 64 KiB, or a truncated object) is found
 /// before playing: the file is copied again from the original and plays in full.
 #[test]
