@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::size::format_size;
-use super::{Cache, Entry, ImportOptions, Progress, location};
+use super::{Cache, EntryView, ImportOptions, Progress, location};
 use crate::error::CacheError;
 
 /// Exit code: everything done.
@@ -81,6 +81,9 @@ pub fn run(dir: Option<&Path>, cmd: CacheCommand) -> i32 {
         say(e);
         return code.max(EXIT_CACHE);
     }
+    // The process exits next: freeing a big index entry by entry would only delay that (about
+    // 5 ms for 10,000 entries). Everything is saved, and no command here pins anything.
+    cache.forget_at_exit();
     code
 }
 
@@ -263,51 +266,36 @@ fn duration_text(secs: Option<f64>) -> String {
     }
 }
 
-fn entry_json(cache: &Cache, e: &Entry) -> serde_json::Value {
-    let mut v = serde_json::to_value(e).unwrap_or_default();
-    if let serde_json::Value::Object(map) = &mut v {
-        map.insert(
-            "object".into(),
-            serde_json::Value::String(cache.object_path(e).display().to_string()),
-        );
-    }
-    v
-}
-
 fn list(cache: &Cache, json: bool) -> i32 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = cache.with_entries(|mut entries| {
+    let written = cache.with_entries(|_, entries| {
         if json {
-            // Entries as stored, plus where each object is.
+            // Each entry as stored, plus where its object is.
             let _ = writeln!(out, "[");
             for (i, e) in entries.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{}{}",
-                    serde_json::to_string(&entry_json(cache, e)).unwrap_or_default(),
-                    if i + 1 < entries.len() { "," } else { "" }
-                );
+                let object = cache.dir().join(e.object_rel());
+                let object = serde_json::to_string(&object.to_string_lossy()).unwrap_or_default();
+                let stored = e.json.trim_end();
+                let body = stored.strip_suffix('}').unwrap_or(stored);
+                let comma = if i + 1 < entries.len() { "," } else { "" };
+                let _ = writeln!(out, "{body},\"object\":{object}}}{comma}");
             }
             let _ = writeln!(out, "]");
             return;
         }
         // By name, ignoring case (each key computed once).
-        let mut keyed: Vec<(String, &Entry)> = entries
-            .drain(..)
-            .map(|e| (e.name.to_lowercase(), e))
-            .collect();
+        let mut keyed: Vec<(String, &EntryView)> =
+            entries.iter().map(|e| (e.name.to_lowercase(), e)).collect();
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.hash.cmp(&b.1.hash)));
-        let entries: Vec<&Entry> = keyed.into_iter().map(|(_, e)| e).collect();
         let _ = writeln!(
             out,
             "{:<12}  {:>9}  {:>6}  {:<9}  {:>5}  {:<17}  NAME",
             "HASH", "SIZE", "LENGTH", "CODEC", "PLAYS", "LAST PLAYED (UTC)"
         );
         let mut line = String::with_capacity(200);
-        for e in &entries {
+        for (_, e) in keyed {
             line.clear();
-            let size = format_size(e.size);
             let played = e
                 .last_played_ms
                 .map(format_time)
@@ -317,7 +305,7 @@ fn list(cache: &Cache, json: bool) -> i32 {
                 format_args!(
                     "{:<12}  {:>9}  {:>6}  {:<9}  {:>5}  {:<17}  ",
                     &e.hash[..12],
-                    size,
+                    format_size(e.size),
                     duration_text(e.duration_secs),
                     e.codec,
                     e.play_count,

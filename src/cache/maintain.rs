@@ -82,34 +82,23 @@ impl Cache {
         self.read(|st| st.index.entries().cloned().collect())
     }
 
-    /// Runs `f` on every entry, without copying them (for listing 10,000 entries quickly).
-    pub fn with_entries<R>(&self, f: impl FnOnce(Vec<&Entry>) -> R) -> Result<R, CacheError> {
-        self.read(|st| f(st.index.entries().collect()))
-    }
-
     pub fn stats(&self) -> Result<Stats, CacheError> {
         let settings = self.settings();
-        self.locked(|st| {
-            let mut c = st.index.counters;
-            c.add(&st.pending);
-            let pinned = pins::live_pins(&self.pins_dir())
-                .map_err(|e| self.io_err(&e, "while reading its pins"))?;
-            Ok(Stats {
-                dir: self.dir.clone(),
-                entries: st.index.len(),
-                bytes: st.index.total_bytes(),
-                max_size_bytes: settings.max_size_bytes,
-                hits: c.hits,
-                misses: c.misses,
-                bytes_saved: c.bytes_saved,
-                evictions: c.evictions,
-                bytes_evicted: c.bytes_evicted,
-                pinned: st
-                    .index
-                    .entries()
-                    .filter(|e| pinned.contains_key(&e.hash))
-                    .count(),
-            })
+        let pinned = self.live_pins()?;
+        self.with_entries(|c, entries| Stats {
+            dir: self.dir.clone(),
+            entries: entries.len(),
+            bytes: entries.iter().map(|e| e.size).sum(),
+            max_size_bytes: settings.max_size_bytes,
+            hits: c.hits,
+            misses: c.misses,
+            bytes_saved: c.bytes_saved,
+            evictions: c.evictions,
+            bytes_evicted: c.bytes_evicted,
+            pinned: entries
+                .iter()
+                .filter(|e| pinned.contains_key(e.hash.as_ref()))
+                .count(),
         })
     }
 

@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 pub use copy::{CHECK_BYTES, COPY_BUFFER};
 pub use import::{ImportOptions, ImportReport, Imported, PlayPrep, Progress};
-pub use index::{Counters, Entry, SourceRef, Tags};
+pub use index::{Counters, Entry, EntryView, SourceRef, Tags, TagsView};
 pub use maintain::{ClearReport, GcReport, Stats, VerifyProblem, VerifyReport};
 pub use probe::{Probed, probe, read_tags};
 
@@ -459,15 +459,63 @@ impl Cache {
 
     /// Start-up recovery: crashed imports' temp files, dead processes' pins, and an index that
     /// does not match the objects.
+    /// (The index itself is read when first needed: `reel cache list` reads it its own way.)
     fn recover(&self) -> Result<(), CacheError> {
-        self.locked(|st| {
-            copy::clean_tmp(&self.tmp_dir());
-            let _ = pins::live_pins(&self.pins_dir());
-            if let Some(removing) = self.read_dirty() {
-                self.reconcile(st, &removing)?;
-                self.end_change();
-            }
-            Ok(())
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.lock
+            .lock()
+            .map_err(|e| self.io_err(&e, "while taking its lock"))?;
+        copy::clean_tmp(&self.tmp_dir());
+        let _ = pins::live_pins(&self.pins_dir());
+        let r = match self.read_dirty() {
+            Some(removing) => self
+                .refresh(&mut st)
+                .and_then(|()| self.reconcile(&mut st, &removing))
+                .map(|_| self.end_change()),
+            None => Ok(()),
+        };
+        let _ = self.lock.unlock();
+        r
+    }
+
+    /// Hashes pinned by live reels → their pids (cleaning dead reels' pin files).
+    fn live_pins(&self) -> Result<HashMap<String, Vec<u32>>, CacheError> {
+        let _st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.lock
+            .lock()
+            .map_err(|e| self.io_err(&e, "while taking its lock"))?;
+        let r = pins::live_pins(&self.pins_dir());
+        let _ = self.lock.unlock();
+        r.map_err(|e| self.io_err(&e, "while reading its pins"))
+    }
+
+    /// Runs `f` on the counters and a view of every entry, read straight from `index.json`
+    /// without building the index (fast for a big one); falls back to the index in memory
+    /// (rebuilding a missing or unreadable one) when the file cannot be read that way.
+    pub fn with_entries<R>(
+        &self,
+        f: impl FnOnce(&Counters, Vec<EntryView<'_>>) -> R,
+    ) -> Result<R, CacheError> {
+        let bytes = {
+            let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            self.lock
+                .lock()
+                .map_err(|e| self.io_err(&e, "while taking its lock"))?;
+            let bytes = fs::read(self.index_path());
+            let _ = self.lock.unlock();
+            let pending = st.pending;
+            bytes.ok().map(|b| (b, pending))
+        };
+        if let Some((bytes, pending)) = &bytes
+            && let Ok((mut counters, views)) = index::parse_views(bytes)
+        {
+            counters.add(pending);
+            return Ok(f(&counters, views));
+        }
+        self.read(|st| {
+            let mut counters = st.index.counters;
+            counters.add(&st.pending);
+            f(&counters, st.index.entries().map(EntryView::of).collect())
         })
     }
 
@@ -667,6 +715,16 @@ impl Cache {
             }
             self.save(st)
         })
+    }
+}
+
+impl Cache {
+    /// For a process about to exit: saves pending counters, drops the pins (removing the pin
+    /// file), and leaks the in-memory index instead of freeing it.
+    pub fn forget_at_exit(self) {
+        let _ = self.flush();
+        self.unpin_all();
+        std::mem::forget(self);
     }
 }
 
