@@ -306,9 +306,15 @@ fn start_up_after_a_crash_mid_change_and_gc_after_tampering_make_index_and_objec
     assert!(!cache.join("dirty").exists());
     assert_consistent(&cache);
 
-    // An object deleted by hand: gc notices (and a play of it would copy the file again).
+    // An object deleted by hand: gc notices (and a play of it would copy the file again)...
     std::fs::remove_file(&ob).unwrap();
     reel(&cache, &["cache", "gc"]).ok();
     assert_eq!(list(&cache).len(), 1);
+    assert_consistent(&cache);
+    // ...and so does verify.
+    std::fs::remove_file(object_of(&cache, &a)).unwrap();
+    let r = reel(&cache, &["cache", "verify"]).ok();
+    assert_eq!(r.stdout.trim(), "verified 0 objects: 0 ok", "{}", r.stdout);
+    assert!(list(&cache).is_empty());
     assert_consistent(&cache);
 }

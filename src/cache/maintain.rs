@@ -249,6 +249,14 @@ impl Cache {
         &self,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<VerifyReport, CacheError> {
+        // First make the index and objects/ agree (an entry whose object is gone is dropped,
+        // an object without an entry is re-hashed and adopted), as `gc` does.
+        self.locked(|st| {
+            let removing = self.read_dirty().unwrap_or_default();
+            self.reconcile(st, &removing)?;
+            self.end_change();
+            Ok(())
+        })?;
         let entries = self.list()?;
         let mut report = VerifyReport::default();
         for (i, e) in entries.iter().enumerate() {
