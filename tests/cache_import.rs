@@ -433,3 +433,54 @@ fn a_large_import_shows_a_progress_bar_on_a_terminal_only() {
     let out = import(&cache, &[&big]);
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
+
+/// The same file named twice is imported once; a bad one named twice gets its line twice, as
+/// playing it twice always did, and the files keep their places in `reel play`'s summary.
+#[test]
+fn a_file_named_twice_is_one_import_and_a_bad_one_two_lines() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let good = dir.path().join("good.wav");
+    make_tone(&good, 440.0, 0.5, 48_000, 2, 0.5);
+    let bad = dir.path().join("notes.mp3");
+    std::fs::write(&bad, "not a song\n".repeat(100)).unwrap();
+    let r = reel(
+        &cache,
+        &[
+            "cache",
+            "import",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(reel_lines(&r.stderr).len(), 2, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        "imported 2 files (1 already cached), 2 failed",
+        "{}",
+        r.stdout
+    );
+    assert_eq!(object_files(&cache).len(), 1);
+
+    let log = dir.path().join("m.jsonl");
+    let r = run(reel_in(&cache)
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(&log)
+        .args([&bad, &good, &bad, &good]));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(reel_lines(&r.stderr).len(), 2, "{}", r.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let s: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let errors: Vec<&str> = s["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["error"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(errors, ["not_audio", "-", "not_audio", "-"], "{s}");
+    assert_eq!(s["frames_played"], 48_000, "{s}");
+}

@@ -73,7 +73,8 @@ pub struct Imported {
 /// What an import did.
 #[derive(Debug, Default)]
 pub struct ImportReport {
-    /// One per file given, in order, then one per audio file found in the folders given.
+    /// One per file, in the order given (a folder's files where the folder was named), but
+    /// none for the non-audio files skipped in folders.
     pub results: Vec<Result<Imported, CacheError>>,
     /// Files in folders that are not audio (skipped, not errors).
     pub skipped_non_audio: usize,
@@ -313,14 +314,15 @@ impl Cache {
         {
             report.stopped.get_or_insert(e);
         }
-        // The same file named twice: the second time is a hit on the first.
+        // The same file named twice: the second time is a hit on the first, or fails as the
+        // first did.
         let mut extra_hits = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
-            if let Plan::SameAs(j) = plan
-                && let Some(Ok(first)) = &results[*j]
-                && let Slot::Candidate(c) = &slots[i]
-            {
-                extra_hits.push((
+            let (Plan::SameAs(j), Slot::Candidate(c)) = (plan, &slots[i]) else {
+                continue;
+            };
+            match &results[*j] {
+                Some(Ok(first)) => extra_hits.push((
                     i,
                     Imported {
                         path: c.given.clone(),
@@ -329,7 +331,16 @@ impl Cache {
                         repaired: false,
                         ..first.clone()
                     },
-                ));
+                )),
+                Some(Err(e)) => {
+                    let e = match e {
+                        CacheError::File(fe) => file_err(&c.given, fe.kind.clone()),
+                        CacheError::Changed(_) => CacheError::Changed(c.given.clone()),
+                        other => other.clone(),
+                    };
+                    results[i] = Some(Err(e));
+                }
+                None => skipped[i] = skipped[*j],
             }
         }
         if !extra_hits.is_empty() {
@@ -643,6 +654,7 @@ impl Cache {
             cancel,
         };
         let report = self.import(files, opts, progress);
+        debug_assert!(report.stopped.is_some() || report.results.len() == files.len());
         let mut prep = PlayPrep {
             repaired: report
                 .results
