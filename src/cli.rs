@@ -123,7 +123,9 @@ pub fn play(opts: PlayOptions) -> i32 {
     let status_line = std::io::stderr().is_terminal();
     let mut next_tick = Instant::now() + METRICS_EVERY;
     let mut last_snapshot = MeterSnapshot::default();
-    let book = Bookkeeper::start(cache.clone());
+    // Plays are recorded in the index when playback is over: no cache writes (and fsyncs)
+    // while audio is flowing. What plays is pinned, so no other reel needs them sooner.
+    let mut played: Vec<(String, u64)> = Vec::new();
     let mut verifier = None;
     if !plan.queue.is_empty() {
         engine.send(Command::Load(plan.queue.clone()));
@@ -166,7 +168,7 @@ pub fn play(opts: PlayOptions) -> i32 {
                             break;
                         }
                     } else if let Some(h) = plan.hashes.get(index) {
-                        book.played(h.clone());
+                        played.push((h.clone(), crate::cache::now_ms()));
                     }
                 }
                 Ok(Event::TrackEnded { index }) => {
@@ -272,7 +274,7 @@ pub fn play(opts: PlayOptions) -> i32 {
             }
         }
     }
-    if let Some(e) = book.finish() {
+    if let Err(e) = cache.record_played(&played) {
         say(e);
     }
     cache.unpin_all();
@@ -418,55 +420,6 @@ fn corrupt_line(file: &Path, skipped: bool) -> String {
         file.display(),
         if skipped { "skipped it and " } else { "" }
     )
-}
-
-/// Records plays (last-played time, play count) and the hit counters in the cache's index, on
-/// its own thread: each is an index rewrite (and an fsync), which the main loop and its
-/// 100 ms metrics ticks should not wait for.
-struct Bookkeeper {
-    tx: Option<crossbeam_channel::Sender<String>>,
-    thread: Option<JoinHandle<Option<CacheError>>>,
-}
-
-impl Bookkeeper {
-    fn start(cache: Arc<Cache>) -> Bookkeeper {
-        let (tx, rx) = crossbeam_channel::unbounded::<String>();
-        let thread = std::thread::Builder::new()
-            .name("reel-cache-book".into())
-            .spawn(move || {
-                let mut first_err = None;
-                // The hits counted while preparing.
-                if let Err(e) = cache.flush() {
-                    first_err.get_or_insert(e);
-                }
-                while let Ok(hash) = rx.recv() {
-                    let mut batch = vec![hash];
-                    batch.extend(rx.try_iter());
-                    if let Err(e) = cache.record_played(&batch) {
-                        first_err.get_or_insert(e);
-                    }
-                }
-                first_err
-            })
-            .ok();
-        Bookkeeper {
-            tx: Some(tx),
-            thread,
-        }
-    }
-
-    /// The object `hash` started playing.
-    fn played(&self, hash: String) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(hash);
-        }
-    }
-
-    /// Waits for the records to be written; the first error, if any.
-    fn finish(mut self) -> Option<CacheError> {
-        drop(self.tx.take());
-        self.thread.take().and_then(|t| t.join().ok()).flatten()
-    }
 }
 
 /// The full check of cached copies during play. Before a hit plays, only its size and its

@@ -700,16 +700,16 @@ impl Cache {
         })
     }
 
-    /// Records that these objects started playing now: last-played time and play count.
-    pub fn record_played(&self, hashes: &[String]) -> Result<(), CacheError> {
-        if hashes.is_empty() {
+    /// Records plays: for each (hash, when it started, in ms since the epoch), the last-played
+    /// time and one more play; saves the index once (with any pending counters).
+    pub fn record_played(&self, plays: &[(String, u64)]) -> Result<(), CacheError> {
+        if plays.is_empty() {
             return self.flush();
         }
-        let now = now_ms();
         self.locked(|st| {
-            for h in hashes {
+            for (h, at) in plays {
                 if let Some(e) = st.index.get_mut(h) {
-                    e.last_played_ms = Some(now);
+                    e.last_played_ms = Some(e.last_played_ms.map_or(*at, |t| t.max(*at)));
                     e.play_count += 1;
                 }
             }
