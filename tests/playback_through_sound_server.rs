@@ -335,6 +335,72 @@ fn sigint_stops_playback_cleanly_with_exit_code_0() {
     assert!(text.lines().last().unwrap().contains("\"summary\""));
 }
 
+/// CPU time (user + system) of process `pid` so far, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis((f[11] + f[12]) * 1000 / ticks)
+}
+
+/// The last heard position in a metrics log, in ms.
+fn logged_position_ms(log: &Path) -> f64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["position_ms"].as_f64())
+        .last()
+        .unwrap_or(0.0)
+}
+
+/// Regression: the play loop selected on the background verifier's channel after the
+/// verifier had finished; a closed channel is always ready, so the main thread spun a whole
+/// core for the rest of the track. Playing is a few percent of a core; a spin is ~100 %.
+#[test]
+fn playing_does_not_keep_a_core_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tone.flac");
+    make_tone(&file, 440.0, 20.0, 48_000, 2, 0.5);
+    let log = dir.path().join("metrics.jsonl");
+    let _sink = lock_sink();
+    let mut child = Command::new(reel_bin())
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(&log)
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // From 1 s of audio heard (start-up, import and the cache check are over) to 4 s.
+    wait_until(Duration::from_secs(15), || {
+        logged_position_ms(&log) > 1000.0
+    });
+    let (cpu0, pos0) = (cpu_time(child.id()), logged_position_ms(&log));
+    wait_until(Duration::from_secs(15), || {
+        logged_position_ms(&log) > pos0 + 3000.0
+    });
+    let (cpu1, pos1) = (cpu_time(child.id()), logged_position_ms(&log));
+    send_sigint(child.id());
+    let status = wait_child_with_timeout(&mut child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    let share = (cpu1 - cpu0).as_secs_f64() * 1000.0 / (pos1 - pos0);
+    assert!(
+        share < 0.25,
+        "reel used {:?} of CPU for {:.0} ms of audio ({:.0} % of a core)",
+        cpu1 - cpu0,
+        pos1 - pos0,
+        share * 100.0
+    );
+}
+
 #[test]
 fn playing_starts_at_the_requested_position() {
     let dir = tempfile::tempdir().unwrap();
