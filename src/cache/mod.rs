@@ -535,10 +535,14 @@ impl Cache {
                 .truncate(true)
                 .mode(0o600)
                 .open(&path)?;
-            f.write_all(&serde_json::to_vec(&Dirty {
-                removing: removing.to_vec(),
-            })?)?;
-            f.sync_all()?;
+            // With nothing to remove the marker's existence is all it says, and the directory
+            // fsync below makes that durable; only a list of removals needs its own fsync.
+            if !removing.is_empty() {
+                f.write_all(&serde_json::to_vec(&Dirty {
+                    removing: removing.to_vec(),
+                })?)?;
+                f.sync_all()?;
+            }
             copy::fsync_dir(&self.dir)
         })();
         result.map_err(|e| self.io_err(&e, "while starting a change"))
@@ -563,7 +567,11 @@ impl Cache {
     /// their objects, inside a change (lock held).
     fn remove_objects(&self, st: &mut State, victims: &[Entry]) -> Result<(), CacheError> {
         let hashes: Vec<String> = victims.iter().map(|e| e.hash.clone()).collect();
-        self.begin_change(&hashes)?;
+        // An import has already begun its change (for its renames) when it gets here; with
+        // nothing to unlink, marking it again would only cost two more fsyncs.
+        if !hashes.is_empty() || self.read_dirty().is_none() {
+            self.begin_change(&hashes)?;
+        }
         self.save(st)?;
         for e in victims {
             let _ = fs::remove_file(self.object_path(e));
