@@ -15,8 +15,8 @@ use crate::engine::pipeline::{OutputFormat, Pipeline};
 use crate::engine::{
     Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, TrackRecord,
 };
-use crate::error::{CacheError, FileError, FileErrorKind};
-use crate::metrics_log::MetricsLog;
+use crate::error::{CacheError, FileError, FileErrorKind, OutputError};
+use crate::metrics_log::{MetricsLog, Startup};
 
 /// Exit codes.
 pub const EXIT_OK: i32 = 0;
@@ -41,6 +41,10 @@ pub struct PlayOptions {
     pub start: Option<Duration>,
     /// `--cache-dir`; `None`: `$REEL_CACHE_DIR` or the user's cache directory.
     pub cache_dir: Option<PathBuf>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn say(msg: impl std::fmt::Display) {
@@ -76,17 +80,55 @@ pub fn play(opts: PlayOptions) -> i32 {
         None => None,
     };
 
-    // Into the cache first.
-    let cache = match Cache::open(opts.cache_dir.as_deref()) {
-        Ok(c) => Arc::new(c),
+    // Into the cache first, while the output opens: connecting to the sound server and
+    // starting a stream takes tens of ms, as long as copying a large file, so the two overlap
+    // (a cold start then costs the longer of them, not their sum).
+    let launched = Instant::now();
+    let output = opts.output.clone();
+    let (cache, prep, engine, cache_ms, output_ms) = std::thread::scope(|scope| {
+        let opening = std::thread::Builder::new()
+            .name("reel-open-output".into())
+            .spawn_scoped(scope, move || {
+                let r = Engine::start(EngineConfig {
+                    output,
+                    require_device: true,
+                });
+                (r, launched.elapsed())
+            });
+        let cache = Cache::open(opts.cache_dir.as_deref()).map(Arc::new);
+        let prep = cache.as_ref().ok().map(|cache| {
+            let mut bar = ProgressBar::on_stderr();
+            let prep = cache.prepare_play(&opts.files, Some(&interrupted), &mut |p| bar.update(p));
+            bar.clear();
+            prep
+        });
+        let cache_ms = ms(launched.elapsed());
+        let (engine, output_ms) = match opening {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                (
+                    Err(OutputError::Unusable(
+                        "opening it failed unexpectedly".into(),
+                    )),
+                    launched.elapsed(),
+                )
+            }),
+            Err(e) => (
+                Err(OutputError::Unusable(e.to_string())),
+                launched.elapsed(),
+            ),
+        };
+        (cache, prep, engine, cache_ms, ms(output_ms))
+    });
+    let cache = match cache {
+        Ok(c) => c,
         Err(e) => {
             say(e);
             return EXIT_CACHE;
         }
     };
-    let mut bar = ProgressBar::on_stderr();
-    let prep = cache.prepare_play(&opts.files, Some(&interrupted), &mut |p| bar.update(p));
-    bar.clear();
+    let Some(prep) = prep else {
+        return EXIT_CACHE;
+    };
     if interrupted.load(Ordering::SeqCst) {
         return EXIT_OK;
     }
@@ -96,10 +138,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     }
     let plan = QueuePlan::new(opts.files.clone(), prep.results);
 
-    let engine = match Engine::start(EngineConfig {
-        output: opts.output.clone(),
-        require_device: true,
-    }) {
+    let engine = match engine {
         Ok(e) => e,
         Err(e) => {
             say(e);
@@ -127,7 +166,9 @@ pub fn play(opts: PlayOptions) -> i32 {
     // while audio is flowing. What plays is pinned, so no other reel needs them sooner.
     let mut played: Vec<(String, u64)> = Vec::new();
     let mut verifier = None;
+    let mut loaded_ms = None;
     if !plan.queue.is_empty() {
+        loaded_ms = Some(ms(launched.elapsed()));
         engine.send(Command::Load(plan.queue.clone()));
         if let Some(start) = opts.start {
             engine.send(Command::Seek(start));
@@ -288,7 +329,17 @@ pub fn play(opts: PlayOptions) -> i32 {
     cache.unpin_all();
     if let Some(log) = &mut log {
         let _ = log.sample(&snap);
-        if let Err(e) = log.summary(&snap, &tracks, &errors) {
+        let first_audio = tracks
+            .first()
+            .and_then(|t| t.time_to_first_audio_ms)
+            .zip(loaded_ms)
+            .map(|(ttfa, loaded)| loaded + ttfa);
+        let startup = Startup {
+            cache_ms,
+            output_open_ms: output_ms,
+            first_audio_since_launch_ms: first_audio,
+        };
+        if let Err(e) = log.summary(&snap, &tracks, &errors, Some(&startup)) {
             say(format!("metrics log: {e}"));
             return EXIT_WRITE_ERROR;
         }

@@ -10,6 +10,19 @@ use serde_json::{Value, json};
 
 use crate::engine::{MeterSnapshot, TrackRecord};
 
+/// How `reel play` spent its start: the summary's `startup` object. All times are from the
+/// command's start. `time_to_first_audio_ms` counts from the play command the engine got, so
+/// it leaves out the cache step and opening the output; this says what came before it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Startup {
+    /// Cache opened and every file imported or found (what `reel play` waits for).
+    pub cache_ms: f64,
+    /// The output opened (in parallel with the cache step).
+    pub output_open_ms: f64,
+    /// The first track's first audio written to the device.
+    pub first_audio_since_launch_ms: Option<f64>,
+}
+
 pub struct MetricsLog {
     out: BufWriter<File>,
     start: Instant,
@@ -42,8 +55,12 @@ impl MetricsLog {
         snap: &MeterSnapshot,
         tracks: &[TrackRecord],
         errors: &[String],
+        startup: Option<&Startup>,
     ) -> std::io::Result<()> {
-        let v = summary_json(snap, tracks, errors);
+        let mut v = summary_json(snap, tracks, errors);
+        if let (Some(s), Value::Object(map)) = (startup, &mut v) {
+            map.insert("startup".into(), json!(s));
+        }
         writeln!(self.out, "{v}")?;
         self.out.flush()
     }

@@ -292,6 +292,20 @@ fn the_metrics_log_has_every_field_every_100_ms_and_a_summary() {
     ] {
         assert!(s.get(field).is_some(), "summary lacks {field}: {s}");
     }
+    // How the start was spent: the first audio comes after both the cache step and the
+    // output's opening (which run side by side), and after the engine's own time to audio.
+    let st = &s["startup"];
+    let get = |k: &str| {
+        st[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("startup lacks {k}: {s}"))
+    };
+    let first = get("first_audio_since_launch_ms");
+    let ttfa = s["time_to_first_audio_ms"][0].as_f64().unwrap();
+    assert!(
+        first >= get("cache_ms") && first >= get("output_open_ms") && first >= ttfa,
+        "first audio at {first} ms is before a step it waits for: {st}, ttfa {ttfa}"
+    );
 }
 
 #[test]

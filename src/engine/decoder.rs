@@ -286,16 +286,29 @@ impl Decoder {
         self.pending.clear();
         self.pending_off = 0;
         if let Some(out) = &mut self.out {
+            // The end mark goes first: a callback that saw Priming with the old end mark and
+            // an empty ring would take the queue for played out and go Idle for good.
+            out.slot.link.end_index.store(u64::MAX, Ordering::Release);
             out.slot.link.set_mode(mode);
             out.flush_gen += 1;
             out.slot
                 .link
                 .flush_request
                 .store(out.flush_gen, Ordering::Release);
-            out.slot.link.end_index.store(u64::MAX, Ordering::Release);
         }
         let mut st = self.status();
         st.drained = false;
+    }
+
+    /// What `flush(Mode::Priming)` does, minus the flush: for a start from silence.
+    fn start_silent(&mut self) {
+        self.pending.clear();
+        self.pending_off = 0;
+        if let Some(out) = &self.out {
+            out.slot.link.end_index.store(u64::MAX, Ordering::Release);
+            out.slot.link.set_mode(Mode::Priming);
+        }
+        self.status().drained = false;
     }
 
     /// Wait (bounded) until the callback has dropped the ring, so that "paused" and "stopped"
@@ -319,7 +332,21 @@ impl Decoder {
             return;
         }
         let was_playing = self.state == PlayState::Playing;
-        self.flush(Mode::Priming);
+        // Starting a track from its beginning while the output is silent (idle, ring empty:
+        // nothing to drop, nothing to fade out) needs no flush. Waiting for the callback to
+        // acknowledge one anyway cost a whole device period of time to first audio: new
+        // audio could only be pushed after one callback and heard from the next.
+        // (The callback never leaves Idle by itself, so this cannot race with it.)
+        let silent = frame == 0
+            && self
+                .out
+                .as_ref()
+                .is_some_and(|o| o.slot.link.mode() == Mode::Idle && o.slot.producer.is_empty());
+        if silent {
+            self.start_silent();
+        } else {
+            self.flush(Mode::Priming);
+        }
         self.state = PlayState::Playing;
         self.status().state = PlayState::Playing;
         self.resume_at = None;
