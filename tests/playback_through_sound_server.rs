@@ -369,9 +369,9 @@ fn logged_position_ms(log: &Path) -> f64 {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["position_ms"].as_f64())
-        .last()
+        .find_map(|v| v["position_ms"].as_f64())
         .unwrap_or(0.0)
 }
 
