@@ -318,3 +318,49 @@ fn start_up_after_a_crash_mid_change_and_gc_after_tampering_make_index_and_objec
     assert!(list(&cache).is_empty());
     assert_consistent(&cache);
 }
+
+/// A reel that dies mid-change while another reel has the cache open: the survivor's next
+/// change must not simply delete the dead reel's `dirty` marker. It first makes the index and
+/// objects/ agree (adopting the object being added, deleting the one being removed), as a
+/// fresh start would; otherwise the dead reel's objects stay in objects/, outside the index
+/// and the size cap, until someone runs `gc`.
+#[test]
+fn a_running_reel_finishes_what_a_reel_that_died_mid_change_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let [a, b, c, d] = ["a.wav", "b.wav", "c.wav", "d.wav"].map(|n| dir.path().join(n));
+    for (i, f) in [&a, &b, &c, &d].into_iter().enumerate() {
+        make_tone(f, 440.0 + 110.0 * i as f64, 0.5, 48_000, 2, 0.5);
+    }
+    import(&cache, &[&a, &b, &c]);
+    let (ob, oc) = (object_of(&cache, &b), object_of(&cache, &c));
+    let (saved_b, saved_c) = (std::fs::read(&ob).unwrap(), std::fs::read(&oc).unwrap());
+    reel(
+        &cache,
+        &["cache", "remove", b.to_str().unwrap(), c.to_str().unwrap()],
+    )
+    .ok();
+
+    // This reel is running (its cache open) when another one dies mid-change...
+    let running = reel::cache::Cache::open_dir(cache.clone()).unwrap();
+    std::fs::create_dir_all(ob.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(oc.parent().unwrap()).unwrap();
+    std::fs::write(&ob, &saved_b).unwrap();
+    std::fs::write(&oc, &saved_c).unwrap();
+    std::fs::write(
+        cache.join("dirty"),
+        format!("{{\"removing\":[\"{}\"]}}", name_hash(&oc)),
+    )
+    .unwrap();
+
+    // ...and then imports a file.
+    let report = running.import(&[d.clone()], Default::default(), &mut |_| {});
+    assert!(report.stopped.is_none(), "{:?}", report.stopped);
+    assert!(report.results.iter().all(Result::is_ok), "{:?}", report.results);
+    running.forget_at_exit();
+
+    assert!(ob.exists() && !oc.exists(), "b adopted, c deleted");
+    let hashes = assert_consistent(&cache);
+    assert_eq!(hashes.len(), 3, "a, b and d: {hashes:?}");
+    assert!(!cache.join("dirty").exists());
+}

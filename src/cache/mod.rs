@@ -219,9 +219,26 @@ impl Cache {
         self.lock
             .lock()
             .map_err(|e| self.io_err(&e, "while taking its lock"))?;
-        let r = self.refresh(&mut st).and_then(|()| f(&mut st));
+        let r = self
+            .refresh(&mut st)
+            .and_then(|()| self.finish_dead_change(&mut st))
+            .and_then(|()| f(&mut st));
         let _ = self.lock.unlock();
         r
+    }
+
+    /// Every change to `objects/` begins and ends within one hold of the lock, so a `dirty`
+    /// marker found on taking it was left by a reel that died mid-change since this one
+    /// started (start-up handles the earlier ones). Make the index and `objects/` agree
+    /// before changing anything: the change about to be made would otherwise end by deleting
+    /// the marker, and the dead reel's objects would stay outside the index (and the cap).
+    /// Lock held.
+    fn finish_dead_change(&self, st: &mut State) -> Result<(), CacheError> {
+        if let Some(removing) = self.read_dirty() {
+            self.reconcile(st, &removing)?;
+            self.end_change();
+        }
+        Ok(())
     }
 
     /// Runs `f` on an up-to-date index, holding the cache lock only while bringing it up to
