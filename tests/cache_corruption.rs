@@ -356,7 +356,11 @@ fn a_running_reel_finishes_what_a_reel_that_died_mid_change_left() {
     // ...and then imports a file.
     let report = running.import(&[d.clone()], Default::default(), &mut |_| {});
     assert!(report.stopped.is_none(), "{:?}", report.stopped);
-    assert!(report.results.iter().all(Result::is_ok), "{:?}", report.results);
+    assert!(
+        report.results.iter().all(Result::is_ok),
+        "{:?}",
+        report.results
+    );
     running.forget_at_exit();
 
     assert!(ob.exists() && !oc.exists(), "b adopted, c deleted");
