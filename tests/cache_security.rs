@@ -92,6 +92,37 @@ fn a_symlink_to_another_users_dir_is_refused_and_to_our_own_is_followed() {
     assert_eq!(mode_of(&ours), 0o700);
 }
 
+/// A cache directory of ours that others could write into may hold what they planted there:
+/// a symlink named like reel's own temp file would make reel overwrite whatever it points to.
+/// reel makes such a directory private, and refuses it while it holds another user's files.
+#[test]
+fn a_cache_dir_holding_another_users_files_is_refused_and_nothing_is_overwritten() {
+    assert!(is_root(), "planting another user's symlink needs root");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let song = dir.path().join("a.wav");
+    make_tone(&song, 440.0, 0.5, 48_000, 2, 0.5);
+    import(&cache, &[&song]);
+    // Once open to everyone; meanwhile someone planted a symlink to a file of ours.
+    set_mode(&cache, 0o777);
+    let precious = dir.path().join("precious.txt");
+    std::fs::write(&precious, "precious\n").unwrap();
+    let planted = cache.join("index.json.tmp");
+    std::os::unix::fs::symlink(&precious, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+
+    let other = dir.path().join("b.wav");
+    make_tone(&other, 550.0, 0.5, 48_000, 2, 0.5);
+    let r = reel(&cache, &["cache", "import", other.to_str().unwrap()]);
+    assert_refused(&r, &cache, "index.json.tmp");
+    assert!(r.stderr.contains("another user"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    assert_eq!(mode_of(&cache), 0o700, "made private all the same");
+    // Refused again next time (the directory is private now, but still holds the file).
+    let r = reel(&cache, &["cache", "stats"]);
+    assert_refused(&r, &cache, "index.json.tmp");
+}
+
 /// Disk full (a 2 MiB tmpfs): one line naming the cache, the cause and the file; nothing
 /// partial; the cache keeps working for what fits.
 #[test]

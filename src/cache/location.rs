@@ -115,6 +115,25 @@ pub fn secure_dir(dir: &Path) -> Result<(), CacheError> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| io(e, "while making it private (chmod 700)"))?;
     }
+    // If others could once write into it, they may have left something in it: a symlink named
+    // like one of reel's own files (`index.json.tmp`, `dirty`) would have reel overwrite
+    // whatever it points to, and a directory of theirs (`objects`) would let them plant or
+    // read objects. Only the top level is looked at (a few entries, so every start can afford
+    // it): everything below is created 0700 by reel.
+    let entries = fs::read_dir(dir).map_err(|e| io(e, "while listing it"))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io(e, "while listing it"))?;
+        let Ok(m) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if m.uid() != me {
+            return Err(refuse(format!(
+                "holds {}, which belongs to another user (uid {}); refusing to use it",
+                entry.file_name().to_string_lossy(),
+                m.uid()
+            )));
+        }
+    }
     Ok(())
 }
 
