@@ -368,3 +368,35 @@ fn a_running_reel_finishes_what_a_reel_that_died_mid_change_left() {
     assert_eq!(hashes.len(), 3, "a, b and d: {hashes:?}");
     assert!(!cache.join("dirty").exists());
 }
+
+/// An index that is absurdly big (here a 1 TiB sparse file: a disk error, or something else
+/// written over it) is damaged like any other, and rebuilt from the objects: reel does not
+/// try to read it all into memory and die for want of it.
+#[test]
+fn a_huge_index_is_rebuilt_not_read_into_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let song = dir.path().join("a.wav");
+    make_tone(&song, 440.0, 0.5, 48_000, 2, 0.5);
+    import(&cache, &[&song]);
+    let want = assert_consistent(&cache);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(cache.join("index.json"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    for args in [["cache", "list"], ["cache", "gc"]] {
+        // Under an address-space limit, so a reel that did try cannot take the machine with it.
+        let r = run(std::process::Command::new("prlimit")
+            .arg("--as=4000000000")
+            .arg(reel_bin())
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args));
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        assert!(reel_lines(&r.stderr).is_empty(), "{}", r.stderr);
+    }
+    assert_eq!(assert_consistent(&cache), want);
+    assert!(std::fs::metadata(cache.join("index.json")).unwrap().len() < 1 << 20);
+}

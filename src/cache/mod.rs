@@ -71,6 +71,11 @@ pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
 /// (the pid was reused).
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
+/// An `index.json` bigger than this is taken for damaged (and rebuilt) rather than read into
+/// memory: an entry takes about 500 bytes, so this is two million entries, far more than a
+/// cache of any size holds.
+pub const MAX_INDEX_BYTES: u64 = 1 << 30;
+
 /// The `dirty` marker's content.
 #[derive(Serialize, Deserialize, Default)]
 struct Dirty {
@@ -270,6 +275,9 @@ impl Cache {
         let ident = Ident::of(&meta);
         if st.ident == Some(ident) {
             return Ok(());
+        }
+        if meta.len() > MAX_INDEX_BYTES {
+            return self.rebuild(st);
         }
         let bytes = fs::read(&path).map_err(|e| self.io_err(&e, "while reading its index"))?;
         match Index::parse(&bytes) {
@@ -518,10 +526,14 @@ impl Cache {
             self.lock
                 .lock()
                 .map_err(|e| self.io_err(&e, "while taking its lock"))?;
-            let bytes = fs::read(self.index_path());
+            let path = self.index_path();
+            let bytes = match fs::metadata(&path) {
+                Ok(m) if m.len() > MAX_INDEX_BYTES => None,
+                _ => fs::read(&path).ok(),
+            };
             let _ = self.lock.unlock();
             let pending = st.pending;
-            bytes.ok().map(|b| (b, pending))
+            bytes.map(|b| (b, pending))
         };
         if let Some((bytes, pending)) = &bytes
             && let Ok((mut counters, views)) = index::parse_views(bytes)
