@@ -175,3 +175,47 @@ fn a_playing_file_survives_other_reels_importing_and_evicting() {
     assert!(object_files(&cache).is_empty());
     assert_consistent(&cache);
 }
+
+/// A reel tells whether another one replaced the index by the file's identity (device,
+/// inode, length, mtime). The file system hands a freed inode number straight out again, so
+/// two saves by another reel can leave a new index with the old one's inode and length, and
+/// (within one clock tick) its mtime. A reel must not then keep its stale copy and write it
+/// back over the other's changes.
+#[test]
+fn a_reel_sees_the_index_another_replaced_even_when_the_inode_is_reused() {
+    use reel::cache::Cache;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let song = dir.path().join("a.wav");
+    make_tone(&song, 440.0, 0.5, 48_000, 2, 0.5);
+    import(&cache, &[&song]);
+    let hash = blake3_of(&song);
+    let at = 1_700_000_000_000u64;
+    let other = Cache::open_dir(cache.clone()).unwrap();
+    other.record_played(&[(hash.clone(), at)]).unwrap();
+
+    let this = Cache::open_dir(cache.clone()).unwrap();
+    assert_eq!(this.list().unwrap()[0].play_count, 1);
+    let index = cache.join("index.json");
+    let seen = std::fs::metadata(&index).unwrap();
+
+    // Two more plays in the other reel: same length each time; the second save can get the
+    // inode number the first one freed.
+    other.record_played(&[(hash.clone(), at)]).unwrap();
+    other.record_played(&[(hash.clone(), at)]).unwrap();
+    let now = std::fs::metadata(&index).unwrap();
+    assert_eq!(now.len(), seen.len());
+    // The same clock tick.
+    std::fs::File::options()
+        .write(true)
+        .open(&index)
+        .unwrap()
+        .set_modified(seen.modified().unwrap())
+        .unwrap();
+
+    this.record_played(&[(hash.clone(), at)]).unwrap();
+    let entry = &index_on_disk(&cache)["entries"][0];
+    assert_eq!(entry["play_count"], 4, "no play lost: {entry}");
+    other.forget_at_exit();
+    this.forget_at_exit();
+}

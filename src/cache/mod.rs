@@ -111,6 +111,10 @@ struct State {
     index: Index,
     /// Which `index.json` `index` came from; a different one means another process wrote it.
     ident: Option<Ident>,
+    /// That file, held open so that its inode cannot be freed and its number handed to a
+    /// newer index (the file system reuses a freed inode number at once, so two saves by
+    /// another reel could otherwise bring back the same device, inode, length and mtime).
+    index_file: Option<File>,
     /// Counter increments not yet saved (hits are counted without rewriting the index; they
     /// go out with the next save).
     pending: Counters,
@@ -177,6 +181,7 @@ impl Cache {
             state: Mutex::new(State {
                 index: Index::default(),
                 ident: None,
+                index_file: None,
                 pending: Counters::default(),
                 pins: None,
             }),
@@ -267,11 +272,13 @@ impl Cache {
     /// it is missing or unreadable. Lock held.
     fn refresh(&self, st: &mut State) -> Result<(), CacheError> {
         let path = self.index_path();
-        let meta = match fs::metadata(&path) {
-            Ok(m) => m,
+        let reading = |e: &std::io::Error| self.io_err(e, "while reading its index");
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return self.rebuild(st),
-            Err(e) => return Err(self.io_err(&e, "while reading its index")),
+            Err(e) => return Err(reading(&e)),
         };
+        let meta = file.metadata().map_err(|e| reading(&e))?;
         let ident = Ident::of(&meta);
         if st.ident == Some(ident) {
             return Ok(());
@@ -279,11 +286,13 @@ impl Cache {
         if meta.len() > MAX_INDEX_BYTES {
             return self.rebuild(st);
         }
-        let bytes = fs::read(&path).map_err(|e| self.io_err(&e, "while reading its index"))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| reading(&e))?;
         match Index::parse(&bytes) {
             Ok(index) => {
                 st.index = index;
                 st.ident = Some(ident);
+                st.index_file = Some(file);
                 Ok(())
             }
             Err(_) => self.rebuild(st),
@@ -307,20 +316,22 @@ impl Cache {
                 .open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
-            drop(f);
             fs::rename(&tmp, &dst)?;
-            copy::fsync_dir(&self.dir)
+            copy::fsync_dir(&self.dir)?;
+            Ok(f)
         })();
         match result {
-            Ok(()) => {
+            Ok(f) => {
                 st.index.counters = counters;
                 st.pending = Counters::default();
-                st.ident = fs::metadata(&dst).ok().map(|m| Ident::of(&m));
+                st.ident = f.metadata().ok().map(|m| Ident::of(&m));
+                st.index_file = Some(f);
                 Ok(())
             }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 st.ident = None;
+                st.index_file = None;
                 Err(self.io_err(&e, "while saving its index"))
             }
         }
