@@ -354,7 +354,7 @@ fn a_running_reel_finishes_what_a_reel_that_died_mid_change_left() {
     .unwrap();
 
     // ...and then imports a file.
-    let report = running.import(&[d.clone()], Default::default(), &mut |_| {});
+    let report = running.import(std::slice::from_ref(&d), Default::default(), &mut |_| {});
     assert!(report.stopped.is_none(), "{:?}", report.stopped);
     assert!(
         report.results.iter().all(Result::is_ok),
