@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -84,9 +84,36 @@ impl PinFile {
             hashes: self.hashes.iter().cloned().collect(),
         };
         let bytes = serde_json::to_vec(&list).expect("pins serialise");
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(&bytes)
+        // A new file, locked before it is written and renamed over the old one: a failed
+        // write (disk full, I/O error) leaves the old list whole. Rewriting in place could
+        // leave it empty or cut short, and other reels would then read no pins and could
+        // evict what this one plays. Readers never see the new file half-written: they read
+        // pins under the cache lock, as this runs, and a crash unlocks it (dead: removed).
+        let tmp = self.path.with_extension("json.new");
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.lock()?;
+            f.write_all(&bytes)?;
+            fs::rename(&tmp, &self.path)?;
+            Ok(f)
+        })();
+        match result {
+            Ok(f) => {
+                // The old file (and its lock) goes; the new one is locked under the name.
+                self.file = f;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -138,4 +165,43 @@ pub fn live_pins(dir: &Path) -> std::io::Result<HashMap<String, Vec<u32>>> {
         }
     }
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pin_update_that_cannot_be_written_leaves_the_old_list_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pins = PinFile::create(dir.path()).unwrap();
+        pins.add(["a".repeat(64).as_str()]).unwrap();
+        // The next write's new file cannot be created: a directory holds its name.
+        fs::create_dir(pins.path.with_extension("json.new")).unwrap();
+        assert!(pins.add(["b".repeat(64).as_str()]).is_err());
+        let live = live_pins(dir.path()).unwrap();
+        assert_eq!(
+            live.keys().cloned().collect::<Vec<_>>(),
+            vec!["a".repeat(64)],
+            "the pins other reels read after a failed update"
+        );
+    }
+
+    #[test]
+    fn a_rewritten_pin_file_stays_locked_and_is_removed_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pins = PinFile::create(dir.path()).unwrap();
+        for h in ["a", "b", "c"] {
+            pins.add([h.repeat(64).as_str()]).unwrap();
+        }
+        pins.remove(&"b".repeat(64)).unwrap();
+        // Still counted as a live process's pins (its lock is held), with the latest list.
+        let mut live: Vec<String> = live_pins(dir.path()).unwrap().into_keys().collect();
+        live.sort();
+        assert_eq!(live, vec!["a".repeat(64), "c".repeat(64)]);
+        let path = pins.path.clone();
+        drop(pins);
+        assert!(!path.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
