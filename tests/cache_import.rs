@@ -484,3 +484,26 @@ fn a_file_named_twice_is_one_import_and_a_bad_one_two_lines() {
     assert_eq!(errors, ["not_audio", "-", "not_audio", "-"], "{s}");
     assert_eq!(s["frames_played"], 48_000, "{s}");
 }
+
+#[test]
+fn a_damaged_settings_file_is_named_and_the_default_cap_used_until_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    reel(&cache, &["cache", "config", "--max-size", "500M"]).ok();
+    std::fs::write(cache.join("settings.json"), b"{\"max_size_bytes\": oops").unwrap();
+    let r = reel(&cache, &["cache", "config"]).ok();
+    assert!(r.stdout.contains("max size: 2.0 GiB"), "{}", r.stdout);
+    let lines = reel_lines(&r.stderr);
+    assert_eq!(lines.len(), 1, "one line, said once: {}", r.stderr);
+    assert!(
+        lines[0].contains(cache.join("settings.json").to_str().unwrap())
+            && lines[0].contains("cannot parse"),
+        "{}",
+        r.stderr
+    );
+    // Setting the cap again repairs it, silently from then on.
+    reel(&cache, &["cache", "config", "--max-size", "500M"]).ok();
+    let r = reel(&cache, &["cache", "config"]).ok();
+    assert!(r.stdout.contains("max size: 500 MiB"), "{}", r.stdout);
+    assert!(reel_lines(&r.stderr).is_empty(), "{}", r.stderr);
+}

@@ -621,11 +621,28 @@ impl Cache {
     }
 
     /// The settings (defaults when none were saved).
+    /// The settings; the defaults when none were saved, or (said once, on stderr) when
+    /// settings.json cannot be read or parsed: a damaged settings file must not stop playback,
+    /// but the user should know their cap is not the one in force.
     pub fn settings(&self) -> Settings {
-        fs::read(self.dir.join("settings.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let path = self.dir.join("settings.json");
+        let why = match fs::read(&path) {
+            Ok(b) => match serde_json::from_slice(&b) {
+                Ok(s) => return s,
+                Err(e) => format!("cannot parse it ({e})"),
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound => return Settings::default(),
+            Err(e) => format!("cannot read it ({})", io_cause(&e)),
+        };
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!(
+                "reel: cache settings {}: {why}; using the default cap ({}); `reel cache config --max-size SIZE` writes a new one",
+                path.display(),
+                size::format_size(DEFAULT_MAX_SIZE)
+            );
+        }
+        Settings::default()
     }
 
     fn write_settings(&self, s: &Settings) -> Result<(), CacheError> {
