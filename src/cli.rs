@@ -141,9 +141,16 @@ pub fn play(opts: PlayOptions) -> i32 {
     let mut engine_errors: HashMap<PathBuf, usize> = HashMap::new();
     let never = crossbeam_channel::never();
     let mut running = !plan.queue.is_empty();
+    // The verifier's channel disconnects when its thread is done; a disconnected channel is
+    // always ready in `select!`, so from then on this loop must wait on `never` instead, or it
+    // spins a core until the queue ends.
+    let mut verifying = true;
     while running {
         let timeout = next_tick.saturating_duration_since(Instant::now());
-        let corrupt_rx = verifier.as_ref().map_or(&never, |v| &v.corrupt);
+        let corrupt_rx = match &verifier {
+            Some(v) if verifying => &v.corrupt,
+            _ => &never,
+        };
         // What to do about queue entry `i` that must not play on: skip it, or stop if it is
         // the last one.
         let skip = |i: usize| {
@@ -230,6 +237,8 @@ pub fn play(opts: PlayOptions) -> i32 {
                     say(&line);
                     errors.push(line);
                 }
+            } else {
+                verifying = false;
             },
             recv(int_rx) -> _ => {}
             default(timeout) => {}
