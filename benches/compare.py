@@ -88,7 +88,7 @@ def rel(p):
 
 
 def cmdline(argv, env_prefix=""):
-    return (env_prefix + " " if env_prefix else "") + " ".join(shlex.quote(rel(a)) for a in argv)
+    return (env_prefix + " " if env_prefix else "") + " ".join(rel(shlex.quote(str(a))) for a in argv)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +234,10 @@ def need(*tools):
 def tool_version(argv):
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-        return (out.stdout or out.stderr).splitlines()[0].strip()
+        lines = [line.strip() for line in (out.stdout or out.stderr).splitlines() if line.strip()]
+        # `pipewire --version` prints its name alone on the first line.
+        text = " ".join(lines[:2]) if lines and " " not in lines[0] else lines[0]
+        return re.sub(r"\s*Copyright.*$", "", text)
     except Exception as e:  # noqa: BLE001 - a version string is informational
         return f"unknown ({e})"
 
@@ -268,7 +271,7 @@ def machine():
         "rustc": tool_version(["rustc", "--version"]),
         "ffmpeg": tool_version(["ffmpeg", "-version"]),
         "mpv": tool_version(["mpv", "--version"]),
-        "pipewire": tool_version(["pipewire", "--version"]).replace("pipewire\n", ""),
+        "pipewire": tool_version(["pipewire", "--version"]),
         "stress_ng": tool_version(["stress-ng", "--version"]),
         "quick": QUICK,
     }
