@@ -7,7 +7,7 @@
 #   make test    lint, then the whole test suite inside a private sound server
 #                (tests/support/with-sound-server.sh: PipeWire + a null sink, no sound card)
 #   make bench   reel side by side with ffmpeg, mpv and cp; regenerates docs/PERFORMANCE.md
-#                (benches/compare.py, about 25 min; BENCH_QUICK=1 for a short development run)
+#                (benches/compare.py, sized for 30 min; BENCH_QUICK=1 for a short development run)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -99,7 +99,7 @@ test: deps lint
 	fi
 	RUST_TEST_THREADS=$(TEST_THREADS) tests/support/with-sound-server.sh $(CARGO) test --all-targets --no-fail-fast
 
-# Not part of `make test`: it takes about 25 minutes and its figures are ratios, not pass/fail.
+# Not part of `make test`: it is sized for 30 minutes and its figures are ratios, not pass/fail.
 # benches/compare.py needs, besides the test packages, python3 (the standard library only) and
 # linux-perf (perf, to profile the figures that miss their target).
 BENCH_DEB_PACKAGES := python3 linux-perf

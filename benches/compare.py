@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """reel side by side with ffmpeg, mpv and cp: the driver behind `make bench`.
 
-    python3 benches/compare.py            # full run (about 25 min on the 2-core dev machine)
+    python3 benches/compare.py            # full run (sized for 30 min on the 2-core dev machine)
     BENCH_QUICK=1 python3 benches/compare.py   # fewer runs, shorter files: for development only
 
 It builds the release binary and the callback bench, generates every input file itself (ffmpeg,
@@ -98,7 +98,11 @@ def cmdline(argv, env_prefix=""):
 
 
 class Run:
-    """One finished child: wall time, CPU time (its own and its threads', from wait4) and peak RSS."""
+    """One finished child: wall time, CPU time (its own and its threads', from wait4) and peak RSS.
+
+    Peak RSS is the highest VmHWM read from /proc/PID/status while the child ran (every 20 ms),
+    not wait4's ru_maxrss: Linux carries the pre-exec RSS of the forked (here vforked) parent
+    into the child's ru_maxrss, so for a child of this Python process it reads Python's size."""
 
     def __init__(self, argv, status, wall_s, user_s, sys_s, maxrss_kb, stderr=""):
         self.argv = argv
@@ -118,7 +122,11 @@ def run(argv, env=None, timeout=600, check=True, stdout=subprocess.DEVNULL, cwd=
     t0 = time.monotonic()
     p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=errf, stdin=subprocess.DEVNULL, cwd=cwd)
     deadline = t0 + timeout
+    hwm_kb, next_hwm = 0, 0.0
     while True:
+        if time.monotonic() >= next_hwm:
+            hwm_kb = max(hwm_kb, vm_hwm_kb(p.pid))
+            next_hwm = time.monotonic() + 0.02
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
@@ -133,7 +141,18 @@ def run(argv, env=None, timeout=600, check=True, stdout=subprocess.DEVNULL, cwd=
     err = errf.read().decode(errors="replace")
     if check and p.returncode != 0:
         raise RuntimeError(f"{cmdline(argv)} failed ({p.returncode}): {err.strip()[-2000:]}")
-    return Run(argv, p.returncode, wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, err)
+    return Run(argv, p.returncode, wall, ru.ru_utime, ru.ru_stime, hwm_kb, err)
+
+
+def vm_hwm_kb(pid):
+    """VmHWM (peak resident set) of a live process in KiB; 0 once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def proc_cpu_s(pid):
@@ -967,7 +986,7 @@ def profiles(files, R, cmds, cache_dir):
 # The report
 
 
-def report(m, R, cmds, timings):
+def report(m, R, cmds, timings, reruns=()):
     L = []
     w = L.append
     w("# reel performance")
@@ -989,6 +1008,9 @@ def report(m, R, cmds, timings):
     w(f"- {m['date_utc']}, git commit `{m['git_commit']}`")
     w(f"- {m['rustc']}; {m['ffmpeg']}; {m['mpv']}; {m['pipewire']}; {m['stress_ng']}")
     w(f"- total script time {timings['total_s'] / 60:.1f} min")
+    for rr in reruns:
+        w(f"- re-run afterwards (`BENCH_ONLY={','.join(rr['parts'])} BENCH_MERGE=1`): {', '.join(rr['parts'])}, {rr['date_utc']},"
+          f" git commit `{rr['git_commit']}`, load average at start {', '.join(f'{x:.2f}' for x in rr['loadavg_at_start'])}")
     w("")
     w("## Summary")
     w("")
@@ -1075,7 +1097,8 @@ def report(m, R, cmds, timings):
     if mm:
         w("## 3. Memory flatness")
         w("")
-        w(f"Peak RSS (ru_maxrss from wait4, the same high-water mark as VmHWM) of `reel play --no-gui` playing a")
+        w(f"Peak RSS (VmHWM, read from /proc/PID/status every 20 ms while it runs; not wait4's ru_maxrss, which")
+        w("on Linux includes the size of the process that forked it) of `reel play --no-gui` playing a")
         w(f"{mm['short_s'] // 60}-minute and a {mm['long_s'] // 60}-minute FLAC to the end. To play an hour in minutes, both play through")
         w("ALSA's null plugin (`REEL_AUDIO_HOST=alsa`, a temporary HOME whose `.asoundrc` is")
         w("`pcm.!default { type plug slave.pcm \"null\" }`), which takes audio as fast as it comes, so the")
@@ -1234,7 +1257,7 @@ def report_only():
     global QUICK, RUNS
     doc = json.loads((RESULTS_DIR / "compare.json").read_text())
     QUICK, RUNS = doc["quick"], doc["runs"]
-    report(doc["machine"], doc["results"], doc["commands"], doc["timings"])
+    report(doc["machine"], doc["results"], doc["commands"], doc["timings"], doc.get("reruns", []))
     log(f"rendered {rel(REPORT)} from target/bench-results/compare.json")
 
 
@@ -1276,8 +1299,24 @@ def main():
             log(f"   {name} failed: {e}")
             R.setdefault("failed", {})[name] = str(e)
         parts[name] = time.monotonic() - t0
+        # Keep what is measured so far, should the run be stopped before the end.
+        (RESULTS_DIR / "compare.partial.json").write_text(
+            json.dumps({"machine": m, "quick": QUICK, "runs": RUNS, "results": R, "commands": cmds,
+                        "timings": {"parts_s": parts}}, indent=2, default=str) + "\n")
     timings = {"total_s": time.monotonic() - START, "parts_s": parts}
     doc = {"machine": m, "quick": QUICK, "runs": RUNS, "results": R, "commands": cmds, "timings": timings}
+    if only and os.environ.get("BENCH_MERGE"):
+        # Re-run some parts into the last full run's results (e.g. after fixing the script's
+        # measurement of one figure); the report says which parts, when and at which commit.
+        old = json.loads((RESULTS_DIR / "compare.json").read_text())
+        old["results"].update(R)
+        old["commands"].update(cmds)
+        old.setdefault("reruns", []).append({"parts": only, "date_utc": m["date_utc"], "git_commit": m["git_commit"],
+                                             "loadavg_at_start": m["loadavg_at_start"]})
+        (RESULTS_DIR / "compare.json").write_text(json.dumps(old, indent=2, default=str) + "\n")
+        report(old["machine"], old["results"], old["commands"], old["timings"], old.get("reruns", []))
+        log(f"merged {','.join(only)} into target/bench-results/compare.json and rendered {rel(REPORT)}")
+        return
     (RESULTS_DIR / "compare.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     if only:
         log(f"BENCH_ONLY={','.join(only)}: wrote compare.json, left docs/PERFORMANCE.md alone")
