@@ -6,6 +6,8 @@
 #   make lint    rustfmt check + clippy, warnings are errors
 #   make test    lint, then the whole test suite inside a private sound server
 #                (tests/support/with-sound-server.sh: PipeWire + a null sink, no sound card)
+#   make bench   reel side by side with ffmpeg, mpv and cp; regenerates docs/PERFORMANCE.md
+#                (benches/compare.py, sized for 30 min; BENCH_QUICK=1 for a short development run)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -44,7 +46,7 @@ DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-p
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all deps build run lint fmt test clean
+.PHONY: all deps build run lint fmt test bench clean
 
 all: build
 
@@ -96,6 +98,25 @@ test: deps lint
 		tests/support/with-sound-server.sh $(CARGO) test --doc; \
 	fi
 	RUST_TEST_THREADS=$(TEST_THREADS) tests/support/with-sound-server.sh $(CARGO) test --all-targets --no-fail-fast
+
+# Not part of `make test`: it is sized for 30 minutes and its figures are ratios, not pass/fail.
+# benches/compare.py needs, besides the test packages, python3 (the standard library only) and
+# linux-perf (perf, to profile the figures that miss their target).
+BENCH_DEB_PACKAGES := python3 linux-perf
+
+bench: deps
+	@missing=(); \
+	for p in $(BENCH_DEB_PACKAGES); do \
+		if [[ "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true)" != "install ok installed" ]]; then \
+			missing+=("$$p"); \
+		fi; \
+	done; \
+	if (( $${#missing[@]} )); then \
+		echo "bench: installing $${missing[*]}"; \
+		$(APT) update; \
+		$(APT) install -y --no-install-recommends "$${missing[@]}"; \
+	fi
+	python3 benches/compare.py
 
 clean:
 	$(CARGO) clean

@@ -607,7 +607,8 @@ pub fn status_text(s: &MeterSnapshot) -> String {
 
 pub struct DecodeOptions {
     pub file: PathBuf,
-    pub out: PathBuf,
+    /// `None` (`--null`): decode and convert everything, then discard it.
+    pub out: Option<PathBuf>,
     pub rate: Option<u32>,
     pub channels: Option<u16>,
     /// Start decoding here (uses the engine's sample-accurate seek).
@@ -615,6 +616,7 @@ pub struct DecodeOptions {
 }
 
 /// `reel decode FILE --out OUT.wav`: exactly the samples the engine would send, as float WAV.
+/// `reel decode FILE --null`: the same decode, conversion and resampling, with no output file.
 pub fn decode(opts: DecodeOptions) -> i32 {
     match decode_inner(&opts) {
         Ok(()) => EXIT_OK,
@@ -623,7 +625,8 @@ pub fn decode(opts: DecodeOptions) -> i32 {
             EXIT_FILE_ERROR
         }
         Err(DecodeFail::Write(e)) => {
-            say(format!("{}: cannot write: {e}", opts.out.display()));
+            let out = opts.out.as_deref().unwrap_or(Path::new("(null)"));
+            say(format!("{}: cannot write: {e}", out.display()));
             EXIT_WRITE_ERROR
         }
     }
@@ -653,6 +656,18 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
             .seek_out_frames(frame)
             .map_err(|k| DecodeFail::File(FileError::new(&opts.file, k)))?;
     }
+    let Some(out) = &opts.out else {
+        // `--null`: every chunk is produced exactly as for a WAV, then dropped.
+        loop {
+            match pipeline.next_chunk() {
+                Ok(Some(chunk)) => {
+                    std::hint::black_box(chunk);
+                }
+                Ok(None) => return Ok(()),
+                Err(kind) => return Err(DecodeFail::File(FileError::new(&opts.file, kind))),
+            }
+        }
+    };
     let spec = hound::WavSpec {
         channels: out_fmt.channels,
         sample_rate: out_fmt.rate,
@@ -661,7 +676,7 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
     };
     // Write to a temp name and rename, so a failed decode never leaves a half-written WAV
     // under the name the user asked for.
-    let tmp = opts.out.with_extension("wav.partial");
+    let tmp = out.with_extension("wav.partial");
     let result = (|| -> Result<(), DecodeFail> {
         let mut w =
             hound::WavWriter::create(&tmp, spec).map_err(|e| DecodeFail::Write(e.to_string()))?;
@@ -678,7 +693,7 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
             }
         }
         w.finalize().map_err(|e| DecodeFail::Write(e.to_string()))?;
-        std::fs::rename(&tmp, &opts.out).map_err(|e| DecodeFail::Write(e.to_string()))
+        std::fs::rename(&tmp, out).map_err(|e| DecodeFail::Write(e.to_string()))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

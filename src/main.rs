@@ -129,8 +129,12 @@ struct PlayArgs {
 struct DecodeArgs {
     file: PathBuf,
     /// Output WAV (32-bit float).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "null")]
+    out: Option<PathBuf>,
+    /// Decode and convert (and resample, with --rate) as for --out, then discard the samples:
+    /// measures the decode path alone, like `ffmpeg -i FILE -f null -` (see `make bench`).
+    #[arg(long, conflicts_with = "out")]
+    null: bool,
     /// Resample to this rate with the engine's resampler.
     #[arg(long)]
     rate: Option<u32>,

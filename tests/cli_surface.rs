@@ -193,3 +193,56 @@ fn help_describes_every_command() {
         assert!(text.contains(flag), "{text}");
     }
 }
+
+#[test]
+fn decode_null_decodes_the_whole_file_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tone.flac");
+    make_tone(&file, 440.0, 3.0, 44_100, 2, 0.5);
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+
+    for extra in [&[][..], &["--rate", "48000"][..]] {
+        let out = run_with_timeout(
+            Command::new(reel_bin())
+                .args(["decode", "--null"])
+                .args(extra)
+                .arg(&file),
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+        assert_eq!(listing(), ["tone.flac"]);
+    }
+
+    // A bad file fails as it does with --out: one line naming it, exit 1.
+    let bad = dir.path().join("notes.flac");
+    std::fs::write(&bad, "not audio at all\n".repeat(100)).unwrap();
+    let out = run_with_timeout(
+        Command::new(reel_bin())
+            .args(["decode", "--null"])
+            .arg(&bad),
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("notes.flac"), "{stderr}");
+
+    // --null and --out together are refused before anything is decoded or written.
+    let out = run_with_timeout(
+        Command::new(reel_bin())
+            .args(["decode", "--null", "--out"])
+            .arg(dir.path().join("x.wav"))
+            .arg(&file),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(listing(), ["notes.flac", "tone.flac"]);
+}

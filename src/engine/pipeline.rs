@@ -112,7 +112,16 @@ impl Pipeline {
         self.block.clear();
         match self.source.next_block()? {
             Some(samples) => match (&mut self.resampler, self.map_first) {
+                (None, _) if self.map.is_identity() => {
+                    // Nothing left to convert: hand out the source's own block rather than
+                    // copying it into ours (the copy was about 12 % of a FLAC decode, perf).
+                    let whole = samples.len() / self.out.channels as usize;
+                    self.out_pos += whole as u64;
+                    return Ok(Some(&samples[..whole * self.out.channels as usize]));
+                }
                 (None, _) => self.map.apply(samples, &mut self.block),
+                // The same channels in and out: resample straight into the output block.
+                (Some(r), _) if self.map.is_identity() => r.process(samples, &mut self.block),
                 (Some(r), true) => {
                     self.map.apply(samples, &mut self.scratch);
                     r.process(&self.scratch, &mut self.block);
