@@ -112,15 +112,22 @@ impl Source {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let format = symphonia::default::get_probe()
-            .probe(
-                &hint,
-                mss,
-                FormatOptions::default(),
-                MetadataOptions::default(),
-            )
-            .map_err(|e| fail(classify_open_error(e)))?;
-        Self::from_format(path, format)
+        let opened = contain_panics(|| {
+            let format = symphonia::default::get_probe()
+                .probe(
+                    &hint,
+                    mss,
+                    FormatOptions::default(),
+                    MetadataOptions::default(),
+                )
+                .map_err(|e| fail(classify_open_error(e)))?;
+            Self::from_format(path, format)
+        });
+        opened.unwrap_or_else(|()| {
+            Err(fail(FileErrorKind::Corrupt(
+                "malformed header (the decoder crashed reading it)".into(),
+            )))
+        })
     }
 
     fn from_format(
@@ -242,7 +249,11 @@ impl Source {
                 return Ok(Some(&self.samples));
             }
         }
-        match self.decode_next()? {
+        let decoded = contain_panics(|| self.decode_next()).map_err(|()| {
+            // The format reader or decoder is in an unknown state now: end the track.
+            FileErrorKind::DecoderPanic
+        })?;
+        match decoded? {
             Some(frames) => {
                 self.frames_out += frames as u64;
                 Ok(Some(&self.samples))
@@ -379,13 +390,13 @@ impl Source {
         let ts = self.frame_to_ts(frame);
         self.pending_first = false;
         self.samples.clear();
-        match self.format.seek(
-            SeekMode::Accurate,
-            SeekTo::Timestamp {
-                ts,
-                track_id: self.track_id,
-            },
-        ) {
+        let track_id = self.track_id;
+        let sought = contain_panics(|| {
+            self.format
+                .seek(SeekMode::Accurate, SeekTo::Timestamp { ts, track_id })
+        })
+        .map_err(|()| FileErrorKind::DecoderPanic)?;
+        match sought {
             Ok(_) => {}
             Err(SymError::SeekError(_)) if Some(frame) == self.info.frames => {}
             Err(SymError::SeekError(kind)) => {
@@ -394,12 +405,44 @@ impl Source {
             Err(SymError::IoError(e)) => return Err(FileErrorKind::from_io(&e)),
             Err(other) => return Err(FileErrorKind::Corrupt(other.to_string())),
         }
-        self.decoder.reset();
+        contain_panics(|| self.decoder.reset()).map_err(|()| FileErrorKind::DecoderPanic)?;
         self.discard_before = Some(frame);
         self.frames_out = frame;
         self.bad_in_a_row = 0;
         Ok(())
     }
+}
+
+thread_local! {
+    /// Set while [`contain_panics`] runs on this thread: the panic hook stays silent.
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a call into symphonia), turning a panic inside it into `Err(())`, without the
+/// panic message on stderr.
+///
+/// symphonia returns errors for bad input, but a few malformed headers still make it panic:
+/// tests/corrupt_files.rs found an arithmetic overflow in its WAV reader on a file that
+/// declares 65535 channels (`attempt to multiply with overflow` in debug builds; release
+/// builds wrap and then refuse the file). Any such file must cost the user that one file, with
+/// one clear line, not the program: the cache probes every file on the main thread
+/// (`reel cache import`, `reel play` before playing), and `reel decode` decodes there. The
+/// decoder thread catches panics around its whole step as well (decoder.rs); this catches
+/// them where they start, on every thread.
+fn contain_panics<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    result.map_err(|_| ())
 }
 
 /// symphonia renders codec ids it has no decoder for as hex; name the ones users meet.
