@@ -17,7 +17,7 @@ use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{TimeBase, Timestamp};
 
@@ -102,8 +102,28 @@ impl Source {
             return Err(fail(FileErrorKind::Empty));
         }
         let file = File::open(path).map_err(|e| fail(FileErrorKind::from_io(&e)))?;
+        Self::from_media_source(path, Box::new(file))
+    }
+
+    /// [`Source::from_media_source`] over bytes in memory (the fuzz targets use this).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Source, FileError> {
+        if bytes.is_empty() {
+            return Err(FileError::new(path, FileErrorKind::Empty));
+        }
+        Self::from_media_source(path, Box::new(std::io::Cursor::new(bytes)))
+    }
+
+    /// Probe and open audio from any [`MediaSource`] (a file, or bytes in memory), exactly as
+    /// [`Source::open`] does after its checks on the path. `path` names the audio in errors and
+    /// gives the format hint (its extension). The fuzz targets (`fuzz/`) feed arbitrary bytes
+    /// through here, so that what they exercise is the engine's own probe and error mapping.
+    pub fn from_media_source(
+        path: &Path,
+        media: Box<dyn MediaSource>,
+    ) -> Result<Source, FileError> {
+        let fail = |kind| FileError::new(path, kind);
         let mss = MediaSourceStream::new(
-            Box::new(file),
+            media,
             MediaSourceStreamOptions {
                 buffer_len: SOURCE_BUFFER_BYTES,
             },
