@@ -259,6 +259,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     }
     let snap = plan.show(engine.snapshot());
     let tracks = plan.tracks(engine.tracks());
+    let episodes = engine.episodes();
     engine.shutdown();
     if let Some(v) = verifier {
         // Corrupt objects found after their track was over: still said, and removed.
@@ -280,7 +281,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     cache.unpin_all();
     if let Some(log) = &mut log {
         let _ = log.sample(&snap);
-        if let Err(e) = log.summary(&snap, &tracks, &errors) {
+        if let Err(e) = log.summary(&snap, &tracks, &errors, &episodes) {
             say(format!("metrics log: {e}"));
             return EXIT_WRITE_ERROR;
         }

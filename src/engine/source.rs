@@ -102,7 +102,7 @@ impl Source {
             return Err(fail(FileErrorKind::Empty));
         }
         let file = File::open(path).map_err(|e| fail(FileErrorKind::from_io(&e)))?;
-        Self::from_media_source(path, Box::new(file))
+        Self::from_media_source(path, fault_injection::maybe_slow(file))
     }
 
     /// [`Source::from_media_source`] over bytes in memory (the fuzz targets use this).
@@ -491,4 +491,92 @@ fn codec_name_guess(id: &str) -> String {
         .find(|(cid, _)| cid.to_string() == id)
         .map(|(_, name)| name.to_string())
         .unwrap_or_else(|| format!("codec id {id}"))
+}
+
+/// Test-only fault injection, compiled into debug builds only (the ones the test suite runs).
+///
+/// A slow disk (a sleeping USB drive, a congested network share) makes a read block for a long
+/// time in the middle of a track. No real file does that on demand, so the tests set
+/// `REEL_FAULT_SLOW_READ=OFFSET:MS`: the first read of each file the decoder thread opens that
+/// covers byte `OFFSET` blocks for `MS` milliseconds first, exactly where a slow read would.
+/// Only the decoder thread's sources stall (not the cache's probe at import), so the stall
+/// lands in playback.
+mod fault_injection {
+    use std::fs::File;
+
+    use symphonia::core::io::MediaSource;
+
+    #[cfg(debug_assertions)]
+    pub const SLOW_READ_ENV: &str = "REEL_FAULT_SLOW_READ";
+
+    #[cfg(not(debug_assertions))]
+    #[inline(always)]
+    pub fn maybe_slow(file: File) -> Box<dyn MediaSource> {
+        Box::new(file)
+    }
+
+    #[cfg(debug_assertions)]
+    pub fn maybe_slow(file: File) -> Box<dyn MediaSource> {
+        let on_decoder = std::thread::current().name() == Some(crate::engine::DECODER_THREAD);
+        let spec = std::env::var(SLOW_READ_ENV).ok().filter(|_| on_decoder);
+        let parsed = spec.as_deref().and_then(|s| {
+            let (offset, ms) = s.split_once(':')?;
+            Some((offset.trim().parse().ok()?, ms.trim().parse().ok()?))
+        });
+        match parsed {
+            Some((at_byte, stall_ms)) => Box::new(SlowRead {
+                file,
+                pos: 0,
+                at_byte,
+                stall: std::time::Duration::from_millis(stall_ms),
+                stalled: false,
+            }),
+            None => Box::new(file),
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    struct SlowRead {
+        file: File,
+        /// Byte offset of the next read.
+        pos: u64,
+        at_byte: u64,
+        stall: std::time::Duration,
+        stalled: bool,
+    }
+
+    #[cfg(debug_assertions)]
+    impl std::io::Read for SlowRead {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // Only a read that covers the byte: a reader that seeks past it while probing
+            // (the WAV reader looks for chunks after the audio) does not stall there.
+            let covers = (self.pos..self.pos + buf.len() as u64).contains(&self.at_byte);
+            if !self.stalled && covers {
+                self.stalled = true;
+                std::thread::sleep(self.stall);
+            }
+            let n = self.file.read(buf)?;
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    impl std::io::Seek for SlowRead {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.pos = self.file.seek(to)?;
+            Ok(self.pos)
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    impl MediaSource for SlowRead {
+        fn is_seekable(&self) -> bool {
+            self.file.is_seekable()
+        }
+
+        fn byte_len(&self) -> Option<u64> {
+            self.file.byte_len()
+        }
+    }
 }
