@@ -137,7 +137,10 @@ fn reel_play_reports_the_loss_and_resumes_within_a_second_at_the_same_position()
         };
         assert!(line.starts_with(want), "line {i}: {line:?}\n{stderr}");
     }
-    assert!(lines.len() % 2 == 0, "ends with the return:\n{stderr}");
+    assert!(
+        lines.len().is_multiple_of(2),
+        "ends with the return:\n{stderr}"
+    );
 
     let (samples, summary) = read_metrics(&log);
     let first_lost = samples
