@@ -397,6 +397,17 @@ impl Source {
         if self.frames_out == 0 && !self.pending_first && self.skipped_packets > 0 {
             return Err(FileErrorKind::Corrupt("no packet could be decoded".into()));
         }
+        // A file whose header promises audio but that ends before a single frame decodes (cut
+        // inside its first FLAC frame, a WAV cut right after its header, an MP3 cut inside the
+        // encoder delay, a FLAC whose only frames fail their CRC and are skipped by the
+        // reader) used to "play" nothing and say nothing; tests/corrupt_files.rs found them.
+        // A file that declares no audio at all (zero frames) still plays silently as empty.
+        let promised = self.info.frames.is_none_or(|f| f > 0);
+        if self.frames_out == 0 && !self.pending_first && promised {
+            return Err(FileErrorKind::Corrupt(
+                "no audio could be decoded (truncated or damaged)".into(),
+            ));
+        }
         Ok(None)
     }
 
