@@ -466,6 +466,16 @@ fn every_hostile_file_plays_what_it_can_or_fails_in_one_line_and_leaves_the_cach
         "{} files: {played} played (fully or in part), {failed} refused in one line",
         cases.len()
     );
+    // Nothing is silently skipped: a file that yields no audio says why (this caught files
+    // cut inside their first FLAC frame, or whose frames all failed their CRC).
+    for (case, track) in cases.iter().zip(tracks) {
+        assert!(
+            track["frames_decoded"].as_u64().unwrap_or(0) > 0
+                || !lines_naming(&m.stderr, &case.path).is_empty(),
+            "{}: no audio and no error",
+            case.path.display()
+        );
+    }
     assert_eq!(
         summary["errors"].as_array().unwrap().len(),
         failed,
