@@ -5,7 +5,9 @@
 #   make run     build and play (RUN_ARGS, default: the demo track without the GUI)
 #   make lint    rustfmt check + clippy, warnings are errors
 #   make test    lint, then the whole test suite inside a private sound server
-#                (tests/support/with-sound-server.sh: PipeWire + a null sink, no sound card)
+#                (tests/support/with-sound-server.sh: PipeWire + a null sink, no sound card),
+#                then a short fuzz run of every fuzz target (fuzz-smoke)
+#   make fuzz    fuzz every target for FUZZ_SECONDS each (default 300)
 #   make bench   reel side by side with ffmpeg, mpv and cp; regenerates docs/PERFORMANCE.md
 #                (benches/compare.py, sized for 30 min; BENCH_QUICK=1 for a short development run)
 
@@ -46,7 +48,7 @@ DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-p
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all deps build run lint fmt test bench clean
+.PHONY: all deps build run lint fmt test bench clean fuzz fuzz-smoke fuzz-deps
 
 all: build
 
@@ -98,6 +100,52 @@ test: deps lint
 		tests/support/with-sound-server.sh $(CARGO) test --doc; \
 	fi
 	RUST_TEST_THREADS=$(TEST_THREADS) tests/support/with-sound-server.sh $(CARGO) test --all-targets --no-fail-fast
+	$(MAKE) fuzz-smoke
+
+# Fuzzing: fuzz/ is a cargo-fuzz (libFuzzer) project in its own workspace, so the main build
+# never compiles it. Its targets: `decode` (arbitrary bytes through the engine's probe, decode,
+# channel map and resampler) and `cache_index` (arbitrary bytes as the cache's index.json).
+#
+# On a stable toolchain: cargo-fuzz's default sanitizer (AddressSanitizer) needs nightly's
+# -Zsanitizer, but libFuzzer itself only needs SanitizerCoverage, which stable rustc's -C flags
+# provide; `--sanitizer none` is cargo-fuzz's supported way to build with just that (no
+# RUSTC_BOOTSTRAP). reel has no unsafe code on these paths, so what the fuzzers look for is
+# panics, aborts, hangs (-timeout) and runaway memory (-rss_limit_mb), which need no sanitizer.
+# `--debug-assertions` keeps integer-overflow checks on, as in the test builds.
+# A crash is saved under fuzz/artifacts/TARGET/; reproduce it with
+# `cargo fuzz run --sanitizer none --debug-assertions TARGET fuzz/artifacts/TARGET/crash-...`.
+FUZZ_TARGETS := decode cache_index
+FUZZ_SECONDS ?= 300
+# make test's smoke run, per target (the build comes on top: about 1 min warm, 10 cold).
+FUZZ_SMOKE_SECONDS ?= 25
+FUZZ_BUILD_FLAGS := --sanitizer none --debug-assertions
+FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=1024 -print_final_stats=1
+
+fuzz-deps: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+
+# Runs every target for $(1) seconds, from the committed seeds (fuzz/seeds/TARGET) and what
+# earlier runs found (fuzz/corpus/TARGET, not committed).
+define fuzz_all
+	$(CARGO) fuzz build $(FUZZ_BUILD_FLAGS)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
+		log=fuzz/artifacts/$$t/last-run.log; \
+		echo "fuzz: $$t for $(1) s (libFuzzer's output: $$log)"; \
+		if ! $(CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(1) $(FUZZ_RUN_FLAGS) >"$$log" 2>&1; then \
+			tail -n 60 "$$log"; echo "fuzz: $$t FAILED (input saved under fuzz/artifacts/$$t/)"; exit 1; \
+		fi; \
+		grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb))' "$$log" \
+			| sed "s/^/fuzz: $$t: /"; \
+	done
+endef
+
+fuzz: fuzz-deps
+	$(call fuzz_all,$(FUZZ_SECONDS))
+
+fuzz-smoke: fuzz-deps
+	$(call fuzz_all,$(FUZZ_SMOKE_SECONDS))
 
 # Not part of `make test`: it is sized for 30 minutes and its figures are ratios, not pass/fail.
 # benches/compare.py needs, besides the test packages, python3 (the standard library only) and

@@ -308,6 +308,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     }
     let snap = plan.show(engine.snapshot());
     let tracks = plan.tracks(engine.tracks());
+    let episodes = engine.episodes();
     engine.shutdown();
     if let Some(v) = verifier {
         // Corrupt objects found after their track was over: still said, and removed.
@@ -339,7 +340,7 @@ pub fn play(opts: PlayOptions) -> i32 {
             output_open_ms: output_ms,
             first_audio_since_launch_ms: first_audio,
         };
-        if let Err(e) = log.summary(&snap, &tracks, &errors, Some(&startup)) {
+        if let Err(e) = log.summary(&snap, &tracks, &errors, &episodes, Some(&startup)) {
             say(format!("metrics log: {e}"));
             return EXIT_WRITE_ERROR;
         }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::engine::{MeterSnapshot, TrackRecord};
+use crate::engine::{Episode, MeterSnapshot, TrackRecord};
 
 /// How `reel play` spent its start: the summary's `startup` object. All times are from the
 /// command's start. `time_to_first_audio_ms` counts from the play command the engine got, so
@@ -49,15 +49,18 @@ impl MetricsLog {
         self.out.flush()
     }
 
-    /// The closing line: `"event":"summary"` with totals and one TTFA per track.
+    /// The closing line: `"event":"summary"` with totals, one TTFA per track, and the underrun
+    /// episodes with their causes.
     pub fn summary(
         &mut self,
         snap: &MeterSnapshot,
         tracks: &[TrackRecord],
         errors: &[String],
+        episodes: &[Episode],
         startup: Option<&Startup>,
     ) -> std::io::Result<()> {
         let mut v = summary_json(snap, tracks, errors);
+        v["episodes"] = episodes_json(episodes);
         if let (Some(s), Value::Object(map)) = (startup, &mut v) {
             map.insert("startup".into(), json!(s));
         }
@@ -84,4 +87,21 @@ pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[Stri
         })).collect::<Vec<_>>(),
         "errors": errors,
     })
+}
+
+/// Underrun episodes (the engine keeps the last `EPISODE_HISTORY`): when each began and how
+/// long it lasted (engine clock: ms since the engine started, which is a little after the
+/// log's `t_ms` 0), the silence it inserted, and its cause (`starved`, `opening`, `seeking`).
+pub fn episodes_json(episodes: &[Episode]) -> Value {
+    episodes
+        .iter()
+        .map(|e| {
+            json!({
+                "start_ms": e.start_ns as f64 / 1e6,
+                "duration_ms": e.duration_ns as f64 / 1e6,
+                "silent_frames": e.frames,
+                "cause": e.cause.cause(),
+            })
+        })
+        .collect()
 }

@@ -37,7 +37,7 @@
 pub mod commands;
 mod copy;
 mod import;
-mod index;
+pub mod index;
 pub mod location;
 mod maintain;
 mod pins;

@@ -56,6 +56,9 @@ struct Out {
     id: u64,
     /// Flush generation we are waiting for the callback to acknowledge.
     flush_gen: u64,
+    /// When the ring was last found full, and the link's `consumed` then: how fast the device
+    /// really drains it (see `work`).
+    last_full: Option<(Instant, u64)>,
 }
 
 pub(crate) struct Decoder {
@@ -604,8 +607,7 @@ impl Decoder {
                 let free = out.slot.producer.vacant_len() / ch;
                 let want = (out.slot.link.capacity_frames as usize / 4).max(1);
                 let frames = want.saturating_sub(free).max(1);
-                let ms = (frames as u64 * 1000 / out.slot.link.rate.max(1) as u64).clamp(1, 50);
-                return Some(Duration::from_millis(ms));
+                return Some(drain_wait(out, frames));
             }
             self.pending.clear();
             self.pending_off = 0;
@@ -665,6 +667,7 @@ impl Decoder {
             slot,
             id,
             flush_gen: 0,
+            last_full: None,
         });
         self.pending.clear();
         self.pending_off = 0;
@@ -714,4 +717,35 @@ impl Decoder {
         self.pending_off = 0;
         self.pipeline = None;
     }
+}
+
+/// How long to wait, with the ring full, for the device to take `frames` more.
+///
+/// A real device drains the ring at its rate, so that is `frames / rate`. But a device that
+/// consumes faster than real time (ALSA's `null` plugin, about 1000× real time, which the
+/// long-run test plays ten hours through) would empty a 200 ms ring in a fraction of the
+/// 1 ms floor this wait used to have, and the decoder would sleep through most of the run while
+/// the callback wrote silence: about 180× real time instead of the decoder's own speed. So the
+/// drain rate is measured between two full rings (`consumed` advances as the device takes
+/// frames) and the wait uses the faster of that and the nominal rate; at real time nothing
+/// changes (the observed rate is the nominal one, and the floor stays 1 ms).
+fn drain_wait(out: &mut Out, frames: usize) -> Duration {
+    const LONGEST: Duration = Duration::from_millis(50);
+    const SHORTEST_AT_REAL_TIME: Duration = Duration::from_millis(1);
+    let link = &out.slot.link;
+    let nominal = link.rate.max(1) as f64;
+    let now = Instant::now();
+    let consumed = link.consumed.load(Ordering::Acquire);
+    let observed = out.last_full.map_or(0.0, |(then, was)| {
+        let secs = now.duration_since(then).as_secs_f64();
+        if secs > 0.0 {
+            consumed.saturating_sub(was) as f64 / secs
+        } else {
+            0.0
+        }
+    });
+    out.last_full = Some((now, consumed));
+    let rate = nominal.max(observed);
+    let shortest = SHORTEST_AT_REAL_TIME.mul_f64(nominal / rate);
+    Duration::from_secs_f64(frames as f64 / rate).clamp(shortest, LONGEST)
 }

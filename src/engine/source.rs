@@ -17,7 +17,7 @@ use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{TimeBase, Timestamp};
 
@@ -102,8 +102,28 @@ impl Source {
             return Err(fail(FileErrorKind::Empty));
         }
         let file = File::open(path).map_err(|e| fail(FileErrorKind::from_io(&e)))?;
+        Self::from_media_source(path, fault_injection::maybe_slow(file))
+    }
+
+    /// [`Source::from_media_source`] over bytes in memory (the fuzz targets use this).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Source, FileError> {
+        if bytes.is_empty() {
+            return Err(FileError::new(path, FileErrorKind::Empty));
+        }
+        Self::from_media_source(path, Box::new(std::io::Cursor::new(bytes)))
+    }
+
+    /// Probe and open audio from any [`MediaSource`] (a file, or bytes in memory), exactly as
+    /// [`Source::open`] does after its checks on the path. `path` names the audio in errors and
+    /// gives the format hint (its extension). The fuzz targets (`fuzz/`) feed arbitrary bytes
+    /// through here, so that what they exercise is the engine's own probe and error mapping.
+    pub fn from_media_source(
+        path: &Path,
+        media: Box<dyn MediaSource>,
+    ) -> Result<Source, FileError> {
+        let fail = |kind| FileError::new(path, kind);
         let mss = MediaSourceStream::new(
-            Box::new(file),
+            media,
             MediaSourceStreamOptions {
                 buffer_len: SOURCE_BUFFER_BYTES,
             },
@@ -112,15 +132,22 @@ impl Source {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let format = symphonia::default::get_probe()
-            .probe(
-                &hint,
-                mss,
-                FormatOptions::default(),
-                MetadataOptions::default(),
-            )
-            .map_err(|e| fail(classify_open_error(e)))?;
-        Self::from_format(path, format)
+        let opened = contain_panics(|| {
+            let format = symphonia::default::get_probe()
+                .probe(
+                    &hint,
+                    mss,
+                    FormatOptions::default(),
+                    MetadataOptions::default(),
+                )
+                .map_err(|e| fail(classify_open_error(e)))?;
+            Self::from_format(path, format)
+        });
+        opened.unwrap_or_else(|()| {
+            Err(fail(FileErrorKind::Corrupt(
+                "malformed header (the decoder crashed reading it)".into(),
+            )))
+        })
     }
 
     fn from_format(
@@ -242,7 +269,11 @@ impl Source {
                 return Ok(Some(&self.samples));
             }
         }
-        match self.decode_next()? {
+        let decoded = contain_panics(|| self.decode_next()).map_err(|()| {
+            // The format reader or decoder is in an unknown state now: end the track.
+            FileErrorKind::DecoderPanic
+        })?;
+        match decoded? {
             Some(frames) => {
                 self.frames_out += frames as u64;
                 Ok(Some(&self.samples))
@@ -366,6 +397,17 @@ impl Source {
         if self.frames_out == 0 && !self.pending_first && self.skipped_packets > 0 {
             return Err(FileErrorKind::Corrupt("no packet could be decoded".into()));
         }
+        // A file whose header promises audio but that ends before a single frame decodes (cut
+        // inside its first FLAC frame, a WAV cut right after its header, an MP3 cut inside the
+        // encoder delay, a FLAC whose only frames fail their CRC and are skipped by the
+        // reader) used to "play" nothing and say nothing; tests/corrupt_files.rs found them.
+        // A file that declares no audio at all (zero frames) still plays silently as empty.
+        let promised = self.info.frames.is_none_or(|f| f > 0);
+        if self.frames_out == 0 && !self.pending_first && promised {
+            return Err(FileErrorKind::Corrupt(
+                "no audio could be decoded (truncated or damaged)".into(),
+            ));
+        }
         Ok(None)
     }
 
@@ -379,13 +421,13 @@ impl Source {
         let ts = self.frame_to_ts(frame);
         self.pending_first = false;
         self.samples.clear();
-        match self.format.seek(
-            SeekMode::Accurate,
-            SeekTo::Timestamp {
-                ts,
-                track_id: self.track_id,
-            },
-        ) {
+        let track_id = self.track_id;
+        let sought = contain_panics(|| {
+            self.format
+                .seek(SeekMode::Accurate, SeekTo::Timestamp { ts, track_id })
+        })
+        .map_err(|()| FileErrorKind::DecoderPanic)?;
+        match sought {
             Ok(_) => {}
             Err(SymError::SeekError(_)) if Some(frame) == self.info.frames => {}
             Err(SymError::SeekError(kind)) => {
@@ -394,12 +436,44 @@ impl Source {
             Err(SymError::IoError(e)) => return Err(FileErrorKind::from_io(&e)),
             Err(other) => return Err(FileErrorKind::Corrupt(other.to_string())),
         }
-        self.decoder.reset();
+        contain_panics(|| self.decoder.reset()).map_err(|()| FileErrorKind::DecoderPanic)?;
         self.discard_before = Some(frame);
         self.frames_out = frame;
         self.bad_in_a_row = 0;
         Ok(())
     }
+}
+
+thread_local! {
+    /// Set while [`contain_panics`] runs on this thread: the panic hook stays silent.
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a call into symphonia), turning a panic inside it into `Err(())`, without the
+/// panic message on stderr.
+///
+/// symphonia returns errors for bad input, but a few malformed headers still make it panic:
+/// tests/corrupt_files.rs found an arithmetic overflow in its WAV reader on a file that
+/// declares 65535 channels (`attempt to multiply with overflow` in debug builds; release
+/// builds wrap and then refuse the file). Any such file must cost the user that one file, with
+/// one clear line, not the program: the cache probes every file on the main thread
+/// (`reel cache import`, `reel play` before playing), and `reel decode` decodes there. The
+/// decoder thread catches panics around its whole step as well (decoder.rs); this catches
+/// them where they start, on every thread.
+fn contain_panics<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    result.map_err(|_| ())
 }
 
 /// symphonia renders codec ids it has no decoder for as hex; name the ones users meet.
@@ -428,4 +502,92 @@ fn codec_name_guess(id: &str) -> String {
         .find(|(cid, _)| cid.to_string() == id)
         .map(|(_, name)| name.to_string())
         .unwrap_or_else(|| format!("codec id {id}"))
+}
+
+/// Test-only fault injection, compiled into debug builds only (the ones the test suite runs).
+///
+/// A slow disk (a sleeping USB drive, a congested network share) makes a read block for a long
+/// time in the middle of a track. No real file does that on demand, so the tests set
+/// `REEL_FAULT_SLOW_READ=OFFSET:MS`: the first read of each file the decoder thread opens that
+/// covers byte `OFFSET` blocks for `MS` milliseconds first, exactly where a slow read would.
+/// Only the decoder thread's sources stall (not the cache's probe at import), so the stall
+/// lands in playback.
+mod fault_injection {
+    use std::fs::File;
+
+    use symphonia::core::io::MediaSource;
+
+    #[cfg(debug_assertions)]
+    pub const SLOW_READ_ENV: &str = "REEL_FAULT_SLOW_READ";
+
+    #[cfg(not(debug_assertions))]
+    #[inline(always)]
+    pub fn maybe_slow(file: File) -> Box<dyn MediaSource> {
+        Box::new(file)
+    }
+
+    #[cfg(debug_assertions)]
+    pub fn maybe_slow(file: File) -> Box<dyn MediaSource> {
+        let on_decoder = std::thread::current().name() == Some(crate::engine::DECODER_THREAD);
+        let spec = std::env::var(SLOW_READ_ENV).ok().filter(|_| on_decoder);
+        let parsed = spec.as_deref().and_then(|s| {
+            let (offset, ms) = s.split_once(':')?;
+            Some((offset.trim().parse().ok()?, ms.trim().parse().ok()?))
+        });
+        match parsed {
+            Some((at_byte, stall_ms)) => Box::new(SlowRead {
+                file,
+                pos: 0,
+                at_byte,
+                stall: std::time::Duration::from_millis(stall_ms),
+                stalled: false,
+            }),
+            None => Box::new(file),
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    struct SlowRead {
+        file: File,
+        /// Byte offset of the next read.
+        pos: u64,
+        at_byte: u64,
+        stall: std::time::Duration,
+        stalled: bool,
+    }
+
+    #[cfg(debug_assertions)]
+    impl std::io::Read for SlowRead {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // Only a read that covers the byte: a reader that seeks past it while probing
+            // (the WAV reader looks for chunks after the audio) does not stall there.
+            let covers = (self.pos..self.pos + buf.len() as u64).contains(&self.at_byte);
+            if !self.stalled && covers {
+                self.stalled = true;
+                std::thread::sleep(self.stall);
+            }
+            let n = self.file.read(buf)?;
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    impl std::io::Seek for SlowRead {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.pos = self.file.seek(to)?;
+            Ok(self.pos)
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    impl MediaSource for SlowRead {
+        fn is_seekable(&self) -> bool {
+            self.file.is_seekable()
+        }
+
+        fn byte_len(&self) -> Option<u64> {
+            self.file.byte_len()
+        }
+    }
 }

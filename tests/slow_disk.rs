@@ -1,0 +1,135 @@
+//! A slow disk: a read that blocks in the middle of a track (a sleeping USB drive, a congested
+//! network share) starves the decoder. The ring covers a stall shorter than itself with no
+//! underrun at all; a longer one gives an underrun episode tagged `starved`, about as long as
+//! the stall minus what the ring held; and playback recovers by itself, with nothing lost.
+//!
+//! The stall is injected by the debug build's `REEL_FAULT_SLOW_READ=OFFSET:MS` (see
+//! `src/engine/source.rs`): the decoder's first read that reaches byte OFFSET of the file
+//! blocks for MS milliseconds, where a real slow read would. Playback is real time, into the
+//! test sound server, so the ring drains exactly as it would on a desktop.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::faults::*;
+use support::*;
+
+const RATE: u32 = 48_000;
+const SECS: f64 = 3.0;
+
+struct Run {
+    samples: Vec<serde_json::Value>,
+    summary: serde_json::Value,
+}
+
+/// Plays a 3 s WAV whose read at 1.5 s stalls for `stall_ms`, with a ring of `ring_ms`.
+fn play_with_stall(dir: &Path, ring_ms: u32, stall_ms: u64) -> Run {
+    let _sink = lock_sink();
+    let file = dir.join(format!("tone-{ring_ms}-{stall_ms}.wav"));
+    make_tone(&file, 440.0, SECS, RATE, 2, 0.5);
+    // 16-bit stereo: 4 bytes a frame, after a 44-byte header (ffmpeg's, bit-exact).
+    let offset = 44 + (RATE as u64 * 3 / 2) * 4;
+    let log = dir.join(format!("m-{ring_ms}-{stall_ms}.jsonl"));
+    let out = run_with_timeout(
+        Command::new(reel_bin())
+            .args(["play", "--no-gui", "--buffer-ms", &ring_ms.to_string()])
+            .arg("--metrics-log")
+            .arg(&log)
+            .arg(&file)
+            .env("REEL_FAULT_SLOW_READ", format!("{offset}:{stall_ms}")),
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Recovered by itself: the whole file played and reel exited normally.
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let (samples, summary) = read_metrics(&log);
+    assert_eq!(
+        summary["frames_played"].as_u64(),
+        Some((SECS * RATE as f64) as u64),
+        "every frame played, none lost or repeated: {summary}"
+    );
+    Run { samples, summary }
+}
+
+/// The silence the run's episodes inserted, in ms.
+fn silent_ms(run: &Run) -> f64 {
+    run.summary["silent_frames"].as_u64().unwrap() as f64 * 1000.0 / RATE as f64
+}
+
+#[test]
+fn a_stall_shorter_than_the_ring_causes_no_underrun() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ring_ms, stall_ms) in [(200, 100), (500, 300)] {
+        let run = play_with_stall(dir.path(), ring_ms, stall_ms);
+        assert_eq!(
+            run.summary["underruns"], 0,
+            "a {stall_ms} ms stall with a {ring_ms} ms ring: {}",
+            run.summary
+        );
+        // The stall was real: the ring dipped by about its length while the decoder waited.
+        let lowest = run
+            .samples
+            .iter()
+            .filter(|s| s["state"] == "playing")
+            .filter_map(|s| s["ring_min_fill_ms"].as_f64())
+            .fold(f64::MAX, f64::min);
+        assert!(
+            lowest < ring_ms as f64 - stall_ms as f64 * 0.6,
+            "the ring never dipped (lowest {lowest} ms): was the stall injected?"
+        );
+    }
+}
+
+#[test]
+fn a_stall_longer_than_the_ring_is_a_starved_underrun_and_playback_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ring_ms, stall_ms) in [(200, 600), (100, 300)] {
+        let run = play_with_stall(dir.path(), ring_ms, stall_ms);
+        let what = format!("a {stall_ms} ms stall with a {ring_ms} ms ring");
+        let episodes = run.summary["episodes"].as_array().unwrap();
+        assert!(
+            run.summary["underruns"].as_u64().unwrap() >= 1 && !episodes.is_empty(),
+            "{what}: {}",
+            run.summary
+        );
+        for e in episodes {
+            assert_eq!(e["cause"], "starved", "{what}: {e}");
+        }
+        // The silence is the part of the stall the ring could not cover (the ring was between
+        // three quarters full and full when the stall began), give or take a device period.
+        let silence = silent_ms(&run);
+        let (lo, hi) = (
+            stall_ms as f64 - ring_ms as f64 - 30.0,
+            stall_ms as f64 - ring_ms as f64 * 0.75 + 30.0,
+        );
+        assert!(
+            (lo..=hi).contains(&silence),
+            "{what}: {silence:.0} ms of silence, want {lo:.0}..{hi:.0}"
+        );
+        // Recovery: after the underrun, the ring is full again and the position moves on.
+        let after: Vec<&serde_json::Value> = run
+            .samples
+            .iter()
+            .skip_while(|s| s["underruns"].as_u64().unwrap_or(0) == 0)
+            .filter(|s| s["state"] == "playing")
+            .collect();
+        assert!(
+            after
+                .iter()
+                .any(|s| s["ring_fill_ms"].as_f64().unwrap() > ring_ms as f64 * 0.6),
+            "{what}: the ring never refilled after the underrun"
+        );
+        let positions: Vec<f64> = after
+            .iter()
+            .filter_map(|s| s["position_ms"].as_f64())
+            .collect();
+        assert!(
+            positions.last().unwrap() - positions.first().unwrap() > 500.0,
+            "{what}: playback did not move on: {positions:?}"
+        );
+    }
+}
