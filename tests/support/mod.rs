@@ -17,6 +17,8 @@
 // Each test binary compiles its own copy of this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod xvfb;
+
 use std::cell::Cell;
 use std::f64::consts::PI;
 use std::io::Read;
