@@ -727,7 +727,7 @@ impl App {
         }
         let painter = ctx.layer_painter(egui::LayerId::new(
             egui::Order::Foreground,
-            egui::Id::new("drop-target"),
+            egui::Id::unique("drop-target"),
         ));
         let rect = ctx.content_rect().shrink(12.0);
         let accent = ctx.global_style().visuals.selection.bg_fill;

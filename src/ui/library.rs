@@ -88,6 +88,7 @@ impl Library {
     }
 
     /// Rows shown after filtering.
+    #[cfg(test)]
     pub fn shown(&self) -> usize {
         self.view.len()
     }
