@@ -143,7 +143,7 @@ fn dropped_files_are_cached_queued_and_play_when_play_is_clicked() {
         s.state == "playing" && s.position_ms > 1500.0
     });
     let wav = read_wav(&rec.stop());
-    let left = &deinterleave(&wav.samples, wav.channels)[0];
+    let left = &wav.channels[0];
     let f = dominant_frequency(left, wav.rate);
     assert!((f - 440.0).abs() < 1.0, "the sink heard {f} Hz, not 440 Hz");
     assert!(rms_dbfs(left) > -20.0, "the sink heard almost nothing");
@@ -401,12 +401,9 @@ fn without_a_sound_server_the_window_opens_says_why_and_plays_once_it_is_back() 
         a.engine().output_problem().is_some()
     });
     g.harness.step();
-    let shown = g
-        .harness
-        .get_by_label_contains("No audio output:")
-        .label()
-        .unwrap_or_default();
-    assert!(shown.len() > "No audio output: ".len(), "{shown}");
+    g.harness.get_by_label_contains("No audio output:");
+    let why = g.app().engine().output_problem().unwrap_or_default();
+    assert!(!why.trim().is_empty(), "no reason given");
     // The rest of the window works: files can still be added and queued.
     let file = g.tone("a440.flac", 440.0, 20.0);
     g.drop_files(&[file]);

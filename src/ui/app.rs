@@ -30,9 +30,9 @@ use crate::engine::output::DeviceListing;
 use crate::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest};
 use crate::error::OutputError;
 
-/// ←/→ jump this far.
+/// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
-/// ↑/↓ change the volume by this much.
+/// Up/Down arrows change the volume by this much.
 pub const VOLUME_STEP: f32 = 0.05;
 /// At most this many messages are kept in the banner (oldest dropped).
 const MAX_NOTICES: usize = 8;
@@ -507,7 +507,7 @@ impl App {
         self.add_paths(dropped, Then::Queue);
     }
 
-    /// Space, ←/→, ↑/↓, N, P — unless a text field has the keyboard. Taken before the panels
+    /// Space, Left/Right arrows, Up/Down arrows, N, P — unless a text field has the keyboard. Taken before the panels
     /// draw, so a focused button does not also see the key.
     fn shortcuts(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {

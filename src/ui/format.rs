@@ -20,10 +20,10 @@ pub fn percent(fraction: f64) -> String {
     format!("{:.1} %", fraction * 100.0)
 }
 
-/// A level in dBFS; silence (the engine reports −200) reads `−∞`.
+/// A level in dBFS; silence (the engine reports -200) reads `-∞`.
 pub fn dbfs(v: f64) -> String {
     if v <= -120.0 {
-        "−∞ dBFS".into()
+        "-inf dBFS".into()
     } else {
         format!("{v:.1} dBFS")
     }
@@ -48,7 +48,7 @@ mod tests {
 
     #[test]
     fn silence_reads_minus_infinity() {
-        assert_eq!(dbfs(-200.0), "−∞ dBFS");
+        assert_eq!(dbfs(-200.0), "-inf dBFS");
         assert_eq!(dbfs(-6.02), "-6.0 dBFS");
     }
 }

@@ -1,14 +1,14 @@
 //! The visible text of the window's buttons and meter captions, shared with the tests that
 //! find them by label (egui_kittest), so a renamed button fails to compile rather than to find.
 
-pub const PLAY: &str = "▶ Play";
-pub const PAUSE: &str = "⏸ Pause";
-pub const STOP: &str = "⏹ Stop";
-pub const PREVIOUS: &str = "⏮ Previous";
-pub const NEXT: &str = "⏭ Next";
+pub const PLAY: &str = "Play";
+pub const PAUSE: &str = "Pause";
+pub const STOP: &str = "Stop";
+pub const PREVIOUS: &str = "Previous";
+pub const NEXT: &str = "Next";
 pub const ADD_FILES: &str = "Add files…";
 pub const ADD_FOLDER: &str = "Add folder…";
-pub const SETTINGS: &str = "⚙ Settings";
+pub const SETTINGS: &str = "Settings";
 pub const METERS: &str = "Meters";
 pub const DISMISS: &str = "Dismiss";
 pub const CLEAR_QUEUE: &str = "Clear queue";

@@ -144,7 +144,7 @@ impl Library {
                     .desired_width(240.0),
             )
             .on_hover_text("Show only entries whose title, artist, album, file name or format contain every word typed.");
-            if !self.filter.is_empty() && ui.button("✕").on_hover_text("Clear the filter").clicked() {
+            if !self.filter.is_empty() && ui.button("x").on_hover_text("Clear the filter").clicked() {
                 self.filter.clear();
             }
             ui.label(format!("{} of {} entries", self.shown_after(*sort, *ascending), self.len()));
@@ -192,7 +192,7 @@ impl Library {
                 ] {
                     header.col(|ui| {
                         let arrow = if *sort == key {
-                            if *ascending { " ⏶" } else { " ⏷" }
+                            if *ascending { " ^" } else { " v" }
                         } else {
                             ""
                         };
@@ -225,7 +225,7 @@ impl Library {
                     };
                     row.col(|ui| {
                         let t = if is_playing {
-                            format!("▶ {}", r.title)
+                            format!("> {}", r.title)
                         } else {
                             r.title.clone()
                         };

@@ -131,7 +131,7 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                     labels::DEVICE_LATENCY,
                     format::ms(s.device_latency_ms),
                     "How far ahead of the loudspeaker the audio callback writes, as the host \
-                     reports it (cpal: playback − callback timestamp).",
+                     reports it (cpal: playback - callback timestamp).",
                 );
                 ui.label("+");
                 row(
@@ -243,7 +243,7 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
             row(
                 ui,
                 "Format",
-                format!("{file} → {device}"),
+                format!("{file} -> {device}"),
                 "The file's rate and codec, and the format the device plays (reel resamples \
                  and converts between them).",
             );
@@ -284,7 +284,7 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                 .on_hover_text(
                     "Peak and RMS level of this channel since the previous frame, in dB \
                      relative to full scale (0 dBFS is the loudest a sample can be). The bar \
-                     shows the RMS from −60 dBFS.",
+                     shows the RMS from -60 dBFS.",
                 );
             }
 

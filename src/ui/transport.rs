@@ -65,7 +65,7 @@ impl Transport {
                     ui.painter().text(
                         rect.center(),
                         egui::Align2::CENTER_CENTER,
-                        "♪",
+                        "-",
                         egui::FontId::proportional(26.0),
                         ui.visuals().weak_text_color(),
                     );
@@ -137,14 +137,14 @@ impl Transport {
                     labels::VOLUME_VALUE,
                     &format!("{:.0} %", v * 100.0),
                 ))
-                .on_hover_text("↑ / ↓ change it by 5 %");
+                .on_hover_text("Up / Down arrows change it by 5 %");
                 let r = ui
                     .add(
                         egui::Slider::new(&mut v, 0.0..=1.0)
                             .show_value(false)
                             .text(labels::VOLUME_SLIDER),
                     )
-                    .on_hover_text("Volume (↑ / ↓)");
+                    .on_hover_text("Volume (Up / Down arrows)");
                 if r.changed() {
                     out.push(Action::Volume(v));
                 }
@@ -179,7 +179,7 @@ impl Transport {
                     .trailing_fill(true),
             );
             r.widget_info(|| egui::WidgetInfo::slider(true, v, labels::SEEK_SLIDER));
-            let r = r.on_hover_text("Seek (← / → jump 5 s)");
+            let r = r.on_hover_text("Seek (Left / Right arrows jump 5 s)");
             if r.is_pointer_button_down_on() {
                 self.seek_drag = Some(v);
             } else if let Some(to) = self.seek_drag.take() {
@@ -229,7 +229,7 @@ pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize
                     .unwrap_or_default();
                 let text = format!(
                     "{}{}. {}  {}",
-                    if here { "▶ " } else { "" },
+                    if here { "> " } else { "" },
                     i + 1,
                     item.title,
                     d
