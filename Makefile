@@ -2,7 +2,7 @@
 #
 #   make deps    install the Debian packages and Rust components the build and tests need
 #   make build   release build
-#   make run     build and play (RUN_ARGS, default: the demo track without the GUI)
+#   make run     build and open the window with the demo track queued and playing (RUN_ARGS)
 #   make lint    rustfmt check + clippy, warnings are errors
 #   make test    lint, then the whole test suite inside a private sound server
 #                (tests/support/with-sound-server.sh: PipeWire + a null sink, no sound card),
@@ -21,7 +21,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 
 CARGO ?= cargo
-RUN_ARGS ?= play --no-gui assets/demo.flac
+RUN_ARGS ?= assets/demo.flac
 # One test at a time: tests that record the sink must not share the CPU with another test
 # generating or decoding files, or the recording (not reel) can show gaps on a 2-core machine.
 TEST_THREADS ?= 1
@@ -35,15 +35,19 @@ TEST_THREADS ?= 1
 #   tini                                         reaps sound-server daemons a test restarts
 #   ffmpeg sox mpv                               make, decode and play test files
 #   xvfb xauth imagemagick                       a virtual display and screenshots for GUI tests
+#   x11-utils                                    xwininfo: find the window on that display
+#   libgl1 libegl1 libgl1-mesa-dri               OpenGL (software, Mesa) for the window (glow)
+#   libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2   what winit loads at run time on X11
 #   stress-ng hyperfine                          load and timing for the performance tests
 DEB_PACKAGES := build-essential pkg-config libasound2-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
-	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine
+	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine \
+	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
 DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
 	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv Xvfb xauth convert \
-	stress-ng hyperfine
+	stress-ng hyperfine xwininfo import
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use reel::cache::commands::CacheCommand;
 use reel::cli;
 use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, OutputRequest};
+use reel::ui::GuiOptions;
 
 #[derive(Parser)]
 #[command(
@@ -22,7 +24,11 @@ struct Cli {
     /// $XDG_CACHE_HOME/reel or ~/.cache/reel].
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Files to play (same as `reel play`).
+    /// Write the meters and the window's frame count as JSON Lines to this file.
+    #[arg(long, value_name = "FILE")]
+    metrics_log: Option<PathBuf>,
+    /// Files to open in the window: imported, queued and played (`reel play --no-gui FILE...`
+    /// plays in the terminal).
     files: Vec<PathBuf>,
 }
 
@@ -99,7 +105,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[derive(Args)]
 struct PlayArgs {
-    /// Play in the terminal, without a window.
+    /// Play in the terminal, without a window (otherwise the files open in the window).
     #[arg(long)]
     no_gui: bool,
     /// Output device id or name (see `reel devices`); default: the system default.
@@ -154,8 +160,33 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // Which `play` options were typed (they override the window's saved settings; defaults
+    // do not).
+    let typed = |name: &str| {
+        matches
+            .subcommand_matches("play")
+            .and_then(|m| m.value_source(name))
+            == Some(ValueSource::CommandLine)
+    };
     let code = match cli.command {
+        Some(Cmd::Play(a)) if !a.no_gui => reel::ui::run(GuiOptions {
+            device: a.device,
+            ring_ms: typed("buffer_ms").then_some(a.buffer_ms),
+            period_frames: typed("period").then_some(a.period),
+            volume: a.volume,
+            start: a
+                .start
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64),
+            metrics_log: a.metrics_log,
+            files: a.files,
+            cache_dir: cli.cache_dir,
+        }),
         Some(Cmd::Play(a)) => play(a, cli.cache_dir),
         Some(Cmd::Decode(a)) => cli::decode(cli::DecodeOptions {
             file: a.file,
@@ -179,30 +210,18 @@ fn main() {
                 CacheCmd::Path => CacheCommand::Path,
             },
         ),
-        None if !cli.files.is_empty() => play(
-            PlayArgs {
-                no_gui: true,
-                device: None,
-                buffer_ms: DEFAULT_RING_MS,
-                period: DEFAULT_PERIOD_FRAMES,
-                metrics_log: None,
-                volume: None,
-                start: None,
-                files: cli.files,
-            },
-            cli.cache_dir,
-        ),
-        None => {
-            eprintln!("reel: nothing to play. Try `reel play --no-gui FILE...` or `reel --help`.");
-            2
-        }
+        // `reel` and `reel FILE...`: the window.
+        None => reel::ui::run(GuiOptions {
+            files: cli.files,
+            metrics_log: cli.metrics_log,
+            cache_dir: cli.cache_dir,
+            ..GuiOptions::default()
+        }),
     };
     std::process::exit(code);
 }
 
 fn play(a: PlayArgs, cache_dir: Option<PathBuf>) -> i32 {
-    // The window is a separate piece of work; until it lands, playback is headless either way.
-    let _ = a.no_gui;
     cli::play(cli::PlayOptions {
         files: a.files,
         output: OutputRequest {

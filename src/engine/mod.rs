@@ -155,6 +155,21 @@ impl Engine {
         self.device.as_deref()
     }
 
+    /// Why no output stream runs now (it could not be opened at start, or was lost and has
+    /// not come back yet), as one line for the window; `None` while a stream runs. Cheap: one
+    /// short lock, no I/O, so the UI thread may call it every frame.
+    pub fn output_problem(&self) -> Option<String> {
+        let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        if out.stream.is_some() {
+            return None;
+        }
+        Some(
+            out.lost_reason
+                .clone()
+                .unwrap_or_else(|| "the output is being opened".into()),
+        )
+    }
+
     pub fn send(&self, cmd: Command) {
         if let Command::Volume(v) = cmd {
             // Volume needs no thread hop: the callback reads the atomic and ramps.

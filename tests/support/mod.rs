@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod xvfb;
 
 use std::cell::Cell;
 use std::f64::consts::PI;

@@ -1,0 +1,894 @@
+//! The window's application state and frame loop (`eframe::App`).
+//!
+//! Runs on the UI thread only. Each frame: take what the cache worker, the file pickers, the
+//! engine (through the event thread) and the cover loader sent; take one meter snapshot; handle
+//! dropped files and keyboard shortcuts; draw the panels; turn what the user did into engine
+//! commands and worker jobs; and ask for the next frame in [`REPAINT_EVERY`] only while
+//! something moves (playing, importing). Nothing here waits on a file, a lock held by another
+//! process, or the audio thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use eframe::egui::{self, Color32, Key, Modifiers, RichText};
+
+use super::cover::Covers;
+use super::dialogs::{Dialogs, Pick};
+use super::labels;
+use super::library::{self, Library};
+use super::meters::{self, History, MeterInputs};
+use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
+use super::settings::{PERIOD_FRAMES_CHOICES, RING_MS_RANGE, Settings, Theme};
+use super::signals::Watcher;
+use super::transport::{self, BarInputs, Transport};
+use super::worker::{Job, QueueItem, Report, Then, Worker};
+use super::{OutputOverride, REPAINT_EVERY};
+use crate::cache::{Cache, Entry, Stats};
+use crate::engine::output::DeviceListing;
+use crate::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest};
+use crate::error::OutputError;
+
+/// Left/Right arrows jump this far.
+pub const SEEK_STEP_SECS: f64 = 5.0;
+/// Up/Down arrows change the volume by this much.
+pub const VOLUME_STEP: f32 = 0.05;
+/// At most this many messages are kept in the banner (oldest dropped).
+const MAX_NOTICES: usize = 8;
+
+/// What the window is started with.
+pub struct AppOptions {
+    pub cache: Arc<Cache>,
+    /// Imported, queued (replacing the saved queue) and played.
+    pub files: Vec<PathBuf>,
+    pub output: OutputOverride,
+    pub volume: Option<f32>,
+    pub start: Option<Duration>,
+    pub metrics_log: Option<GuiMetricsLog>,
+    pub close_on_signal: Option<Watcher>,
+}
+
+impl AppOptions {
+    /// Options for a window on `cache` with nothing else asked for.
+    pub fn new(cache: Arc<Cache>) -> AppOptions {
+        AppOptions {
+            cache,
+            files: Vec::new(),
+            output: OutputOverride::default(),
+            volume: None,
+            start: None,
+            metrics_log: None,
+            close_on_signal: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Error,
+    Info,
+}
+
+/// A message in the banner, until dismissed.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub id: u64,
+    pub kind: NoticeKind,
+    pub text: String,
+}
+
+struct ImportProgress {
+    file: PathBuf,
+    done: u64,
+    total: u64,
+}
+
+/// The device list for the settings window, fetched on a thread (enumerating devices can take
+/// a while on ALSA).
+enum Devices {
+    NotAsked,
+    Loading(Receiver<Result<Vec<DeviceListing>, OutputError>>),
+    Ready(Vec<DeviceListing>),
+    Failed(String),
+}
+
+pub struct App {
+    engine: Arc<Engine>,
+    cache: Arc<Cache>,
+    events: Receiver<Event>,
+    worker: Worker,
+    settings: Settings,
+    /// What the engine runs with, and what the settings window edits.
+    applied_output: OutputRequest,
+    edit_output: OutputRequest,
+    queue: Vec<QueueItem>,
+    library: Library,
+    stats: Option<Stats>,
+    max_size_bytes: u64,
+    edit_cap_mib: f64,
+    notices: Vec<Notice>,
+    next_notice: u64,
+    import: Option<ImportProgress>,
+    snap: MeterSnapshot,
+    output_problem: Option<String>,
+    history: History,
+    transport: Transport,
+    covers: Covers,
+    dialogs: Dialogs,
+    share: Arc<FrameShare>,
+    metrics: Option<MetricsThread>,
+    signals: Option<Watcher>,
+    /// Plays to record in the index once audio stops (hash, when).
+    played: Vec<(String, u64)>,
+    /// `--start`: seek here when the first file starts.
+    start_at: Option<Duration>,
+    show_settings: bool,
+    devices: Devices,
+    window_title: String,
+    frames: u64,
+}
+
+impl App {
+    /// Starts the engine (it does not need a device: with none the window opens and says
+    /// why), the cache worker, the event thread and the metrics log.
+    pub fn new(cc: &eframe::CreationContext<'_>, opts: AppOptions) -> Result<App, OutputError> {
+        let ctx = cc.egui_ctx.clone();
+        let mut settings = Settings::load(cc.storage);
+        if let Some(v) = opts.volume.filter(|v| v.is_finite()) {
+            settings.volume = v.clamp(0.0, 1.0);
+        }
+        apply_theme(&ctx, settings.theme);
+        let request = opts.output.apply(&settings);
+        let engine = Arc::new(Engine::start(EngineConfig {
+            output: request.clone(),
+            require_device: false,
+        })?);
+        engine.send(Command::Volume(settings.volume));
+
+        // Engine events wake the window: a device lost while nothing repaints still shows.
+        let (ev_tx, events) = crossbeam_channel::unbounded();
+        {
+            let source = engine.events().clone();
+            let ctx = ctx.clone();
+            let _ = std::thread::Builder::new()
+                .name("reel-ui-events".into())
+                .spawn(move || {
+                    for ev in source {
+                        if ev_tx.send(ev).is_err() {
+                            return;
+                        }
+                        ctx.request_repaint();
+                    }
+                });
+        }
+
+        let worker = Worker::start(opts.cache.clone(), ctx.clone());
+        worker.send(Job::Refresh);
+        if !opts.files.is_empty() {
+            worker.send(Job::Import {
+                paths: opts.files.clone(),
+                then: Then::Replace,
+            });
+        } else if !settings.queue.is_empty() {
+            worker.send(Job::Enqueue {
+                hashes: settings.queue.clone(),
+                then: Then::Restore,
+            });
+        }
+
+        let share = Arc::new(FrameShare::default());
+        let metrics = opts
+            .metrics_log
+            .map(|log| MetricsThread::start(log, engine.clone(), share.clone()));
+        if let Some(w) = &opts.close_on_signal {
+            w.attach(&ctx);
+        }
+        let max_size_bytes = opts.cache.settings().max_size_bytes;
+        Ok(App {
+            engine,
+            cache: opts.cache,
+            events,
+            worker,
+            applied_output: request.clone(),
+            edit_output: request,
+            settings,
+            queue: Vec::new(),
+            library: Library::default(),
+            stats: None,
+            max_size_bytes,
+            edit_cap_mib: max_size_bytes as f64 / (1u64 << 20) as f64,
+            notices: Vec::new(),
+            next_notice: 0,
+            import: None,
+            snap: MeterSnapshot::default(),
+            output_problem: None,
+            history: History::default(),
+            transport: Transport::default(),
+            covers: Covers::default(),
+            dialogs: Dialogs::default(),
+            share,
+            metrics,
+            signals: opts.close_on_signal,
+            played: Vec::new(),
+            start_at: opts.start,
+            show_settings: false,
+            devices: Devices::NotAsked,
+            window_title: String::new(),
+            frames: 0,
+        })
+    }
+
+    // ---- read-only views, for the tests and the benchmark -------------------------------
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The snapshot the last frame showed.
+    pub fn shown_snapshot(&self) -> &MeterSnapshot {
+        &self.snap
+    }
+
+    pub fn queue(&self) -> &[QueueItem] {
+        &self.queue
+    }
+
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Frames painted so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Cache work is waiting or running (an import, a listing).
+    pub fn busy(&self) -> bool {
+        self.worker.busy() || self.import.is_some()
+    }
+
+    /// Library entries listed.
+    pub fn library_len(&self) -> usize {
+        self.library.len()
+    }
+
+    pub fn library_entry(&self, hash: &str) -> Option<&Entry> {
+        self.library.entry(hash)
+    }
+
+    // ---- actions ------------------------------------------------------------------------
+
+    fn notice(&mut self, kind: NoticeKind, text: impl Into<String>) {
+        let text = text.into();
+        if self.notices.iter().any(|n| n.text == text) {
+            return;
+        }
+        self.next_notice += 1;
+        self.notices.push(Notice {
+            id: self.next_notice,
+            kind,
+            text,
+        });
+        if self.notices.len() > MAX_NOTICES {
+            self.notices.remove(0);
+        }
+    }
+
+    /// Files or folders to bring in (drops, pickers).
+    fn add_paths(&mut self, paths: Vec<PathBuf>, then: Then) {
+        if paths.is_empty() {
+            return;
+        }
+        self.worker.send(Job::Import { paths, then });
+    }
+
+    fn current_index(&self) -> Option<usize> {
+        self.snap.track.filter(|&t| t < self.queue.len())
+    }
+
+    fn play_pause(&mut self) {
+        if self.snap.state == "playing" {
+            self.engine.send(Command::Pause);
+        } else if !self.queue.is_empty() {
+            self.engine.send(Command::Play);
+        }
+    }
+
+    fn set_volume(&mut self, v: f32) {
+        let v = v.clamp(0.0, 1.0);
+        self.settings.volume = v;
+        self.engine.send(Command::Volume(v));
+    }
+
+    fn record_plays(&mut self) {
+        if !self.played.is_empty() {
+            self.worker
+                .send(Job::RecordPlayed(std::mem::take(&mut self.played)));
+        }
+    }
+
+    fn transport_action(&mut self, a: transport::Action) {
+        use transport::Action as A;
+        match a {
+            A::Play => self.engine.send(Command::Play),
+            A::Pause => self.engine.send(Command::Pause),
+            A::Stop => self.engine.send(Command::Stop),
+            A::Previous => self.engine.send(Command::Previous),
+            A::Next => self.engine.send(Command::Next),
+            A::Seek(to) => self.engine.send(Command::Seek(to)),
+            A::Volume(v) => self.set_volume(v),
+            A::PlayIndex(i) => self.engine.send(Command::PlayIndex(i)),
+            A::ClearQueue => {
+                self.engine.send(Command::Stop);
+                self.engine.send(Command::Load(Vec::new()));
+                self.queue.clear();
+                self.worker.send(Job::Repin(Vec::new()));
+            }
+        }
+    }
+
+    fn library_action(&mut self, a: library::Action) {
+        match a {
+            library::Action::Play(h) => self.worker.send(Job::Enqueue {
+                hashes: vec![h],
+                then: Then::PlayNow,
+            }),
+            library::Action::Queue(h) => self.worker.send(Job::Enqueue {
+                hashes: vec![h],
+                then: Then::Queue,
+            }),
+            library::Action::Remove(h) => {
+                if self.queue.iter().any(|q| q.hash == h) {
+                    self.notice(
+                        NoticeKind::Error,
+                        format!(
+                            "{}: queued; clear the queue before removing it from the cache",
+                            self.library
+                                .entry(&h)
+                                .map(|e| e.name.clone())
+                                .unwrap_or(h.clone())
+                        ),
+                    );
+                } else {
+                    self.worker.send(Job::Remove(vec![h]));
+                }
+            }
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    fn take_reports(&mut self) {
+        let reports: Vec<Report> = self.worker.reports.try_iter().collect();
+        for r in reports {
+            match r {
+                Report::Progress { file, done, total } => {
+                    self.import = Some(ImportProgress { file, done, total })
+                }
+                Report::Ready {
+                    items,
+                    then,
+                    errors,
+                    skipped_non_audio,
+                } => {
+                    self.import = None;
+                    for e in errors {
+                        self.notice(NoticeKind::Error, e);
+                    }
+                    if skipped_non_audio > 0 {
+                        self.notice(
+                            NoticeKind::Info,
+                            format!(
+                                "skipped {skipped_non_audio} file{} that {} not audio",
+                                if skipped_non_audio == 1 { "" } else { "s" },
+                                if skipped_non_audio == 1 { "is" } else { "are" }
+                            ),
+                        );
+                    }
+                    self.take_items(items, then);
+                }
+                Report::Library {
+                    entries,
+                    stats,
+                    max_size_bytes,
+                } => {
+                    self.library.set_entries(entries);
+                    self.stats = stats;
+                    if self.max_size_bytes != max_size_bytes {
+                        self.edit_cap_mib = max_size_bytes as f64 / (1u64 << 20) as f64;
+                    }
+                    self.max_size_bytes = max_size_bytes;
+                }
+                Report::Error(e) => self.notice(NoticeKind::Error, e),
+            }
+        }
+    }
+
+    fn take_items(&mut self, items: Vec<QueueItem>, then: Then) {
+        if items.is_empty() || then == Then::Library {
+            return;
+        }
+        let objects: Vec<PathBuf> = items.iter().map(|i| i.object.clone()).collect();
+        match then {
+            Then::Library => {}
+            Then::Queue | Then::Restore => {
+                self.engine.send(Command::Queue(objects));
+                self.queue.extend(items);
+            }
+            Then::PlayNow => {
+                let first = self.queue.len();
+                self.engine.send(Command::Queue(objects));
+                self.engine.send(Command::PlayIndex(first));
+                self.queue.extend(items);
+            }
+            Then::Replace => {
+                self.engine.send(Command::Load(objects));
+                if let Some(at) = self.start_at.take() {
+                    self.engine.send(Command::Seek(at));
+                }
+                self.queue = items;
+                let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
+                self.worker.send(Job::Repin(hashes));
+            }
+        }
+    }
+
+    fn take_events(&mut self) {
+        let events: Vec<Event> = self.events.try_iter().collect();
+        for ev in events {
+            match ev {
+                Event::TrackStarted { index, .. } => {
+                    if let Some(q) = self.queue.get(index) {
+                        self.played.push((q.hash.clone(), crate::cache::now_ms()));
+                    }
+                }
+                Event::FileError(mut e) => {
+                    // The engine plays cached objects: name the file the user added.
+                    if let Some(q) = self.queue.iter().find(|q| q.object == e.path) {
+                        e.path = q.source.clone();
+                    }
+                    self.notice(NoticeKind::Error, e.to_string());
+                }
+                Event::DeviceLost(why) => self.notice(
+                    NoticeKind::Error,
+                    format!("audio output lost: {why}; waiting for it to come back"),
+                ),
+                Event::DeviceReady { device } => {
+                    self.notices
+                        .retain(|n| !n.text.starts_with("audio output lost"));
+                    self.notice(NoticeKind::Info, format!("audio output on {device}"));
+                }
+                Event::OutputError(e) => self.notice(NoticeKind::Error, e.to_string()),
+                Event::Stopped | Event::QueueFinished => self.record_plays(),
+                _ => {}
+            }
+        }
+    }
+
+    fn take_picks(&mut self) {
+        let picks: Vec<_> = self.dialogs.rx.try_iter().collect();
+        for p in picks {
+            let then = match p.kind {
+                Pick::Files => Then::Queue,
+                Pick::Folder => Then::Library,
+            };
+            self.add_paths(p.paths, then);
+        }
+    }
+
+    fn take_devices(&mut self) {
+        if let Devices::Loading(rx) = &self.devices
+            && let Ok(r) = rx.try_recv()
+        {
+            self.devices = match r {
+                Ok(list) => Devices::Ready(list),
+                Err(e) => Devices::Failed(e.to_string()),
+            };
+        }
+    }
+
+    fn handle_drops(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        self.add_paths(dropped, Then::Queue);
+    }
+
+    /// Space, Left/Right arrows, Up/Down arrows, N, P — unless a text field has the keyboard. Taken before the panels
+    /// draw, so a focused button does not also see the key.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let pressed = |key: Key| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key));
+        let space = pressed(Key::Space);
+        let left = pressed(Key::ArrowLeft);
+        let right = pressed(Key::ArrowRight);
+        let up = pressed(Key::ArrowUp);
+        let down = pressed(Key::ArrowDown);
+        let next = pressed(Key::N);
+        let prev = pressed(Key::P);
+        if space {
+            self.play_pause();
+        }
+        if left {
+            self.engine.send(Command::SeekBy(-SEEK_STEP_SECS));
+        }
+        if right {
+            self.engine.send(Command::SeekBy(SEEK_STEP_SECS));
+        }
+        if up {
+            self.set_volume(self.settings.volume + VOLUME_STEP);
+        }
+        if down {
+            self.set_volume(self.settings.volume - VOLUME_STEP);
+        }
+        if next {
+            self.engine.send(Command::Next);
+        }
+        if prev {
+            self.engine.send(Command::Previous);
+        }
+    }
+
+    // ---- panels -------------------------------------------------------------------------
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading(RichText::new("reel").strong());
+            ui.separator();
+            let picking = self.dialogs.is_open();
+            if ui
+                .add_enabled(!picking, egui::Button::new(labels::ADD_FILES))
+                .on_hover_text("Pick audio files: they are copied into reel's cache and queued")
+                .clicked()
+            {
+                self.dialogs.open(Pick::Files, ui.ctx());
+            }
+            if ui
+                .add_enabled(!picking, egui::Button::new(labels::ADD_FOLDER))
+                .on_hover_text("Pick a folder: its audio files are copied into the cache and appear in the library")
+                .clicked()
+            {
+                self.dialogs.open(Pick::Folder, ui.ctx());
+            }
+            ui.separator();
+            ui.toggle_value(&mut self.settings.show_meters, labels::METERS)
+                .on_hover_text("Show or hide the meters panel");
+            ui.toggle_value(&mut self.show_settings, labels::SETTINGS);
+            if let Some(p) = &self.import {
+                ui.separator();
+                let frac = if p.total > 0 {
+                    p.done as f32 / p.total as f32
+                } else {
+                    1.0
+                };
+                let name = p
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                ui.add(
+                    egui::ProgressBar::new(frac)
+                        .desired_width(260.0)
+                        .show_percentage()
+                        .text(format!("Importing {name}")),
+                )
+                .on_hover_text("Copying into reel's cache (hashing as it copies)");
+            } else if self.worker.busy() {
+                ui.separator();
+                ui.spinner();
+            }
+        });
+        let mut dismissed = Vec::new();
+        for n in &self.notices {
+            let (fg, bg) = match n.kind {
+                NoticeKind::Error => (Color32::WHITE, Color32::from_rgb(0x9b, 0x2c, 0x2c)),
+                NoticeKind::Info => (Color32::WHITE, Color32::from_rgb(0x2c, 0x5d, 0x9b)),
+            };
+            egui::Frame::new()
+                .fill(bg)
+                .corner_radius(4.0)
+                .inner_margin(egui::Margin::symmetric(8, 4))
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.add(egui::Label::new(RichText::new(&n.text).color(fg)).wrap());
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                            if ui.button(labels::DISMISS).clicked() {
+                                dismissed.push(n.id);
+                            }
+                        });
+                    });
+                });
+        }
+        self.notices.retain(|n| !dismissed.contains(&n.id));
+    }
+
+    fn settings_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.show_settings;
+        egui::Window::new("Settings")
+            .open(&mut open)
+            .resizable(false)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                ui.strong("Output");
+                if matches!(self.devices, Devices::NotAsked) {
+                    let (tx, rx) = crossbeam_channel::bounded(1);
+                    let ctx = ui.ctx().clone();
+                    let _ = std::thread::Builder::new()
+                        .name("reel-devices".into())
+                        .spawn(move || {
+                            let _ = tx.send(crate::engine::output::list_devices());
+                            ctx.request_repaint();
+                        });
+                    self.devices = Devices::Loading(rx);
+                }
+                let chosen = self
+                    .edit_output
+                    .device
+                    .clone()
+                    .unwrap_or_else(|| "System default".into());
+                egui::ComboBox::from_label("Device")
+                    .selected_text(chosen)
+                    .width(280.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut self.edit_output.device, None, "System default");
+                        match &self.devices {
+                            Devices::Ready(list) => {
+                                for d in list {
+                                    ui.selectable_value(
+                                        &mut self.edit_output.device,
+                                        Some(d.id.clone()),
+                                        format!("{} ({})", d.name, d.id),
+                                    );
+                                }
+                            }
+                            Devices::Failed(e) => {
+                                ui.label(format!("cannot list devices: {e}"));
+                            }
+                            _ => {
+                                ui.spinner();
+                            }
+                        }
+                    });
+                ui.add(
+                    egui::Slider::new(&mut self.edit_output.ring_ms, RING_MS_RANGE)
+                        .text("Ring size (ms)")
+                        .logarithmic(true),
+                )
+                .on_hover_text("How much decoded audio waits between the decoder and the device. Bigger rides out a busier machine; a seek or pause flushes it either way.");
+                egui::ComboBox::from_label("Device buffer (frames)")
+                    .selected_text(self.edit_output.period_frames.to_string())
+                    .show_ui(ui, |ui| {
+                        for f in PERIOD_FRAMES_CHOICES {
+                            ui.selectable_value(&mut self.edit_output.period_frames, f, f.to_string());
+                        }
+                    });
+                let changed = self.edit_output != self.applied_output;
+                if ui
+                    .add_enabled(changed, egui::Button::new(labels::APPLY_OUTPUT))
+                    .on_hover_text("Reopen the output with these settings; playback goes on where it was")
+                    .clicked()
+                {
+                    self.engine.reconfigure(self.edit_output.clone());
+                    self.applied_output = self.edit_output.clone();
+                    self.settings.device = self.edit_output.device.clone();
+                    self.settings.ring_ms = self.edit_output.ring_ms;
+                    self.settings.period_frames = self.edit_output.period_frames;
+                }
+                ui.separator();
+                ui.strong("Cache");
+                ui.add(
+                    egui::DragValue::new(&mut self.edit_cap_mib)
+                        .range(1.0..=1_048_576.0)
+                        .speed(16.0)
+                        .suffix(" MiB"),
+                )
+                .on_hover_text("Size cap of reel's cache: above it, the least recently played files are evicted (never what is playing or queued)");
+                let cap = (self.edit_cap_mib.max(1.0) * (1u64 << 20) as f64) as u64;
+                if ui
+                    .add_enabled(cap != self.max_size_bytes, egui::Button::new(labels::APPLY_CAP))
+                    .clicked()
+                {
+                    self.worker.send(Job::SetMaxSize(cap));
+                }
+                ui.label(format!("Folder: {}", self.cache.dir().display()));
+                ui.separator();
+                ui.strong("Theme");
+                ui.horizontal(|ui| {
+                    let before = self.settings.theme;
+                    ui.radio_value(&mut self.settings.theme, Theme::Dark, "Dark");
+                    ui.radio_value(&mut self.settings.theme, Theme::Light, "Light");
+                    if self.settings.theme != before {
+                        apply_theme(ui.ctx(), self.settings.theme);
+                    }
+                });
+            });
+        self.show_settings = open;
+    }
+
+    fn drop_overlay(&self, ctx: &egui::Context) {
+        let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
+        if !hovering {
+            return;
+        }
+        let painter = ctx.layer_painter(egui::LayerId::new(
+            egui::Order::Foreground,
+            egui::Id::unique("drop-target"),
+        ));
+        let rect = ctx.content_rect().shrink(12.0);
+        let accent = ctx.global_style().visuals.selection.bg_fill;
+        painter.rect_filled(rect, 12.0, accent.gamma_multiply(0.25));
+        painter.rect_stroke(
+            rect,
+            12.0,
+            egui::Stroke::new(3.0, accent),
+            egui::StrokeKind::Inside,
+        );
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "Drop to add to the queue",
+            egui::FontId::proportional(28.0),
+            Color32::WHITE,
+        );
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = match self.current_index().and_then(|i| self.queue.get(i)) {
+            Some(q) if q.artist.is_empty() => format!("{} — reel", q.title),
+            Some(q) => format!("{} · {} — reel", q.title, q.artist),
+            None => "reel".into(),
+        };
+        if title != self.window_title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.window_title = title;
+        }
+    }
+}
+
+fn apply_theme(ctx: &egui::Context, theme: Theme) {
+    ctx.set_theme(match theme {
+        Theme::Dark => egui::Theme::Dark,
+        Theme::Light => egui::Theme::Light,
+    });
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        if self.signals.as_ref().is_some_and(Watcher::close_requested) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        self.take_reports();
+        self.take_events();
+        self.take_picks();
+        self.take_devices();
+        self.covers.poll(&ctx);
+
+        self.snap = self.engine.snapshot();
+        self.output_problem = self.engine.output_problem();
+        let now_s = self.engine.clock_ns() as f64 / 1e9;
+        {
+            let engine = &self.engine;
+            self.history.push(now_s, &self.snap, || engine.episodes());
+        }
+        self.frames += 1;
+        self.share.painted(&self.snap);
+
+        self.handle_drops(&ctx);
+        self.shortcuts(&ctx);
+
+        let current = self.current_index();
+        let playing_item = current.and_then(|i| self.queue.get(i)).cloned();
+        self.covers.want(
+            &ctx,
+            playing_item
+                .as_ref()
+                .map(|q| (q.hash.as_str(), q.object.as_path(), q.cover_art)),
+        );
+        self.update_title(&ctx);
+
+        egui::Panel::top("top-bar").show(ui, |ui| {
+            ui.add_space(4.0);
+            self.top_bar(ui);
+            ui.add_space(2.0);
+        });
+        let mut t_actions = Vec::new();
+        egui::Panel::bottom("transport").show(ui, |ui| {
+            t_actions = self.transport.bar(
+                ui,
+                &BarInputs {
+                    snap: &self.snap,
+                    now_playing: playing_item.as_ref(),
+                    cover: self.covers.texture.as_ref(),
+                    volume: self.settings.volume,
+                    queue_len: self.queue.len(),
+                },
+            );
+        });
+        if self.settings.show_meters {
+            egui::Panel::right("meters")
+                .resizable(true)
+                .default_size(360.0)
+                .size_range(280.0..=640.0)
+                .show(ui, |ui| {
+                    meters::show(
+                        ui,
+                        &MeterInputs {
+                            snap: &self.snap,
+                            history: &self.history,
+                            now_s,
+                            cache: self.stats.as_ref(),
+                            output_problem: self.output_problem.as_deref(),
+                        },
+                    );
+                });
+        }
+        egui::Panel::left("queue")
+            .resizable(true)
+            .default_size(260.0)
+            .size_range(180.0..=520.0)
+            .show(ui, |ui| {
+                t_actions.extend(transport::queue_panel(ui, &self.queue, current));
+            });
+        let mut l_actions = Vec::new();
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.heading("Library");
+            l_actions = self.library.show(
+                ui,
+                &mut self.settings.sort,
+                &mut self.settings.sort_ascending,
+                playing_item.as_ref().map(|q| q.hash.as_str()),
+            );
+        });
+        if self.show_settings {
+            self.settings_window(&ctx);
+        }
+        self.drop_overlay(&ctx);
+
+        for a in t_actions {
+            self.transport_action(a);
+        }
+        for a in l_actions {
+            self.library_action(a);
+        }
+
+        // Repaint only while something moves.
+        let moving = self.snap.state == "playing" || self.busy() || self.dialogs.is_open();
+        if moving {
+            ctx.request_repaint_after(REPAINT_EVERY);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.queue = self.queue.iter().map(|q| q.hash.clone()).collect();
+        self.settings.save(storage);
+    }
+}
+
+impl Drop for App {
+    /// Closing: the metrics log writes its last line, an import in progress stops (removing
+    /// its temp file), plays are recorded, pins dropped; then the engine stops.
+    fn drop(&mut self) {
+        if let Some(m) = &mut self.metrics {
+            m.finish();
+        }
+        self.record_plays();
+        self.worker.shutdown(true);
+        self.engine.send(Command::Stop);
+    }
+}

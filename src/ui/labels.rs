@@ -1,0 +1,39 @@
+//! The visible text of the window's buttons and meter captions, shared with the tests that
+//! find them by label (egui_kittest), so a renamed button fails to compile rather than to find.
+
+pub const PLAY: &str = "Play";
+pub const PAUSE: &str = "Pause";
+pub const STOP: &str = "Stop";
+pub const PREVIOUS: &str = "Previous";
+pub const NEXT: &str = "Next";
+pub const ADD_FILES: &str = "Add files…";
+pub const ADD_FOLDER: &str = "Add folder…";
+pub const SETTINGS: &str = "Settings";
+pub const METERS: &str = "Meters";
+pub const DISMISS: &str = "Dismiss";
+pub const CLEAR_QUEUE: &str = "Clear queue";
+pub const REMOVE_FROM_CACHE: &str = "Remove from cache";
+pub const FILTER_HINT: &str = "Filter library";
+pub const APPLY_OUTPUT: &str = "Apply output settings";
+pub const APPLY_CAP: &str = "Apply cap";
+/// Accessible names of the sliders.
+pub const SEEK_SLIDER: &str = "Seek";
+pub const VOLUME_SLIDER: &str = "Volume";
+
+/// Meter captions: each value is shown as `CAPTION: VALUE` in one label.
+pub const RING_FILL: &str = "Ring fill";
+pub const TOTAL_LATENCY: &str = "Total latency";
+pub const DEVICE_LATENCY: &str = "Device latency";
+pub const RESAMPLER_DELAY: &str = "Resampler delay";
+pub const RING_LATENCY: &str = "Ring";
+pub const UNDERRUNS: &str = "Underruns";
+pub const CALLBACK_LOAD: &str = "Callback load";
+pub const DECODE_SPEED: &str = "Decode speed";
+pub const TTFA: &str = "Time to first audio";
+pub const VOLUME_VALUE: &str = "Volume level";
+pub const POSITION: &str = "Position";
+
+/// `CAPTION: VALUE`, the form every meter figure and the position take.
+pub fn figure(caption: &str, value: &str) -> String {
+    format!("{caption}: {value}")
+}

@@ -1,0 +1,385 @@
+//! The meters panel: what the audio pipeline is doing, live. Every figure is a field of the
+//! engine's own [`MeterSnapshot`] for this frame (taken once per frame by the app), shown as
+//! `CAPTION: VALUE` with a hover text that says what it measures. Nothing here is computed
+//! from anything else than that snapshot, the engine's underrun episodes, and the cache's
+//! stats.
+
+use std::collections::VecDeque;
+
+use eframe::egui::{self, Color32, RichText};
+use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, VLine};
+
+use super::format;
+use super::labels::{self, figure};
+use crate::cache::Stats;
+use crate::engine::{Episode, MeterSnapshot};
+
+/// How much ring-fill history the plot shows.
+pub const HISTORY_SECS: f64 = 30.0;
+
+/// Levels below this read as an empty bar.
+const LEVEL_FLOOR_DBFS: f64 = -60.0;
+
+const WARN: Color32 = Color32::from_rgb(0xe0, 0x5a, 0x47);
+
+/// The ring fill over the last [`HISTORY_SECS`], one point per painted frame, and the underrun
+/// episodes in that time (re-read from the engine only when its underrun count changes).
+#[derive(Default)]
+pub struct History {
+    /// (engine clock s, ring fill ms, lowest fill since the previous frame ms)
+    points: VecDeque<(f64, f64, f64)>,
+    episodes: Vec<Episode>,
+    underruns_seen: Option<u64>,
+}
+
+impl History {
+    /// Adds this frame's figures; `episodes` is called only when the underrun count moved.
+    pub fn push(
+        &mut self,
+        now_s: f64,
+        snap: &MeterSnapshot,
+        episodes: impl FnOnce() -> Vec<Episode>,
+    ) {
+        if snap.state == "playing" || snap.ring_fill_frames > 0 {
+            self.points
+                .push_back((now_s, snap.ring_fill_ms, snap.ring_min_fill_ms));
+        }
+        while self
+            .points
+            .front()
+            .is_some_and(|p| p.0 < now_s - HISTORY_SECS)
+        {
+            self.points.pop_front();
+        }
+        if self.underruns_seen != Some(snap.underruns) {
+            self.underruns_seen = Some(snap.underruns);
+            self.episodes = episodes();
+        }
+    }
+}
+
+/// Everything the panel shows besides the snapshot.
+pub struct MeterInputs<'a> {
+    pub snap: &'a MeterSnapshot,
+    pub history: &'a History,
+    /// Engine clock now, in seconds (the clock episodes are stamped with).
+    pub now_s: f64,
+    pub cache: Option<&'a Stats>,
+    /// Why there is no output, if there is none.
+    pub output_problem: Option<&'a str>,
+}
+
+fn row(ui: &mut egui::Ui, caption: &str, value: String, hover: &str) {
+    ui.label(figure(caption, &value)).on_hover_text(hover);
+}
+
+pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
+    let s = m.snap;
+    egui::ScrollArea::vertical()
+        .id_salt("meters-scroll")
+        .show(ui, |ui| {
+            ui.heading(labels::METERS);
+            if let Some(why) = m.output_problem {
+                ui.colored_label(WARN, format!("No audio output: {why}"))
+                    .on_hover_text(
+                        "reel keeps trying to open the output every 200 ms and plays as soon \
+                         as it can; choose another device in Settings if this one is gone.",
+                    );
+            }
+
+            // Ring fill: bar and history.
+            ui.add_space(4.0);
+            let frac = if s.ring_capacity_ms > 0.0 {
+                (s.ring_fill_ms / s.ring_capacity_ms).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            row(
+                ui,
+                labels::RING_FILL,
+                format!(
+                    "{} of {}",
+                    format::ms(s.ring_fill_ms),
+                    format::ms(s.ring_capacity_ms)
+                ),
+                "Decoded audio waiting in the ring between the decoder and the audio callback \
+                 (frames in the ring ÷ device rate). When it reaches zero while playing, the \
+                 callback has nothing to play: an underrun.",
+            );
+            ui.add(egui::ProgressBar::new(frac as f32).desired_height(10.0))
+                .on_hover_text(format!(
+                    "{} frames of {} (lowest since the previous frame: {})",
+                    s.ring_fill_frames,
+                    s.ring_capacity_frames,
+                    format::ms(s.ring_min_fill_ms)
+                ));
+            history_plot(ui, m);
+
+            // Latency breakdown.
+            ui.add_space(6.0);
+            ui.strong("Latency: ring + device + resampler = total");
+            ui.horizontal_wrapped(|ui| {
+                row(
+                    ui,
+                    labels::RING_LATENCY,
+                    format::ms(s.ring_fill_ms),
+                    "Audio decoded but not yet handed to the device: the ring fill now.",
+                );
+                ui.label("+");
+                row(
+                    ui,
+                    labels::DEVICE_LATENCY,
+                    format::ms(s.device_latency_ms),
+                    "How far ahead of the loudspeaker the audio callback writes, as the host \
+                     reports it (cpal: playback - callback timestamp).",
+                );
+                ui.label("+");
+                row(
+                    ui,
+                    labels::RESAMPLER_DELAY,
+                    format::ms(s.resampler_delay_ms),
+                    "The resampler's filter delay (zero when the file already has the device's \
+                     rate).",
+                );
+                ui.label("=");
+                row(
+                    ui,
+                    labels::TOTAL_LATENCY,
+                    format::ms(s.output_latency_ms),
+                    "From \"decoded\" to \"heard\". The position shown is the decoded position \
+                     minus this, so it is what you hear now.",
+                );
+            });
+            row(
+                ui,
+                "Device buffer",
+                format!(
+                    "{} frames ({})",
+                    s.device_buffer_frames,
+                    format::ms(s.device_buffer_ms)
+                ),
+                "Frames the device asks for in each callback (the period).",
+            );
+
+            // Health.
+            ui.add_space(6.0);
+            ui.strong("Health");
+            let under = figure(
+                labels::UNDERRUNS,
+                &format!(
+                    "{} ({} silent frames; device xruns {})",
+                    s.underruns, s.silent_frames, s.device_xruns
+                ),
+            );
+            let under_text = if s.underruns > 0 {
+                RichText::new(under).color(WARN)
+            } else {
+                RichText::new(under)
+            };
+            ui.label(under_text).on_hover_text(
+                "Underrun episodes: runs of callbacks that found the ring short and played \
+                 silence, and the silent frames inserted (start-up priming and the deliberate \
+                 flush at seek and stop are not counted). Device xruns are the ones the host \
+                 itself reported. Episodes are marked red on the plot above.",
+            );
+            row(
+                ui,
+                labels::CALLBACK_LOAD,
+                format!(
+                    "last {} · p99 {} · max {} of the period",
+                    format::percent(s.callback_load_last),
+                    format::percent(s.callback_load_p99),
+                    format::percent(s.callback_load_max)
+                ),
+                "Time spent in the audio callback ÷ the period it must fill (frames ÷ rate), \
+                 over the recent callbacks. At 100 % the callback takes as long as the audio it \
+                 produces and the device starves.",
+            );
+            ui.add(
+                egui::ProgressBar::new(s.callback_load_max.clamp(0.0, 1.0) as f32)
+                    .desired_height(6.0),
+            )
+            .on_hover_text(format!(
+                "max {} of 100 %; callback time last {:.0} µs, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+                format::percent(s.callback_load_max),
+                s.callback_last_us,
+                s.callback_p50_us,
+                s.callback_p99_us,
+                s.callback_max_us
+            ));
+            row(
+                ui,
+                labels::DECODE_SPEED,
+                format!("{:.0}× realtime", s.decode_speed),
+                "Seconds of audio decoded (and resampled) per second the decoder spent working, \
+                 not counting the time it waits on a full ring.",
+            );
+            row(
+                ui,
+                labels::TTFA,
+                s.time_to_first_audio_ms
+                    .map(format::ms)
+                    .unwrap_or_else(|| "—".into()),
+                "From the last play, seek or resume request to the first audio callback that \
+                 wrote its sound.",
+            );
+
+            // Formats and device.
+            ui.add_space(6.0);
+            ui.strong("Format and device");
+            let file = if s.file_rate > 0 {
+                format!("{} Hz {}", s.file_rate, s.codec)
+            } else {
+                "—".into()
+            };
+            let device = if s.device_rate > 0 {
+                format!(
+                    "{} Hz {} × {} ch",
+                    s.device_rate, s.sample_format, s.device_channels
+                )
+            } else {
+                "—".into()
+            };
+            row(
+                ui,
+                "Format",
+                format!("{file} -> {device}"),
+                "The file's rate and codec, and the format the device plays (reel resamples \
+                 and converts between them).",
+            );
+            row(
+                ui,
+                "Output",
+                if s.device.is_empty() {
+                    "none".into()
+                } else {
+                    format!("{} · {}", s.host, s.device)
+                },
+                "The audio host (PulseAudio protocol or ALSA) and the device playing.",
+            );
+            if !s.audio_thread.is_empty() {
+                row(
+                    ui,
+                    "Audio thread",
+                    s.audio_thread.clone(),
+                    "How the operating system schedules the audio callback's thread.",
+                );
+            }
+
+            // Levels.
+            ui.add_space(6.0);
+            ui.strong("Levels");
+            for (c, (peak, rms)) in s.peak_dbfs.iter().zip(&s.rms_dbfs).enumerate() {
+                let name = channel_name(c, s.peak_dbfs.len());
+                let bar = ((rms - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS).clamp(0.0, 1.0);
+                ui.add(
+                    egui::ProgressBar::new(bar as f32)
+                        .desired_height(8.0)
+                        .text(format!(
+                            "{name}  peak {}  RMS {}",
+                            format::dbfs(*peak),
+                            format::dbfs(*rms)
+                        )),
+                )
+                .on_hover_text(
+                    "Peak and RMS level of this channel since the previous frame, in dB \
+                     relative to full scale (0 dBFS is the loudest a sample can be). The bar \
+                     shows the RMS from -60 dBFS.",
+                );
+            }
+
+            // Cache.
+            ui.add_space(6.0);
+            ui.strong("Cache");
+            match m.cache {
+                Some(c) => {
+                    row(
+                        ui,
+                        "Cache",
+                        format!(
+                            "{} entries · {} of {} · hits {} · misses {}",
+                            c.entries,
+                            format::bytes(c.bytes),
+                            format::bytes(c.max_size_bytes),
+                            c.hits,
+                            c.misses
+                        ),
+                        "Files held in reel's cache, their size against the cap (least \
+                         recently played are evicted above it), and how many additions found \
+                         the file already cached (hits) or had to copy it (misses).",
+                    );
+                }
+                None => {
+                    ui.label("Cache: —");
+                }
+            }
+        });
+}
+
+fn channel_name(c: usize, n: usize) -> String {
+    match (n, c) {
+        (1, _) => "M".into(),
+        (2, 0) => "L".into(),
+        (2, 1) => "R".into(),
+        _ => format!("{}", c + 1),
+    }
+}
+
+fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
+    let now = m.now_s;
+    let fill: PlotPoints<'_> = m
+        .history
+        .points
+        .iter()
+        .map(|&(t, f, _)| [t - now, f])
+        .collect();
+    let min: PlotPoints<'_> = m
+        .history
+        .points
+        .iter()
+        .map(|&(t, _, mn)| [t - now, mn])
+        .collect();
+    let cap = m.snap.ring_capacity_ms.max(1.0);
+    let episodes: Vec<(f64, f64)> = m
+        .history
+        .episodes
+        .iter()
+        .map(|e| {
+            let start = e.start_ns as f64 / 1e9 - now;
+            (start, start + e.duration_ns as f64 / 1e9)
+        })
+        .filter(|(_, end)| *end >= -HISTORY_SECS)
+        .collect();
+    Plot::new("ring-history")
+        .height(110.0)
+        .legend(Legend::default())
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .default_x_bounds(-HISTORY_SECS, 0.0)
+        .default_y_bounds(0.0, cap * 1.05)
+        .x_axis_label("s")
+        .y_axis_label("ms")
+        .show(ui, |p| {
+            p.line(Line::new("ring fill", fill).width(1.5));
+            p.line(
+                Line::new("lowest between frames", min)
+                    .width(1.0)
+                    .color(Color32::from_rgb(0x6f, 0x9f, 0xd8)),
+            );
+            p.hline(HLine::new("capacity", cap).color(Color32::GRAY));
+            for (i, (start, end)) in episodes.iter().enumerate() {
+                let name = if i == 0 { "underrun" } else { "" };
+                p.vline(VLine::new(name, *start).color(WARN).width(2.0));
+                if end - start > 0.05 {
+                    p.vline(VLine::new("", *end).color(WARN).width(1.0));
+                }
+            }
+        })
+        .response
+        .on_hover_text(
+            "Ring fill over the last 30 s (ms). Red lines mark underrun episodes: where the \
+             callback found the ring short.",
+        );
+}

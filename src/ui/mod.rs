@@ -1,0 +1,175 @@
+//! The desktop window (eframe/egui): library, queue and transport, and the live meters.
+//!
+//! ```text
+//!  UI thread (eframe; app.rs and the panels)    cache worker (worker.rs)       engine threads
+//!  ─────────────────────────────────────────    ────────────────────────       ──────────────
+//!  drops, pickers, clicks ──Job──────────────▶  import (copy + hash), pin,     (src/engine)
+//!                         ◀──Report (+repaint)  list, stats, remove, cap
+//!  Command::Play/Seek/... ─────────────────────────────────────────────────▶  decoder
+//!  engine.snapshot() once per frame (a few µs: two short locks, no I/O)
+//!  ◀──Event (forwarded by the event thread below, which also wakes the window)
+//!  file pickers (rfd) run on their own short-lived threads (dialogs.rs)
+//!  the metrics log (metrics.rs) and the signal watcher (signals.rs) run on their own threads
+//! ```
+//!
+//! Contract of the UI thread: it never waits on the cache (imports, pins, listing, eviction
+//! all happen on the worker), never opens a file, and talks to the engine only through
+//! `Engine::send` (a channel send) and `Engine::snapshot` (atomics plus two short locks). It
+//! repaints about 30 times a second while something moves (playing, importing) and not at
+//! all otherwise: an idle window draws no frames.
+//!
+//! Who calls this: `main.rs` calls [`run`] for `reel`, `reel FILE...` and `reel play FILE...`
+//! (without `--no-gui`); the tests build [`App`] directly inside `egui_kittest`.
+
+pub mod app;
+mod cover;
+mod dialogs;
+mod format;
+pub mod labels;
+mod library;
+mod meters;
+mod metrics;
+mod settings;
+pub mod signals;
+mod transport;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use app::{App, AppOptions};
+pub use metrics::GuiMetricsLog;
+pub use settings::Settings;
+
+use crate::cache::Cache;
+use crate::engine::OutputRequest;
+
+/// Exit code: the window could not open (no display, or the display refused).
+pub const EXIT_NO_DISPLAY: i32 = 6;
+
+/// How often the window repaints while something moves (playing, importing): about 30 Hz.
+pub const REPAINT_EVERY: Duration = Duration::from_millis(33);
+
+/// What `reel` / `reel FILE...` / `reel play FILE...` asked of the window.
+#[derive(Debug, Default)]
+pub struct GuiOptions {
+    /// Imported, queued (replacing the saved queue) and played at start.
+    pub files: Vec<PathBuf>,
+    /// `--device`, `--buffer-ms`, `--period` when given: override the saved settings.
+    pub device: Option<String>,
+    pub ring_ms: Option<u32>,
+    pub period_frames: Option<u32>,
+    pub volume: Option<f32>,
+    /// Start the first file here.
+    pub start: Option<Duration>,
+    /// `--metrics-log FILE`: JSON Lines with the meters and `ui_frames`.
+    pub metrics_log: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Why the window could not open, as one line that says what to do instead.
+pub fn no_display_line(why: &str) -> String {
+    format!(
+        "reel: cannot open the window: {why}. To play without a window, use \
+         `reel play --no-gui FILE...`"
+    )
+}
+
+/// Whether a display server is named in the environment at all.
+pub fn display_available() -> bool {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
+    set("DISPLAY") || set("WAYLAND_DISPLAY")
+}
+
+/// Opens the window and runs it until it is closed (or SIGTERM/SIGINT); returns the exit code.
+pub fn run(opts: GuiOptions) -> i32 {
+    if !display_available() {
+        eprintln!(
+            "{}",
+            no_display_line("no display (neither DISPLAY nor WAYLAND_DISPLAY is set)")
+        );
+        return EXIT_NO_DISPLAY;
+    }
+    // Before any thread exists, so that every thread inherits the blocked mask and only the
+    // watcher receives the signals (see signals.rs).
+    let signals = signals::Watcher::install();
+
+    let metrics_log = match &opts.metrics_log {
+        Some(p) => match GuiMetricsLog::create(p) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("reel: {}: cannot write metrics log: {e}", p.display());
+                return crate::cli::EXIT_WRITE_ERROR;
+            }
+        },
+        None => None,
+    };
+    let cache = match Cache::open(opts.cache_dir.as_deref()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("reel: {e}");
+            return crate::cli::EXIT_CACHE;
+        }
+    };
+    let app_opts = AppOptions {
+        cache,
+        files: opts.files,
+        output: OutputOverride {
+            device: opts.device,
+            ring_ms: opts.ring_ms,
+            period_frames: opts.period_frames,
+        },
+        volume: opts.volume,
+        start: opts.start,
+        metrics_log,
+        close_on_signal: Some(signals.clone()),
+    };
+    let native = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("reel")
+            .with_app_id("reel")
+            .with_inner_size([1180.0, 760.0])
+            .with_min_inner_size([640.0, 420.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "reel",
+        native,
+        Box::new(move |cc| Ok(Box::new(App::new(cc, app_opts)?))),
+    );
+    match result {
+        Ok(()) => 0,
+        Err(eframe::Error::AppCreation(e)) => {
+            eprintln!("reel: {e}");
+            crate::cli::EXIT_NO_DEVICE
+        }
+        Err(e) => {
+            eprintln!("{}", no_display_line(&one_line(&e.to_string())));
+            EXIT_NO_DISPLAY
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Output settings given on the command line; each `Some` overrides the saved setting.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOverride {
+    pub device: Option<String>,
+    pub ring_ms: Option<u32>,
+    pub period_frames: Option<u32>,
+}
+
+impl OutputOverride {
+    fn apply(&self, s: &Settings) -> OutputRequest {
+        OutputRequest {
+            device: self.device.clone().or_else(|| s.device.clone()),
+            ring_ms: self.ring_ms.unwrap_or(s.ring_ms),
+            period_frames: self.period_frames.unwrap_or(s.period_frames),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Settings kept between runs in eframe's storage (a RON file in the user's data directory),
+//! and the settings window.
+//!
+//! Every field has a default (`#[serde(default)]`), so a file written by an older or newer reel
+//! still loads. The window layout (size, position, panel sizes) is eframe's own persisted
+//! state. The cache cap is the cache's own setting (`settings.json` in the cache, shared with
+//! `reel cache config`), so the window and the command line never disagree about it; the window
+//! edits it through the cache worker.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS};
+
+/// The key under which [`Settings`] is stored.
+pub const STORAGE_KEY: &str = "reel.settings";
+
+/// The ring sizes the settings window offers, in ms (the engine accepts 5..=10 000).
+pub const RING_MS_RANGE: std::ops::RangeInclusive<u32> = 20..=2_000;
+/// The device buffer sizes it offers, in frames.
+pub const PERIOD_FRAMES_CHOICES: [u32; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Theme {
+    Dark,
+    Light,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortKey {
+    Title,
+    Artist,
+    Album,
+    Duration,
+    Format,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Output device id or name; `None`: the system default.
+    pub device: Option<String>,
+    pub ring_ms: u32,
+    pub period_frames: u32,
+    pub theme: Theme,
+    /// 0.0 ..= 1.0.
+    pub volume: f32,
+    /// The queue, as cached objects' hashes (restored, not played, at the next start).
+    pub queue: Vec<String>,
+    pub show_meters: bool,
+    pub sort: SortKey,
+    pub sort_ascending: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            device: None,
+            ring_ms: DEFAULT_RING_MS,
+            period_frames: DEFAULT_PERIOD_FRAMES,
+            theme: Theme::Dark,
+            volume: 0.8,
+            queue: Vec::new(),
+            show_meters: true,
+            sort: SortKey::Artist,
+            sort_ascending: true,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(storage: Option<&dyn eframe::Storage>) -> Settings {
+        let mut s: Settings = storage
+            .and_then(|st| eframe::get_value(st, STORAGE_KEY))
+            .unwrap_or_default();
+        s.sanitise();
+        s
+    }
+
+    pub fn save(&self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, self);
+    }
+
+    /// Values out of range (a hand-edited file) come back to something the engine accepts.
+    fn sanitise(&mut self) {
+        if !self.volume.is_finite() {
+            self.volume = Settings::default().volume;
+        }
+        self.volume = self.volume.clamp(0.0, 1.0);
+        self.ring_ms = self
+            .ring_ms
+            .clamp(*RING_MS_RANGE.start(), *RING_MS_RANGE.end());
+        self.period_frames = self.period_frames.clamp(16, 16_384);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_from_an_older_file_keep_their_values_and_default_the_rest() {
+        let old = r#"(ring_ms: 300, volume: 0.5)"#;
+        let s: Settings = ron_from(old);
+        assert_eq!(s.ring_ms, 300);
+        assert_eq!(s.volume, 0.5);
+        assert_eq!(s.period_frames, DEFAULT_PERIOD_FRAMES);
+        assert!(s.queue.is_empty());
+    }
+
+    fn ron_from(text: &str) -> Settings {
+        struct One(String);
+        impl eframe::Storage for One {
+            fn get_string(&self, key: &str) -> Option<String> {
+                (key == STORAGE_KEY).then(|| self.0.clone())
+            }
+            fn set_string(&mut self, _: &str, _: String) {}
+            fn remove_string(&mut self, _: &str) {}
+            fn flush(&mut self) {}
+        }
+        Settings::load(Some(&One(text.into())))
+    }
+}

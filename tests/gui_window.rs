@@ -1,0 +1,478 @@
+//! The window, driven headlessly with egui_kittest: the real `reel::ui::App` with a real engine
+//! playing into the test sound server and a real cache (its own temporary directory per test).
+//! Files are dropped the way the windowing system drops them (`RawInput::dropped_files`),
+//! buttons are found by their labels and clicked, keys are pressed, and what is asserted is
+//! what the engine does (its own snapshot) and what the sink hears (a recording).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use reel::cache::Cache;
+use reel::ui::labels;
+use reel::ui::{App, AppOptions};
+use support::*;
+
+/// A file dropped onto the window, as the windowing system hands it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// How long a condition on the window may take (imports, device start, seeks).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Gui {
+    harness: Harness<'static, App>,
+    dir: tempfile::TempDir,
+}
+
+impl Gui {
+    fn open() -> Gui {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let harness = Harness::builder()
+            .with_size(egui::vec2(1280.0, 800.0))
+            .build_eframe(move |cc| App::new(cc, AppOptions::new(cache)).expect("engine starts"));
+        let mut g = Gui { harness, dir };
+        g.harness.step();
+        g
+    }
+
+    fn app(&self) -> &App {
+        self.harness.state()
+    }
+
+    fn tone(&self, name: &str, freq: f64, secs: f64) -> PathBuf {
+        let p = self.dir.path().join(name);
+        make_tone(&p, freq, secs, 48_000, 2, 0.5);
+        p
+    }
+
+    fn drop_files(&mut self, files: &[PathBuf]) {
+        for f in files {
+            self.harness
+                .input_mut()
+                .dropped_files
+                .push(Arc::new(Dropped(f.clone())));
+        }
+        self.harness.step();
+    }
+
+    /// Steps the window until `cond` holds on the app; panics with `what` after PATIENCE.
+    #[track_caller]
+    fn until(&mut self, what: &str, mut cond: impl FnMut(&App) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            self.harness.step();
+            if cond(self.harness.state()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {PATIENCE:?}; shown snapshot: {:?}; notices: {:?}",
+                self.app().shown_snapshot(),
+                self.app().notices()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.harness.step();
+    }
+
+    fn key(&mut self, key: egui::Key) {
+        self.harness.key_press(key);
+        self.harness.step();
+    }
+
+    /// Drops `files`, waits until they are queued, clicks Play, waits until audio flows.
+    fn queue_and_play(&mut self, files: &[PathBuf]) {
+        self.drop_files(files);
+        let n = files.len();
+        self.until("dropped files queued", |a| a.queue().len() == n);
+        self.click(labels::PLAY);
+        self.until("playing", |a| {
+            let s = a.engine().snapshot();
+            s.state == "playing" && s.frames_played > 0 && s.position_ms > 200.0
+        });
+    }
+
+    fn position_ms(&self) -> f64 {
+        self.app().engine().snapshot().position_ms
+    }
+}
+
+#[test]
+fn dropped_files_are_cached_queued_and_play_when_play_is_clicked() {
+    let mut g = Gui::open();
+    let file = g.tone("a440.flac", 440.0, 20.0);
+    g.drop_files(std::slice::from_ref(&file));
+    g.until("queued", |a| a.queue().len() == 1);
+    // It went through the cache: the queue plays the cached object, the library lists it.
+    let item = g.app().queue()[0].clone();
+    assert!(
+        item.object.starts_with(g.dir.path().join("cache")),
+        "{item:?}"
+    );
+    assert_eq!(item.source, file);
+    g.until("listed in the library", |a| a.library_len() == 1);
+    // Queued, not playing yet.
+    assert_eq!(g.app().engine().snapshot().state, "stopped");
+
+    let rec_path = g.dir.path().join("heard.wav");
+    let rec = Recorder::start(&rec_path);
+    g.click(labels::PLAY);
+    g.until("playing with audio flowing", |a| {
+        let s = a.engine().snapshot();
+        s.state == "playing" && s.position_ms > 1500.0
+    });
+    let wav = read_wav(&rec.stop());
+    let left = &wav.channels[0];
+    let f = dominant_frequency(left, wav.rate);
+    assert!((f - 440.0).abs() < 1.0, "the sink heard {f} Hz, not 440 Hz");
+    assert!(rms_dbfs(left) > -20.0, "the sink heard almost nothing");
+}
+
+#[test]
+fn meters_show_the_engines_ring_fill_and_latency_while_playing() {
+    let mut g = Gui::open();
+    let file = g.tone("a440.flac", 440.0, 20.0);
+    let _sink = lock_sink();
+    g.queue_and_play(&[file]);
+    g.until("ring filled", |a| a.shown_snapshot().ring_fill_ms > 0.0);
+    let shown = g.app().shown_snapshot().clone();
+    // Every figure on screen is the snapshot's own, as `CAPTION: VALUE`.
+    let ring = labels::figure(
+        labels::RING_FILL,
+        &format!(
+            "{:.1} ms of {:.1} ms",
+            shown.ring_fill_ms, shown.ring_capacity_ms
+        ),
+    );
+    g.harness.get_by_label(&ring);
+    let total = labels::figure(
+        labels::TOTAL_LATENCY,
+        &format!("{:.1} ms", shown.output_latency_ms),
+    );
+    g.harness.get_by_label(&total);
+    let device = labels::figure(
+        labels::DEVICE_LATENCY,
+        &format!("{:.1} ms", shown.device_latency_ms),
+    );
+    g.harness.get_by_label(&device);
+    assert!(
+        shown.ring_fill_ms > 0.0 && shown.output_latency_ms > 0.0,
+        "{shown:?}"
+    );
+    let sum = shown.ring_fill_ms + shown.device_latency_ms + shown.resampler_delay_ms;
+    assert!((shown.output_latency_ms - sum).abs() < 1e-6, "{shown:?}");
+    // And the snapshot shown is the engine's: the same stream, ring and device.
+    let fresh = g.app().engine().snapshot();
+    assert_eq!(shown.ring_capacity_frames, fresh.ring_capacity_frames);
+    assert_eq!(shown.device, fresh.device);
+    assert_eq!(shown.device_rate, fresh.device_rate);
+    assert!(
+        (shown.device_latency_ms - fresh.device_latency_ms).abs() < 10.0,
+        "device latency shown {} ms, engine now {} ms",
+        shown.device_latency_ms,
+        fresh.device_latency_ms
+    );
+}
+
+#[test]
+fn pause_stops_the_audio_and_play_resumes_where_it_was() {
+    let mut g = Gui::open();
+    let file = g.tone("a440.flac", 440.0, 20.0);
+    let _sink = lock_sink();
+    g.queue_and_play(&[file]);
+    g.click(labels::PAUSE);
+    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    let at = g.position_ms();
+    let frames = g.app().engine().snapshot().frames_played;
+    // While paused nothing more is played; the position stays.
+    std::thread::sleep(Duration::from_millis(300)); // a stretch of time to observe, not a sync
+    let s = g.app().engine().snapshot();
+    assert_eq!(s.frames_played, frames, "frames kept flowing while paused");
+    assert!((s.position_ms - at).abs() < 1.0);
+    g.click(labels::PLAY);
+    g.until("resumed", |a| {
+        let s = a.engine().snapshot();
+        s.state == "playing" && s.position_ms > at + 200.0
+    });
+    assert!(
+        g.position_ms() < at + 3000.0,
+        "resumed far from where it paused"
+    );
+}
+
+#[test]
+fn seek_slider_moves_the_heard_position() {
+    let mut g = Gui::open();
+    let file = g.tone("a440.flac", 440.0, 30.0);
+    let _sink = lock_sink();
+    g.queue_and_play(&[file]);
+    g.harness
+        .get_by_role_and_label(egui::Role::Slider, labels::SEEK_SLIDER)
+        .set_value_accesskit(20.0);
+    g.harness.step();
+    g.until("heard position near 20 s", |a| {
+        let p = a.engine().snapshot().position_ms;
+        (19_500.0..22_000.0).contains(&p)
+    });
+}
+
+#[test]
+fn next_and_previous_buttons_move_through_the_queue() {
+    let mut g = Gui::open();
+    let files = [
+        g.tone("one.flac", 440.0, 20.0),
+        g.tone("two.flac", 660.0, 20.0),
+    ];
+    let _sink = lock_sink();
+    g.queue_and_play(&files);
+    assert_eq!(g.app().engine().snapshot().track, Some(0));
+    g.click(labels::NEXT);
+    g.until("second track heard", |a| {
+        a.engine().snapshot().track == Some(1)
+    });
+    g.click(labels::PREVIOUS);
+    g.until("first track heard again", |a| {
+        a.engine().snapshot().track == Some(0)
+    });
+}
+
+#[test]
+fn volume_slider_sets_the_engines_volume() {
+    let mut g = Gui::open();
+    g.harness
+        .get_by_role_and_label(egui::Role::Slider, labels::VOLUME_SLIDER)
+        .set_value_accesskit(0.25);
+    g.harness.step();
+    g.until("volume applied", |a| {
+        (a.engine().volume() - 0.25).abs() < 1e-6
+    });
+    assert_eq!(g.app().settings().volume, 0.25);
+    g.harness
+        .get_by_label(&labels::figure(labels::VOLUME_VALUE, "25 %"));
+}
+
+#[test]
+fn space_toggles_play_and_pause() {
+    let mut g = Gui::open();
+    let file = g.tone("a440.flac", 440.0, 20.0);
+    let _sink = lock_sink();
+    g.drop_files(&[file]);
+    g.until("queued", |a| a.queue().len() == 1);
+    g.key(egui::Key::Space);
+    g.until("playing", |a| a.engine().snapshot().state == "playing");
+    g.key(egui::Key::Space);
+    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.key(egui::Key::Space);
+    g.until("playing again", |a| {
+        a.engine().snapshot().state == "playing"
+    });
+}
+
+#[test]
+fn arrow_keys_seek_five_seconds_back_and_forth() {
+    let mut g = Gui::open();
+    let file = g.tone("a440.flac", 440.0, 40.0);
+    let _sink = lock_sink();
+    g.queue_and_play(&[file]);
+    let before = g.position_ms();
+    g.key(egui::Key::ArrowRight);
+    g.until("5 s further", |a| {
+        a.engine().snapshot().position_ms > before + 4_500.0
+    });
+    let ahead = g.position_ms();
+    assert!(
+        ahead < before + 7_000.0,
+        "jumped from {before} to {ahead} ms"
+    );
+    g.key(egui::Key::ArrowLeft);
+    g.until("5 s back", |a| {
+        a.engine().snapshot().position_ms < ahead - 3_500.0
+    });
+}
+
+#[test]
+fn up_and_down_keys_change_the_volume_in_steps() {
+    let mut g = Gui::open();
+    let start = g.app().engine().volume();
+    g.key(egui::Key::ArrowDown);
+    g.until("quieter", |a| {
+        (a.engine().volume() - (start - 0.05)).abs() < 1e-4
+    });
+    g.key(egui::Key::ArrowUp);
+    g.key(egui::Key::ArrowUp);
+    g.until("louder", |a| {
+        (a.engine().volume() - (start + 0.05)).abs() < 1e-4
+    });
+}
+
+#[test]
+fn n_and_p_keys_go_to_the_next_and_previous_track() {
+    let mut g = Gui::open();
+    let files = [
+        g.tone("one.flac", 440.0, 20.0),
+        g.tone("two.flac", 660.0, 20.0),
+    ];
+    let _sink = lock_sink();
+    g.queue_and_play(&files);
+    g.key(egui::Key::N);
+    g.until("second track", |a| a.engine().snapshot().track == Some(1));
+    g.key(egui::Key::P);
+    g.until("first track", |a| a.engine().snapshot().track == Some(0));
+}
+
+#[test]
+fn a_dropped_non_audio_file_is_rejected_with_a_message_naming_it() {
+    let mut g = Gui::open();
+    let notes = g.dir.path().join("notes.txt");
+    std::fs::write(&notes, "shopping list: milk, eggs, an amplifier\n").unwrap();
+    g.drop_files(&[notes]);
+    g.until("error shown", |a| !a.notices().is_empty());
+    let text = g.app().notices()[0].text.clone();
+    assert!(text.contains("notes.txt"), "{text}");
+    assert!(text.contains("not an audio file"), "{text}");
+    g.harness.get_by_label(&text);
+    assert!(g.app().queue().is_empty());
+    assert_eq!(g.app().cache().list().unwrap().len(), 0);
+    // The message can be dismissed, and the window goes on.
+    g.click(labels::DISMISS);
+    g.until("dismissed", |a| a.notices().is_empty());
+    assert!(g.harness.query_by_label(&text).is_none());
+}
+
+#[test]
+fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
+    let mut g = Gui::open();
+    g.until("library listed", |a| !a.busy());
+    g.harness.step();
+    let delay = |g: &Gui| g.harness.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay;
+    assert_eq!(delay(&g), Duration::MAX, "an idle window keeps repainting");
+
+    let file = g.tone("a440.flac", 440.0, 20.0);
+    let _sink = lock_sink();
+    g.queue_and_play(&[file]);
+    g.harness.step();
+    let d = delay(&g);
+    assert!(
+        d > Duration::ZERO && d <= reel::ui::REPAINT_EVERY,
+        "playing: next frame in {d:?}"
+    );
+    g.click(labels::PAUSE);
+    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.harness.step();
+    g.harness.step();
+    assert_eq!(delay(&g), Duration::MAX, "a paused window keeps repainting");
+}
+
+#[test]
+fn without_a_sound_server_the_window_opens_says_why_and_plays_once_it_is_back() {
+    let _sink = lock_sink();
+    stop_sound_server(false);
+    // Whatever happens below, bring the server back for the tests after this one.
+    struct Restart;
+    impl Drop for Restart {
+        fn drop(&mut self) {
+            start_sound_server();
+        }
+    }
+    let restart = Restart;
+    let mut g = Gui::open();
+    g.until("no-output message", |a| {
+        a.engine().output_problem().is_some()
+    });
+    g.harness.step();
+    g.harness.get_by_label_contains("No audio output:");
+    let why = g.app().engine().output_problem().unwrap_or_default();
+    assert!(!why.trim().is_empty(), "no reason given");
+    // The rest of the window works: files can still be added and queued.
+    let file = g.tone("a440.flac", 440.0, 20.0);
+    g.drop_files(&[file]);
+    g.until("queued without a device", |a| a.queue().len() == 1);
+
+    drop(restart);
+    g.until("output back", |a| a.engine().output_problem().is_none());
+    g.click(labels::PLAY);
+    g.until("playing on the server that came back", |a| {
+        let s = a.engine().snapshot();
+        s.state == "playing" && s.position_ms > 300.0
+    });
+}
+
+#[test]
+fn settings_and_the_queue_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let file = dir.path().join("a440.flac");
+    make_tone(&file, 440.0, 5.0, 48_000, 2, 0.5);
+    let storage = {
+        let cache = Arc::new(Cache::open_dir(cache_dir.clone()).unwrap());
+        let mut h = Harness::builder()
+            .build_eframe(move |cc| App::new(cc, AppOptions::new(cache)).expect("engine starts"));
+        h.input_mut()
+            .dropped_files
+            .push(Arc::new(Dropped(file.clone())));
+        let deadline = Instant::now() + PATIENCE;
+        while h.state().queue().is_empty() {
+            assert!(Instant::now() < deadline, "not queued");
+            h.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        h.get_by_role_and_label(egui::Role::Slider, labels::VOLUME_SLIDER)
+            .set_value_accesskit(0.3);
+        h.step();
+        let mut storage = MemoryStorage::default();
+        eframe::App::save(h.state_mut(), &mut storage);
+        storage
+    };
+    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
+    let cache = Arc::new(Cache::open_dir(cache_dir).unwrap());
+    let mut h = Harness::builder().build_eframe(move |cc| {
+        cc.storage = Some(storage);
+        App::new(cc, AppOptions::new(cache)).expect("engine starts")
+    });
+    let deadline = Instant::now() + PATIENCE;
+    while h.state().queue().is_empty() {
+        assert!(Instant::now() < deadline, "queue not restored");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(h.state().queue()[0].source, file);
+    assert_eq!(h.state().settings().volume, 0.3);
+    assert!((h.state().engine().volume() - 0.3).abs() < 1e-6);
+}
+
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.into(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
