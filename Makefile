@@ -128,15 +128,17 @@ FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=1024 -print_final_stats=1
 fuzz-deps: deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 
-# Runs every target for $(1) seconds, from the committed seeds (fuzz/seeds/TARGET) and what
-# earlier runs found (fuzz/corpus/TARGET, not committed).
+# Runs every target for $(1) seconds, from the committed seeds (fuzz/seeds/TARGET), the crashes
+# found so far (fuzz/regressions/TARGET, committed; each also has a test in the main suite)
+# and what earlier runs found (fuzz/corpus/TARGET, not committed). libFuzzer's output goes to
+# fuzz/logs/TARGET.log.
 define fuzz_all
 	$(CARGO) fuzz build $(FUZZ_BUILD_FLAGS)
 	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
-		log=fuzz/artifacts/$$t/last-run.log; \
+		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t fuzz/regressions/$$t fuzz/logs; \
+		log=fuzz/logs/$$t.log; \
 		echo "fuzz: $$t for $(1) s (libFuzzer's output: $$log)"; \
-		if ! $(CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+		if ! $(CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t fuzz/regressions/$$t -- \
 			-max_total_time=$(1) $(FUZZ_RUN_FLAGS) >"$$log" 2>&1; then \
 			tail -n 60 "$$log"; echo "fuzz: $$t FAILED (input saved under fuzz/artifacts/$$t/)"; exit 1; \
 		fi; \

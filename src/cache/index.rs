@@ -521,6 +521,20 @@ fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
 mod tests {
     use super::*;
 
+    /// Found by the cache_index fuzzer: a duration written with 20 significant digits read
+    /// back one ulp off after a write and a read (serde_json's default float parser), so the
+    /// index did not read back what it wrote. Fixed by serde_json's `float_roundtrip`.
+    #[test]
+    fn an_index_reads_back_exactly_what_it_wrote_long_decimals_included() {
+        let input = include_bytes!("../../fuzz/regressions/cache_index/float-roundtrip.json");
+        let index = Index::parse(input).unwrap();
+        let back = Index::parse(&index.to_json(index.counters)).unwrap();
+        assert_eq!(back.len(), index.len());
+        for e in index.entries() {
+            assert_eq!(back.get(&e.hash), Some(e));
+        }
+    }
+
     fn entry(hash: &str, path: &str) -> Entry {
         Entry {
             hash: hash.to_string(),
