@@ -58,7 +58,7 @@ pub use copy::{CHECK_BYTES, COPY_BUFFER};
 pub use import::{ImportOptions, ImportReport, Imported, PlayPrep, Progress};
 pub use index::{Counters, Entry, EntryView, SourceRef, Tags, TagsView};
 pub use maintain::{ClearReport, GcReport, Stats, VerifyProblem, VerifyReport};
-pub use probe::{Probed, probe, read_tags};
+pub use probe::{Probed, open_for_metadata, probe, read_tags};
 
 use crate::error::{CacheError, io_cause};
 use index::Index;

@@ -5,8 +5,8 @@
 use std::fs::File;
 use std::path::Path;
 
-use symphonia::core::formats::FormatOptions;
 use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::{MetadataContainer, MetadataOptions, MetadataRevision, StandardTag};
 
@@ -41,11 +41,10 @@ pub fn probe(path: &Path) -> Result<Probed, FileError> {
     })
 }
 
-/// Title, artist, album, track number and whether there is a picture, from every metadata
-/// revision symphonia found (tags read while probing, such as ID3v2 ahead of an MP3 or APE/ID3v1
-/// at its end, and the container's own, such as Vorbis comments in FLAC or Ogg). Later
-/// revisions override earlier ones. `None` when the file cannot be probed.
-pub fn read_tags(path: &Path) -> Option<Tags> {
+/// `path` probed by symphonia for its metadata (tags and pictures), with the extension as a
+/// hint; `None` when it cannot be opened or probed. Shared by the tag reader and the window's
+/// cover loader.
+pub fn open_for_metadata(path: &Path) -> Option<Box<dyn FormatReader>> {
     let file = File::open(path).ok()?;
     let mss = MediaSourceStream::new(
         Box::new(file),
@@ -57,14 +56,22 @@ pub fn read_tags(path: &Path) -> Option<Tags> {
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let mut format = symphonia::default::get_probe()
+    symphonia::default::get_probe()
         .probe(
             &hint,
             mss,
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .ok()?;
+        .ok()
+}
+
+/// Title, artist, album, track number and whether there is a picture, from every metadata
+/// revision symphonia found (tags read while probing, such as ID3v2 ahead of an MP3 or APE/ID3v1
+/// at its end, and the container's own, such as Vorbis comments in FLAC or Ogg). Later
+/// revisions override earlier ones. `None` when the file cannot be probed.
+pub fn read_tags(path: &Path) -> Option<Tags> {
+    let mut format = open_for_metadata(path)?;
     let mut tags = Tags::default();
     let mut meta = format.metadata();
     loop {

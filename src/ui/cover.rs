@@ -2,17 +2,11 @@
 //! when the file says which one is, else the first), read and decoded on a short-lived thread
 //! so the UI thread never opens a file; the result comes back on a channel and wakes the window.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::{MetadataOptions, StandardVisualKey, Visual};
-
-use crate::engine::source::SOURCE_BUFFER_BYTES;
+use symphonia::core::meta::{StandardVisualKey, Visual};
 
 /// Covers are scaled down to at most this many pixels a side before they become a texture.
 const COVER_MAX_PX: u32 = 512;
@@ -81,25 +75,7 @@ fn pick(visuals: &[Visual]) -> Option<&Visual> {
 
 /// The embedded picture's bytes, from any metadata revision symphonia finds.
 fn read_cover(path: &Path) -> Option<Vec<u8>> {
-    let file = File::open(path).ok()?;
-    let mss = MediaSourceStream::new(
-        Box::new(file),
-        MediaSourceStreamOptions {
-            buffer_len: SOURCE_BUFFER_BYTES,
-        },
-    );
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .ok()?;
+    let mut format = crate::cache::open_for_metadata(path)?;
     let mut meta = format.metadata();
     let mut found = None;
     loop {
