@@ -325,17 +325,7 @@ fn sigint_stops_playback_cleanly_with_exit_code_0() {
         .spawn()
         .unwrap();
     // Wait (bounded) until the log shows audio being heard.
-    wait_until(Duration::from_secs(15), || {
-        std::fs::read_to_string(&log)
-            .map(|t| {
-                t.lines().any(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .map(|v| v["position_ms"].as_f64().unwrap_or(0.0) > 300.0)
-                        .unwrap_or(false)
-                })
-            })
-            .unwrap_or(false)
-    });
+    wait_until(Duration::from_secs(15), || logged_position_ms(&log) > 300.0);
     let t0 = Instant::now();
     send_sigint(child.id());
     let status = wait_child_with_timeout(&mut child, Duration::from_secs(5));
