@@ -155,10 +155,18 @@ impl App {
                 .name("reel-ui-events".into())
                 .spawn(move || {
                     for ev in source {
+                        // Position events come 4 times a second while playing, when the
+                        // window already repaints every REPAINT_EVERY: ask for a repaint no
+                        // sooner than that, or each one adds a frame (32 fps, not 30).
+                        let soon = matches!(ev, Event::Position { .. });
                         if ev_tx.send(ev).is_err() {
                             return;
                         }
-                        ctx.request_repaint();
+                        if soon {
+                            ctx.request_repaint_after(REPAINT_EVERY);
+                        } else {
+                            ctx.request_repaint();
+                        }
                     }
                 });
         }
