@@ -98,6 +98,14 @@ impl Status {
             .map(|s| (s.track, s.track_frame + (index - s.start_index)))
     }
 
+    /// Where the first segment after `index` starts (the next track's audio already in the ring).
+    pub fn next_start(&self, link_id: u64, index: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|s| s.link_id == link_id && s.start_index > index)
+            .map(|s| s.start_index)
+    }
+
     /// Drop segments that lie wholly before `index` (keeping the one that contains it).
     pub fn prune(&mut self, link_id: u64, index: u64) {
         let keep_from = self

@@ -1,9 +1,11 @@
 //! The supervisor thread: owns the cpal stream, rebuilds it when it fails, and turns the
 //! callback's counters into events ("track started", "position", "queue finished").
 //!
-//! It polls every [`SUPERVISOR_POLL`]: the error callback only sets an atomic (it must not
-//! block), and a stream that silently stops calling back (a sound server killed mid-write) is
-//! caught by a watchdog on the callback counter.
+//! It polls: the error callback only sets an atomic (it must not block), and a stream that
+//! silently stops calling back (a sound server killed mid-write) is caught by a watchdog on the
+//! callback counter. Each poll is a wakeup, and on a VM a wakeup costs tens of microseconds, so
+//! it polls every [`SUPERVISOR_POLL`] only while something is due (priming, a track boundary
+//! about to be heard, the end of the queue) and every [`SUPERVISOR_IDLE_POLL`] otherwise.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -21,7 +23,13 @@ use super::shared::{Episode, Mode, Shared};
 use super::status::{PlayState, Status};
 use crate::error::OutputError;
 
+/// The poll while an event is due: how late a "track started" or "queue finished" may come.
 pub const SUPERVISOR_POLL: Duration = Duration::from_millis(10);
+/// The poll while nothing is due (steady play, paused, stopped). At 10 ms the supervisor was
+/// a fifth of `reel play`'s CPU (100 wakeups a second); nothing it watches for then needs more
+/// than this: the stall watchdog works in [`STREAM_STALL`], position events every
+/// [`POSITION_EVERY`].
+pub const SUPERVISOR_IDLE_POLL: Duration = Duration::from_millis(50);
 /// A running stream whose callback has not run for this long is treated as lost.
 pub const STREAM_STALL: Duration = Duration::from_millis(750);
 /// How often to try to reopen a lost device.
@@ -91,8 +99,9 @@ impl Supervisor {
         let mut next_try = Instant::now() + REOPEN_EVERY;
         let mut watch = Watch::default();
         let mut request = self.request.clone();
+        let mut poll = SUPERVISOR_POLL;
         loop {
-            match self.rx.recv_timeout(SUPERVISOR_POLL) {
+            match self.rx.recv_timeout(poll) {
                 Ok(SupervisorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(SupervisorMsg::Reconfigure(req)) => {
                     request = req;
@@ -147,10 +156,13 @@ impl Supervisor {
                 }
                 next_try = Instant::now() + REOPEN_EVERY;
             }
-            if let Some(r) = &mut running {
-                self.drain_episodes(r);
-                watch.tick(&self, r);
-            }
+            poll = match &mut running {
+                Some(r) => {
+                    self.drain_episodes(r);
+                    watch.tick(&self, r)
+                }
+                None => SUPERVISOR_POLL,
+            };
         }
         if let Some(r) = running.take() {
             self.close(r);
@@ -243,11 +255,13 @@ struct Watch {
 }
 
 impl Watch {
-    fn tick(&mut self, sup: &Supervisor, r: &Running) {
+    /// Returns how long to wait before the next tick.
+    fn tick(&mut self, sup: &Supervisor, r: &Running) -> Duration {
         let link = &r.stream.link;
         let now_ns = sup.epoch.elapsed().as_nanos() as u64;
         let mut events = Vec::new();
         let mut finished = false;
+        let mut next = SUPERVISOR_IDLE_POLL;
         {
             let mut st = sup.status.lock().unwrap_or_else(|p| p.into_inner());
             // Time to first audio for the newest segment.
@@ -283,6 +297,16 @@ impl Watch {
             let link_id = st.link_id;
             let located = st.locate(link_id, idx);
             let mode = link.mode();
+            if playing && mode != Mode::Playing {
+                // Priming or flushing: a first audio or a track start is moments away.
+                next = SUPERVISOR_POLL;
+            }
+            if playing && let Some(start) = st.next_start(link_id, idx) {
+                // The next track is in the ring: look again about when it is heard.
+                let frames = start - idx;
+                let until = Duration::from_secs_f64(frames as f64 / link.rate.max(1) as f64);
+                next = next.min(until.max(SUPERVISOR_POLL));
+            }
             if playing && mode != Mode::Priming {
                 if let Some((track, frame)) = located {
                     if self.heard_track != Some(track) {
@@ -328,6 +352,10 @@ impl Watch {
                     link.period_frames.load(Ordering::Relaxed) as f64 / link.rate.max(1) as f64,
                 )
                 + DRAIN_MARGIN;
+            if playing && st.drained && !self.finished_sent {
+                // The decoder has pushed the end of the queue: the ring is running out.
+                next = SUPERVISOR_POLL;
+            }
             if played_out
                 && self.drained_at.is_some_and(|t| t.elapsed() >= tail)
                 && !self.finished_sent
@@ -346,5 +374,6 @@ impl Watch {
         for e in events {
             let _ = sup.events.send(e);
         }
+        next
     }
 }
