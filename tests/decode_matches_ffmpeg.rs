@@ -43,7 +43,11 @@ fn interleave(w: &Wav) -> Vec<f32> {
 
 /// A music-like test signal: two tones and some noise, so codecs have something to chew on.
 fn make_signal(path: &Path, rate: u32, channels: u16, codec_args: &[&str]) {
-    let layout = if channels == 1 { "mono" } else { "stereo" };
+    let layout = match channels {
+        1 => "mono",
+        6 => "5.1",
+        _ => "stereo",
+    };
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!("sine=f=440:d=4:r={rate}"))
@@ -113,6 +117,8 @@ fn wav_matches_ffmpeg_sample_for_sample() {
     lossless_case("a.wav", 48_000, 2, &["-c:a", "pcm_s16le"]);
     lossless_case("a24.wav", 48_000, 1, &["-c:a", "pcm_s24le"]);
     lossless_case("af.wav", 44_100, 2, &["-c:a", "pcm_f32le"]);
+    lossless_case("a32.wav", 48_000, 2, &["-c:a", "pcm_s32le"]);
+    lossless_case("a6.wav", 48_000, 6, &["-c:a", "pcm_s24le"]);
 }
 
 #[test]

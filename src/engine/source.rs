@@ -72,6 +72,88 @@ pub struct Source {
     frames_out: u64,
     /// A block decoded while probing the channel count, handed out first.
     pending_first: bool,
+    /// Packed little-endian PCM that reel converts itself (see [`Pcm`]).
+    pcm: Option<Pcm>,
+}
+
+/// Packed little-endian PCM samples (WAV, AIFF-C `sowt`, CAF, MKV's `A_PCM`), converted by
+/// reel straight from the packet to interleaved `f32`.
+///
+/// Hand-written on purpose: symphonia's PCM decoder first renders each packet into a planar
+/// buffer, and reel then interleaves that into `f32`, two passes over every sample where one
+/// will do. In `reel decode` of a WAV those two passes were 41 % of the CPU time
+/// (docs/PERFORMANCE.md §1). The conversions are symphonia's own (`i16 as f32 / 32768`, and so
+/// on), so the samples are bit-identical to its decoder's; a test checks that. Every other PCM
+/// variant (big-endian, unsigned, A-law, fewer coded bits than the container) still goes
+/// through symphonia.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pcm {
+    S16,
+    S24,
+    S32,
+    F32,
+}
+
+impl Pcm {
+    fn for_codec(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> Option<Pcm> {
+        use symphonia::core::codecs::audio::well_known::{
+            CODEC_ID_PCM_F32LE, CODEC_ID_PCM_S16LE, CODEC_ID_PCM_S24LE, CODEC_ID_PCM_S32LE,
+        };
+        let (pcm, width) = match params.codec {
+            CODEC_ID_PCM_S16LE => (Pcm::S16, 16),
+            CODEC_ID_PCM_S24LE => (Pcm::S24, 24),
+            CODEC_ID_PCM_S32LE => (Pcm::S32, 32),
+            CODEC_ID_PCM_F32LE => (Pcm::F32, 32),
+            _ => return None,
+        };
+        // Only when every coded bit is a sample bit (no shift in symphonia's decoder).
+        let decoded = params.bits_per_sample.unwrap_or(width);
+        let coded = params.bits_per_coded_sample.unwrap_or(decoded);
+        (decoded == width && coded == width).then_some(pcm)
+    }
+
+    fn bytes(self) -> usize {
+        match self {
+            Pcm::S16 => 2,
+            Pcm::S24 => 3,
+            Pcm::S32 | Pcm::F32 => 4,
+        }
+    }
+
+    /// Convert the whole frames in `data` into `out` (interleaved, as packed PCM already is);
+    /// returns the frame count. A partial frame at the end is dropped, as symphonia does.
+    fn convert(self, data: &[u8], channels: usize, out: &mut Vec<f32>) -> usize {
+        let frame_bytes = self.bytes() * channels;
+        let frames = data.len() / frame_bytes;
+        let data = &data[..frames * frame_bytes];
+        out.clear();
+        out.resize(frames * channels, 0.0);
+        match self {
+            Pcm::S16 => {
+                for (o, b) in out.iter_mut().zip(data.chunks_exact(2)) {
+                    *o = i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0;
+                }
+            }
+            Pcm::S24 => {
+                for (o, b) in out.iter_mut().zip(data.chunks_exact(3)) {
+                    let v = (i32::from_le_bytes([0, b[0], b[1], b[2]])) >> 8;
+                    *o = v as f32 / 8_388_608.0;
+                }
+            }
+            Pcm::S32 => {
+                for (o, b) in out.iter_mut().zip(data.chunks_exact(4)) {
+                    let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    *o = (v as f64 / 2_147_483_648.0) as f32;
+                }
+            }
+            Pcm::F32 => {
+                for (o, b) in out.iter_mut().zip(data.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            }
+        }
+        frames
+    }
 }
 
 fn classify_open_error(err: SymError) -> FileErrorKind {
@@ -189,6 +271,9 @@ impl Source {
             Some(c) => (c.count() as u16, None),
             None => (0, None),
         };
+        // The channel count must be the one the file declares, or the packet's frames are not
+        // what they seem: then symphonia decodes it.
+        let pcm = Pcm::for_codec(&params).filter(|_| channels > 0);
         let info = SourceInfo {
             path: path.to_path_buf(),
             rate,
@@ -210,6 +295,7 @@ impl Source {
             skipped_packets: 0,
             frames_out: 0,
             pending_first: false,
+            pcm,
         };
         if source.info.channels == 0 {
             // Some containers (ADTS AAC, for one) only reveal the channel count in the first
@@ -307,6 +393,19 @@ impl Source {
                 continue;
             }
             let start_frame = self.ts_to_frame(packet.pts);
+            if let Some(pcm) = self.pcm {
+                let channels = self.info.channels as usize;
+                let frames = pcm.convert(&packet.data, channels, &mut self.samples);
+                if frames == 0 {
+                    continue;
+                }
+                self.bad_in_a_row = 0;
+                // Integers convert to finite floats: only float PCM needs the scan.
+                match self.hand_out(start_frame, frames, pcm == Pcm::F32) {
+                    Some(frames) => return Ok(Some(frames)),
+                    None => continue,
+                }
+            }
             let decoded = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
                 Err(SymError::DecodeError(m)) => {
@@ -358,27 +457,41 @@ impl Source {
                     dst[..n].copy_from_slice(&src[..n]);
                 }
             }
-            // Sample-accurate seeking: drop what precedes the requested frame.
-            if let Some(target) = self.discard_before {
-                let end = start_frame + frames as u64;
-                if end <= target {
-                    continue;
-                }
-                self.discard_before = None;
-                if start_frame < target {
-                    let drop = (target - start_frame) as usize;
-                    self.samples.drain(..drop * channels);
-                    return Ok(Some(frames - drop));
-                }
+            match self.hand_out(start_frame, frames, true) {
+                Some(frames) => return Ok(Some(frames)),
+                None => continue,
             }
-            // Non-finite samples from a damaged stream would become full-scale noise; zero them.
+        }
+    }
+
+    /// The last steps for a block of `frames` frames in `self.samples` that starts at file
+    /// frame `start_frame`: drop what precedes a seek's target, and zero non-finite samples
+    /// (`scan`). `None` when the seek drops the whole block.
+    fn hand_out(&mut self, start_frame: u64, frames: usize, scan: bool) -> Option<usize> {
+        let channels = self.info.channels as usize;
+        let mut frames = frames;
+        // Sample-accurate seeking: drop what precedes the requested frame.
+        if let Some(target) = self.discard_before {
+            let end = start_frame + frames as u64;
+            if end <= target {
+                return None;
+            }
+            self.discard_before = None;
+            if start_frame < target {
+                let drop = (target - start_frame) as usize;
+                self.samples.drain(..drop * channels);
+                frames -= drop;
+            }
+        }
+        // Non-finite samples from a damaged stream would become full-scale noise; zero them.
+        if scan {
             for s in self.samples.iter_mut() {
                 if !s.is_finite() {
                     *s = 0.0;
                 }
             }
-            return Ok(Some(frames));
         }
+        Some(frames)
     }
 
     fn bad_packet(&mut self, why: &str) -> Result<(), FileErrorKind> {
@@ -588,6 +701,113 @@ mod fault_injection {
 
         fn byte_len(&self) -> Option<u64> {
             self.file.byte_len()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAV file of `frames` frames: format tag 1 (integer) or 3 (float), little-endian.
+    fn wav(float: bool, bits: u16, channels: u16, samples: &[u8]) -> Vec<u8> {
+        let block = channels * bits / 8;
+        let mut v = Vec::new();
+        v.extend_from_slice(b"RIFF");
+        v.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+        v.extend_from_slice(b"WAVEfmt ");
+        v.extend_from_slice(&16u32.to_le_bytes());
+        v.extend_from_slice(&(if float { 3u16 } else { 1 }).to_le_bytes());
+        v.extend_from_slice(&channels.to_le_bytes());
+        v.extend_from_slice(&48_000u32.to_le_bytes());
+        v.extend_from_slice(&(48_000 * block as u32).to_le_bytes());
+        v.extend_from_slice(&block.to_le_bytes());
+        v.extend_from_slice(&bits.to_le_bytes());
+        v.extend_from_slice(b"data");
+        v.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+        v.extend_from_slice(samples);
+        v
+    }
+
+    fn decode_all(path: &Path, fast: bool, seek_to: Option<u64>) -> (Option<Pcm>, Vec<f32>) {
+        let mut s = Source::open(path).unwrap();
+        let pcm = s.pcm;
+        if !fast {
+            s.pcm = None;
+        }
+        if let Some(f) = seek_to {
+            s.seek(f).unwrap();
+        }
+        let mut out = Vec::new();
+        while let Some(b) = s.next_block().unwrap() {
+            out.extend_from_slice(b);
+        }
+        (pcm, out)
+    }
+
+    /// reel's own PCM conversion gives exactly the samples symphonia's decoder gives, for
+    /// every format it takes over, with extremes, several channel counts, and after a seek.
+    #[test]
+    fn packed_pcm_is_converted_exactly_as_symphonia_does() {
+        let dir = tempfile::tempdir().unwrap();
+        // Deterministic bytes covering every bit pattern region, plus each format's extremes.
+        let mut x = 0x2545_f491_u32;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect()
+        };
+        let mut floats: Vec<u8> = [0.5f32, -1.0, 1.0, f32::NAN, f32::INFINITY, -0.0, 1e-40]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        floats.extend((0..12_000).flat_map(|i| ((i as f32 * 0.01).sin()).to_le_bytes()));
+        let cases: [(bool, u16, Pcm, Vec<u8>); 4] = [
+            (false, 16, Pcm::S16, {
+                let mut v = vec![0x00, 0x80, 0xff, 0x7f];
+                v.extend(noise(24_000));
+                v
+            }),
+            (false, 24, Pcm::S24, {
+                let mut v = vec![0x00, 0x00, 0x80, 0xff, 0xff, 0x7f];
+                v.extend(noise(36_000));
+                v
+            }),
+            (false, 32, Pcm::S32, {
+                let mut v = vec![0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0x7f];
+                v.extend(noise(48_000));
+                v
+            }),
+            (true, 32, Pcm::F32, floats),
+        ];
+        for (float, bits, want, body) in cases {
+            for channels in [1u16, 2, 6] {
+                let block = (channels * bits / 8) as usize;
+                let body = &body[..body.len() / block * block];
+                let path = dir.path().join(format!("{bits}-{float}-{channels}.wav"));
+                std::fs::write(&path, wav(float, bits, channels, body)).unwrap();
+                let what = format!("{bits}-bit float={float} {channels} ch");
+                for seek in [None, Some(777)] {
+                    let (pcm, ours) = decode_all(&path, true, seek);
+                    assert_eq!(pcm, Some(want), "{what}: reel's conversion is used");
+                    let (_, theirs) = decode_all(&path, false, seek);
+                    assert!(!ours.is_empty(), "{what}");
+                    assert_eq!(ours.len(), theirs.len(), "{what} seek {seek:?}");
+                    let same = ours
+                        .iter()
+                        .zip(&theirs)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{what} seek {seek:?}: samples differ from symphonia's"
+                    );
+                }
+            }
         }
     }
 }
