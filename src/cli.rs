@@ -31,6 +31,9 @@ pub const EXIT_CACHE: i32 = crate::cache::commands::EXIT_CACHE;
 
 /// Metrics log period.
 pub const METRICS_EVERY: Duration = Duration::from_millis(100);
+/// The play loop's wait when it has nothing to tick for: any long time (events and signals end
+/// it early), short enough that `Instant + IDLE_WAIT` cannot overflow.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
 pub struct PlayOptions {
     pub files: Vec<PathBuf>,
@@ -183,8 +186,16 @@ pub fn play(opts: PlayOptions) -> i32 {
     let never = crossbeam_channel::never();
     let mut running = !plan.queue.is_empty();
     let mut verifying = true;
+    // Ticks only feed the status line and the metrics log: with neither, the loop sleeps until
+    // an event or a signal comes (a wakeup 10 times a second is a measurable share of playback
+    // CPU, docs/PERFORMANCE.md §2).
+    let ticking = status_line || log.is_some();
     while running {
-        let timeout = next_tick.saturating_duration_since(Instant::now());
+        let timeout = if ticking {
+            next_tick.saturating_duration_since(Instant::now())
+        } else {
+            IDLE_WAIT
+        };
         // Once the verifier is done its channel is closed, and a closed channel is always
         // ready: select on it only while it is open, or this loop spins.
         let corrupt_rx = match &verifier {
@@ -287,7 +298,7 @@ pub fn play(opts: PlayOptions) -> i32 {
             engine.send(Command::Stop);
             break;
         }
-        if Instant::now() >= next_tick {
+        if ticking && Instant::now() >= next_tick {
             next_tick += METRICS_EVERY;
             let snap = plan.show(engine.snapshot());
             if let Some(log) = &mut log
