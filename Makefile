@@ -89,6 +89,7 @@ run: build
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --no-default-features --lib --bins -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -11,4 +11,5 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod metrics_log;
+#[cfg(feature = "gui")]
 pub mod ui;

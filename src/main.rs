@@ -8,8 +8,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use reel::cache::commands::CacheCommand;
 use reel::cli;
+use reel::cli::GuiOptions;
 use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, OutputRequest};
-use reel::ui::GuiOptions;
 
 #[derive(Parser)]
 #[command(
@@ -174,7 +174,7 @@ fn main() {
             == Some(ValueSource::CommandLine)
     };
     let code = match cli.command {
-        Some(Cmd::Play(a)) if !a.no_gui => reel::ui::run(GuiOptions {
+        Some(Cmd::Play(a)) if !a.no_gui => window(GuiOptions {
             device: a.device,
             ring_ms: typed("buffer_ms").then_some(a.buffer_ms),
             period_frames: typed("period").then_some(a.period),
@@ -211,7 +211,7 @@ fn main() {
             },
         ),
         // `reel` and `reel FILE...`: the window.
-        None => reel::ui::run(GuiOptions {
+        None => window(GuiOptions {
             files: cli.files,
             metrics_log: cli.metrics_log,
             cache_dir: cli.cache_dir,
@@ -219,6 +219,21 @@ fn main() {
         }),
     };
     std::process::exit(code);
+}
+
+#[cfg(feature = "gui")]
+fn window(opts: GuiOptions) -> i32 {
+    reel::ui::run(opts)
+}
+
+/// A build without the `gui` feature (as fuzz/ builds the library) has no window.
+#[cfg(not(feature = "gui"))]
+fn window(_: GuiOptions) -> i32 {
+    eprintln!(
+        "reel: this build has no window (built without the `gui` feature). To play without a \
+         window, use `reel play --no-gui FILE...`"
+    );
+    reel::cli::EXIT_NO_DISPLAY
 }
 
 fn play(a: PlayArgs, cache_dir: Option<PathBuf>) -> i32 {

@@ -3,6 +3,7 @@
 //! Files are dropped the way the windowing system drops them (`RawInput::dropped_files`),
 //! buttons are found by their labels and clicked, keys are pressed, and what is asserted is
 //! what the engine does (its own snapshot) and what the sink hears (a recording).
+#![cfg(feature = "gui")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! draws something that is not blank, plays the file it was given, and closes cleanly on
 //! SIGTERM (exit 0, nothing half-written in the cache). Without a display it says so in one
 //! line and suggests `--no-gui`.
+#![cfg(feature = "gui")]
 
 mod support;
 

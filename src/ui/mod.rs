@@ -34,10 +34,10 @@ pub mod signals;
 mod transport;
 mod worker;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::cli::{EXIT_NO_DISPLAY, GuiOptions};
 pub use app::{App, AppOptions};
 pub use metrics::GuiMetricsLog;
 pub use settings::Settings;
@@ -45,28 +45,8 @@ pub use settings::Settings;
 use crate::cache::Cache;
 use crate::engine::OutputRequest;
 
-/// Exit code: the window could not open (no display, or the display refused).
-pub const EXIT_NO_DISPLAY: i32 = 6;
-
 /// How often the window repaints while something moves (playing, importing): about 30 Hz.
 pub const REPAINT_EVERY: Duration = Duration::from_millis(33);
-
-/// What `reel` / `reel FILE...` / `reel play FILE...` asked of the window.
-#[derive(Debug, Default)]
-pub struct GuiOptions {
-    /// Imported, queued (replacing the saved queue) and played at start.
-    pub files: Vec<PathBuf>,
-    /// `--device`, `--buffer-ms`, `--period` when given: override the saved settings.
-    pub device: Option<String>,
-    pub ring_ms: Option<u32>,
-    pub period_frames: Option<u32>,
-    pub volume: Option<f32>,
-    /// Start the first file here.
-    pub start: Option<Duration>,
-    /// `--metrics-log FILE`: JSON Lines with the meters and `ui_frames`.
-    pub metrics_log: Option<PathBuf>,
-    pub cache_dir: Option<PathBuf>,
-}
 
 /// Why the window could not open, as one line that says what to do instead.
 pub fn no_display_line(why: &str) -> String {
