@@ -158,3 +158,41 @@ fn start_up_cleans_dead_imports_temp_files_but_not_live_ones() {
     drop(live);
     std::fs::remove_file(&live_path).unwrap();
 }
+
+/// When the index's rename has happened but the directory fsync after it fails (a failing
+/// disk; injected in debug builds), the import stands: the object stays, the index lists it,
+/// and reel says in one line that the rename may not survive a power cut. (It used to undo
+/// the import's objects, which the new index already listed.)
+#[test]
+fn a_failed_directory_sync_after_the_index_rename_keeps_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let first = dir.path().join("first.wav");
+    write_wav(&first, 64 << 10, 3);
+    import(&cache, &[&first]);
+    let song = dir.path().join("song.wav");
+    write_wav(&song, 256 << 10, 4);
+    let ran = run(reel_in(&cache)
+        .env("REEL_FAULT_INDEX_DIR_FSYNC", "1")
+        .args(["cache", "import"])
+        .arg(&song));
+    // First what is on disk: the index and objects/ must agree whatever reel said.
+    let on_disk = assert_consistent(&cache);
+    assert!(
+        on_disk.contains(&blake3_of(&song)),
+        "the import was undone: {on_disk:?}"
+    );
+    let ran = ran.ok();
+    let lines = reel_lines(&ran.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("could not be synced") && l.contains("power cut")),
+        "no line about the failed sync: {lines:?}"
+    );
+    assert!(on_disk.contains(&blake3_of(&first)));
+    // And the next import of it, with no fault injected, finds it cached.
+    let again = import(&cache, &[&song]);
+    let said = format!("{}{}", again.stdout, again.stderr);
+    assert!(said.contains("1 already cached"), "{said}");
+}

@@ -317,9 +317,21 @@ impl Cache {
             f.write_all(&bytes)?;
             f.sync_all()?;
             fs::rename(&tmp, &dst)?;
-            copy::fsync_dir(&self.dir)?;
             Ok(f)
         })();
+        if result.is_ok()
+            && let Err(e) = index_dir_fsync(&self.dir)
+        {
+            // The new index is in place and every reel now reads it: this commit happened, and
+            // its callers must not undo it (an import would remove objects the index lists).
+            // Only the rename's survival of a power cut is in doubt; were it lost, the old
+            // index would come back and start-up recovery adopts the objects it does not list.
+            eprintln!(
+                "reel: cache {}: the new index is in place but its directory could not be \
+                 synced ({e}); a power cut could bring back the old one",
+                self.dir.display()
+            );
+        }
         match result {
             Ok(f) => {
                 st.index.counters = counters;
@@ -797,4 +809,17 @@ impl Drop for Cache {
     fn drop(&mut self) {
         let _ = self.flush();
     }
+}
+
+/// The directory fsync that makes the index's rename durable. Debug builds fail it when
+/// `REEL_FAULT_INDEX_DIR_FSYNC` is set (tests/cache_crash.rs): a failing disk is otherwise hard
+/// to come by in a test.
+fn index_dir_fsync(dir: &Path) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("REEL_FAULT_INDEX_DIR_FSYNC").is_some() {
+        return Err(std::io::Error::other(
+            "injected by REEL_FAULT_INDEX_DIR_FSYNC",
+        ));
+    }
+    copy::fsync_dir(dir)
 }
