@@ -177,7 +177,6 @@ impl Engine {
             return;
         }
         let _ = self.decoder_tx.send(DecoderMsg::User(cmd, Instant::now()));
-        let _ = self.supervisor_tx.send(SupervisorMsg::Command);
     }
 
     pub fn events(&self) -> &Receiver<Event> {

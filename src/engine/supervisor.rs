@@ -4,9 +4,8 @@
 //! It polls: the error callback only sets an atomic (it must not block), and a stream that
 //! silently stops calling back (a sound server killed mid-write) is caught by a watchdog on the
 //! callback counter. Each poll is a wakeup, and on a VM a wakeup costs tens of microseconds, so
-//! it polls every [`SUPERVISOR_POLL`] only while something is due (a command just sent,
-//! priming, a track boundary about to be heard, the end of the queue) and every
-//! [`SUPERVISOR_IDLE_POLL`] otherwise.
+//! it polls every [`SUPERVISOR_POLL`] only while something is due (priming, a track boundary
+//! about to be heard, the end of the queue) and every [`SUPERVISOR_IDLE_POLL`] otherwise.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -42,15 +41,8 @@ pub const DRAIN_MARGIN: Duration = Duration::from_millis(10);
 /// Underrun episodes kept for the meters' history.
 pub const EPISODE_HISTORY: usize = 512;
 
-/// How long the supervisor polls at [`SUPERVISOR_POLL`] after a user command: long enough for
-/// the decoder to act on it and the device to start playing what it pushed.
-pub const AFTER_COMMAND_FAST: Duration = Duration::from_millis(1000);
-
 pub(crate) enum SupervisorMsg {
     Reconfigure(OutputRequest),
-    /// A user command went to the decoder (load, seek, skip, ...): an event is about to be due,
-    /// and a 50 ms poll would make "track started" come late.
-    Command,
     Shutdown,
 }
 
@@ -108,11 +100,9 @@ impl Supervisor {
         let mut watch = Watch::default();
         let mut request = self.request.clone();
         let mut poll = SUPERVISOR_POLL;
-        let mut fast_until = Instant::now() + AFTER_COMMAND_FAST;
         loop {
             match self.rx.recv_timeout(poll) {
                 Ok(SupervisorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(SupervisorMsg::Command) => fast_until = Instant::now() + AFTER_COMMAND_FAST,
                 Ok(SupervisorMsg::Reconfigure(req)) => {
                     request = req;
                     if let Some(r) = running.take() {
@@ -173,9 +163,6 @@ impl Supervisor {
                 }
                 None => SUPERVISOR_POLL,
             };
-            if Instant::now() < fast_until {
-                poll = SUPERVISOR_POLL;
-            }
         }
         if let Some(r) = running.take() {
             self.close(r);
