@@ -92,7 +92,18 @@ impl Gui {
         }
     }
 
+    /// Clicks the widget labelled `label`, once a frame shows it. The window draws the engine
+    /// state of the frame before, so right after the engine pauses, the button may still say
+    /// "Pause" for a frame (seen once in CI: "No nodes found ... Play").
     fn click(&mut self, label: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.harness.query_by_label(label).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "no widget labelled {label:?} within {PATIENCE:?}"
+            );
+            self.harness.step();
+        }
         self.harness.get_by_label(label).click();
         self.harness.step();
     }
