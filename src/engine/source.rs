@@ -709,7 +709,8 @@ mod fault_injection {
 mod tests {
     use super::*;
 
-    /// A WAV file of `frames` frames: format tag 1 (integer) or 3 (float), little-endian.
+    /// A 48 kHz WAV file holding `samples` (packed little-endian PCM): format tag 1 (integer)
+    /// or 3 (float).
     fn wav(float: bool, bits: u16, channels: u16, samples: &[u8]) -> Vec<u8> {
         let block = channels * bits / 8;
         let mut v = Vec::new();
