@@ -267,6 +267,15 @@ pub fn play(opts: PlayOptions) -> i32 {
                         errors.push(e.to_string());
                     }
                 }
+                Ok(Event::FileWarning(mut w)) => {
+                    // Said, never an error: what could be played was played (exit 0).
+                    let n = engine_errors.get(&w.path).copied().unwrap_or(0);
+                    if let Some(i) = plan.queue_index_of(&w.path, n) {
+                        w.path = plan.file_path(i);
+                    }
+                    if status_line { eprint!("\r\x1b[K"); }
+                    say(&w);
+                }
                 Ok(Event::DeviceLost(why)) => {
                     if status_line { eprint!("\r\x1b[K"); }
                     say(format!("audio output lost: {why}; waiting for it to come back"));
@@ -475,10 +484,7 @@ impl QueuePlan {
                 Ok(qi) => {
                     let mut t = engine.get(*qi).cloned().unwrap_or(TrackRecord {
                         path: file.clone(),
-                        info: None,
-                        error: None,
-                        time_to_first_audio_ms: None,
-                        frames_decoded: 0,
+                        ..TrackRecord::default()
                     });
                     t.path = file.clone();
                     if let Some(e) = &mut t.error {
@@ -493,8 +499,7 @@ impl QueuePlan {
                         CacheError::File(fe) => fe.clone(),
                         other => FileError::new(file, FileErrorKind::Io(other.to_string())),
                     }),
-                    time_to_first_audio_ms: None,
-                    frames_decoded: 0,
+                    ..TrackRecord::default()
                 },
             })
             .collect()
@@ -694,7 +699,10 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
                 Ok(Some(chunk)) => {
                     std::hint::black_box(chunk);
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    say_damage(&opts.file, &pipeline);
+                    return Ok(());
+                }
                 Err(kind) => return Err(DecodeFail::File(FileError::new(&opts.file, kind))),
             }
         }
@@ -724,7 +732,9 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
             }
         }
         w.finalize().map_err(|e| DecodeFail::Write(e.to_string()))?;
-        std::fs::rename(&tmp, out).map_err(|e| DecodeFail::Write(e.to_string()))
+        std::fs::rename(&tmp, out).map_err(|e| DecodeFail::Write(e.to_string()))?;
+        say_damage(&opts.file, &pipeline);
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -732,8 +742,25 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
     result
 }
 
+/// The one line for a file that decoded, but not whole (damaged frames, truncated).
+fn say_damage(file: &Path, pipeline: &Pipeline) {
+    if let Some(what) = pipeline.damage_line() {
+        say(crate::error::FileWarning {
+            path: file.to_path_buf(),
+            what,
+        });
+    }
+}
+
 /// `reel devices`: every output device with its rates, formats and buffer-size ranges.
 pub fn devices(json: bool) -> i32 {
+    let choice = match crate::engine::output::host_choice() {
+        Ok(c) => c,
+        Err(e) => {
+            say(e);
+            return EXIT_NO_DEVICE;
+        }
+    };
     match crate::engine::output::list_devices() {
         Ok(list) => {
             if json {
@@ -742,7 +769,7 @@ pub fn devices(json: bool) -> i32 {
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
             } else {
-                println!("host: {}", crate::engine::output::host_name());
+                println!("host: {} ({})", choice.name(), choice.why);
                 for d in &list {
                     println!(
                         "{}{} ({})",

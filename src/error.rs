@@ -100,6 +100,21 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+/// A file that played, but not whole: damaged frames were skipped, or it ended before its
+/// header said. Not an error (what could be played was played, and the exit code stays 0),
+/// but always said in one line: `b.mp3: ends at 0:05.1 of 0:12.0 (truncated)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWarning {
+    pub path: PathBuf,
+    pub what: String,
+}
+
+impl fmt::Display for FileWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.what)
+    }
+}
+
 /// Errors of the audio output (the device side).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -113,6 +128,9 @@ pub enum OutputError {
     },
     /// The device exists but would not play with any configuration we tried.
     Unusable(String),
+    /// A sound server runs (its socket answers) but refused reel's connection. reel does not
+    /// fall back to ALSA through it (see src/engine/host.rs).
+    ServerRefused { socket: PathBuf, why: String },
 }
 
 impl fmt::Display for OutputError {
@@ -131,6 +149,12 @@ impl fmt::Display for OutputError {
                 }
             }
             OutputError::Unusable(why) => write!(f, "the output device cannot play: {why}"),
+            OutputError::ServerRefused { socket, why } => write!(
+                f,
+                "the sound server at {} did not accept reel ({why}); reel does not go through \
+                 its ALSA plugin instead, which busy-polls a core (REEL_AUDIO_HOST=alsa forces it)",
+                socket.display()
+            ),
         }
     }
 }

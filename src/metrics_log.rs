@@ -1,5 +1,9 @@
 //! `--metrics-log FILE`: the meters as JSON Lines, one object every 100 ms, and a summary at
-//! the end. Field names are snake_case with their unit in the name.
+//! the end. Field names are snake_case with their unit in the name. Written by the thread that
+//! runs the play loop (never the audio thread).
+//!
+//! Every line carries `mono_ms`, the system's CLOCK_MONOTONIC in ms when the line was made,
+//! so an outside recording (stamped with the same clock) can be lined up with reel's claims.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -44,6 +48,7 @@ impl MetricsLog {
                 "t_ms".into(),
                 json!(self.start.elapsed().as_secs_f64() * 1000.0),
             );
+            map.insert("mono_ms".into(), json!(mono_ms()));
         }
         writeln!(self.out, "{v}")?;
         self.out.flush()
@@ -64,6 +69,7 @@ impl MetricsLog {
         if let (Some(s), Value::Object(map)) = (startup, &mut v) {
             map.insert("startup".into(), json!(s));
         }
+        v["mono_ms"] = json!(mono_ms());
         writeln!(self.out, "{v}")?;
         self.out.flush()
     }
@@ -84,8 +90,14 @@ pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[Stri
             "frames_decoded": t.frames_decoded,
             "time_to_first_audio_ms": t.time_to_first_audio_ms,
             "error": t.error.as_ref().map(|e| e.kind.code()),
+            "warning": t.warning,
         })).collect::<Vec<_>>(),
         "errors": errors,
+        // Files that played, but not whole: `FILE: what`, as said on stderr.
+        "warnings": tracks
+            .iter()
+            .filter_map(|t| t.warning.as_ref().map(|w| format!("{}: {w}", t.path.display())))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -104,4 +116,17 @@ pub fn episodes_json(episodes: &[Episode]) -> Value {
             })
         })
         .collect()
+}
+
+/// CLOCK_MONOTONIC now, in ms: the clock `date`-independent tools (a recorder started by a
+/// test, `clock_gettime` in another process) share with reel.
+pub fn mono_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_MONOTONIC
+    // always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
 }

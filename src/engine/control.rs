@@ -8,7 +8,7 @@ use ringbuf::HeapProd;
 
 use super::shared::Link;
 use super::source::SourceInfo;
-use crate::error::{FileError, OutputError};
+use crate::error::{FileError, FileWarning, OutputError};
 
 /// What a user (the CLI, the window) can ask the engine to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +61,9 @@ pub enum Event {
     Stopped,
     /// A file could not be played (or stopped playing); the engine went on to the next.
     FileError(FileError),
+    /// A file played, but not whole (damaged frames skipped, truncated): sent when the
+    /// decoder reaches its end.
+    FileWarning(FileWarning),
     /// The output device went away; the engine keeps trying to get it back.
     DeviceLost(String),
     /// Playing again, on this device, after a loss (or at start).

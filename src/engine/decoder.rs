@@ -22,7 +22,7 @@ use super::control::{Command, DecoderMsg, Event, OutputSlot};
 use super::pipeline::{OutputFormat, Pipeline};
 use super::shared::{Activity, Mode, Shared};
 use super::status::{PlayState, Segment, Status, TrackRecord};
-use crate::error::{FileError, FileErrorKind};
+use crate::error::{FileError, FileErrorKind, FileWarning};
 
 /// Audio needed in the ring before playback starts after a start, seek or resume.
 pub const PRIME_MS: u64 = 20;
@@ -255,10 +255,7 @@ impl Decoder {
                 Some(r) if r.path == *p => r.clone(),
                 _ => TrackRecord {
                     path: p.clone(),
-                    info: None,
-                    error: None,
-                    time_to_first_audio_ms: None,
-                    frames_decoded: 0,
+                    ..TrackRecord::default()
                 },
             })
             .collect();
@@ -640,6 +637,7 @@ impl Decoder {
                 self.pending_off = 0;
             }
             Ok(Ok(None)) => {
+                self.track_damage(track);
                 self.pipeline = None;
                 self.open_track(track + 1, 0, None);
             }
@@ -647,6 +645,22 @@ impl Decoder {
             Err(_) => self.track_failed(track, FileErrorKind::DecoderPanic),
         }
         None
+    }
+
+    /// The track's decoder reached its end: if the file was damaged or cut short, record it
+    /// and say so once.
+    fn track_damage(&mut self, track: usize) {
+        let Some((_, pipeline)) = &self.pipeline else {
+            return;
+        };
+        let Some(what) = pipeline.damage_line() else {
+            return;
+        };
+        let path = pipeline.path().to_path_buf();
+        if let Some(r) = self.status().tracks.get_mut(track) {
+            r.warning = Some(what.clone());
+        }
+        self.emit(Event::FileWarning(FileWarning { path, what }));
     }
 
     fn new_output(&mut self, slot: OutputSlot) {

@@ -18,6 +18,7 @@ pub mod callback;
 pub mod channels;
 pub mod control;
 pub(crate) mod decoder;
+pub mod host;
 pub mod meters;
 pub mod output;
 pub mod pipeline;
@@ -50,9 +51,11 @@ use supervisor::{OutputState, Supervisor, SupervisorMsg};
 /// once, so the size costs no responsiveness. See README, "Ring size".
 pub const DEFAULT_RING_MS: u32 = 200;
 
-/// Default device period: 512 frames (10.7 ms at 48 kHz), which PipeWire and PulseAudio serve
-/// without fuss and which keeps the callback's wake-ups to about 94 a second.
-pub const DEFAULT_PERIOD_FRAMES: u32 = 512;
+/// Default device period: 1024 frames (21.3 ms at 48 kHz), PipeWire's own default quantum.
+/// A smaller request pulls the whole desktop's quantum down to it (PipeWire runs the graph at
+/// the smallest quantum any client asks for), so every other application wakes more often
+/// too; `--period` still lets a user ask for less.
+pub const DEFAULT_PERIOD_FRAMES: u32 = 1024;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

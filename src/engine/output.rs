@@ -82,23 +82,11 @@ pub struct DeviceListing {
     pub configs: Vec<String>,
 }
 
-/// Environment variable that forces a cpal host by name (`pulseaudio` or `alsa`).
-pub const HOST_ENV: &str = "REEL_AUDIO_HOST";
+pub use super::host::HOST_ENV;
 
-/// The audio host: PulseAudio's protocol (spoken by PulseAudio and by PipeWire's
-/// pipewire-pulse, so nearly every Linux desktop) when a server answers, else ALSA.
-/// `REEL_AUDIO_HOST=alsa|pulseaudio` forces one. See README, "Audio host on Linux", for why.
-pub fn host() -> cpal::Host {
-    let forced = std::env::var(HOST_ENV).ok().map(|s| s.to_ascii_lowercase());
-    let alsa = || cpal::host_from_id(cpal::HostId::Alsa).unwrap_or_else(|_| cpal::default_host());
-    match forced.as_deref() {
-        Some("alsa") => alsa(),
-        _ => cpal::host_from_id(cpal::HostId::PulseAudio).unwrap_or_else(|_| alsa()),
-    }
-}
-
-pub fn host_name() -> &'static str {
-    host().id().name()
+/// The host `reel devices` and the stream use, and why (see host.rs).
+pub fn host_choice() -> Result<super::host::HostChoice, OutputError> {
+    super::host::choose()
 }
 
 fn device_label(device: &cpal::Device) -> (String, String) {
@@ -114,7 +102,7 @@ fn device_label(device: &cpal::Device) -> (String, String) {
 }
 
 pub fn list_devices() -> Result<Vec<DeviceListing>, OutputError> {
-    let host = host();
+    let host = host_choice()?.host;
     let default_id = host
         .default_output_device()
         .and_then(|d| d.id().ok())
@@ -214,7 +202,7 @@ pub fn open(
     shared: &Arc<Shared>,
     epoch: Instant,
 ) -> Result<(OpenedStream, HeapProd<f32>, HeapCons<Episode>), OutputError> {
-    let host = host();
+    let host = host_choice()?.host;
     let device = find_device(&host, req.device.as_deref())?;
     let (_, device_name) = device_label(&device);
     let default = device

@@ -97,6 +97,18 @@ impl Pipeline {
             .map(|f| file_to_out(f, info.rate, self.out.rate))
     }
 
+    /// The file's damage as one line without its name (see [`super::source::Damage`]), once
+    /// it has been decoded to its end; `None` for a healthy file.
+    pub fn damage_line(&self) -> Option<String> {
+        let info = self.source.info();
+        self.source.damage().describe(info.rate)
+    }
+
+    /// The file this pipeline decodes.
+    pub fn path(&self) -> &std::path::Path {
+        &self.source.info().path
+    }
+
     /// Packets skipped because they would not decode.
     pub fn skipped_packets(&self) -> u64 {
         self.source.skipped_packets

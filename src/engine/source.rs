@@ -56,6 +56,76 @@ impl SourceInfo {
     }
 }
 
+/// What went wrong in a file that still played, for the one line said when its track ends
+/// (`a.flac: 1 damaged frame skipped at 0:03.2`). Positions are file frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Packets the decoder refused, skipped.
+    pub skipped_packets: u64,
+    /// Frames lost: those of the packets the decoder refused, and those the reader skipped
+    /// without a word (a jump in the packets' timestamps).
+    pub missing_frames: u64,
+    /// Separate places of damage (a run of bad packets counts once).
+    pub damaged_runs: u64,
+    /// Where the first damage is.
+    pub first_at_frame: Option<u64>,
+    /// The file ended at the first frame although its header promised the second.
+    pub ended_at: Option<(u64, u64)>,
+}
+
+impl Damage {
+    /// Take back the last run of `packets` bad packets (the file turned out to end there).
+    fn forget_run(&mut self, packets: u32) {
+        self.skipped_packets = self.skipped_packets.saturating_sub(u64::from(packets));
+        self.damaged_runs = self.damaged_runs.saturating_sub(1);
+        if self.damaged_runs == 0 {
+            self.first_at_frame = None;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.damaged_runs == 0 && self.ended_at.is_none()
+    }
+
+    /// One line without the file name: `1 damaged frame skipped at 0:03.2`,
+    /// `ends at 0:05.1 of 0:12.0 (truncated)`, or both joined by `; `. `None` when healthy.
+    pub fn describe(&self, rate: u32) -> Option<String> {
+        let at = |frame: u64| clock_tenths(frame, rate);
+        let mut parts = Vec::new();
+        if let Some(first) = self.first_at_frame.filter(|_| self.damaged_runs > 0) {
+            let n = self.skipped_packets.max(self.damaged_runs);
+            let what = if n == 1 { "frame" } else { "frames" };
+            let secs = self.missing_frames as f64 / rate.max(1) as f64;
+            let missing = match secs {
+                0.0 => String::new(),
+                s if s < 1.0 => format!(" ({:.0} ms of audio)", s * 1000.0),
+                s => format!(" ({s:.1} s of audio)"),
+            };
+            if n == 1 {
+                parts.push(format!(
+                    "1 damaged {what} skipped at {}{missing}",
+                    at(first)
+                ));
+            } else {
+                parts.push(format!(
+                    "{n} damaged {what} skipped, the first at {}{missing}",
+                    at(first)
+                ));
+            }
+        }
+        if let Some((end, total)) = self.ended_at {
+            parts.push(format!("ends at {} of {} (truncated)", at(end), at(total)));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// `m:ss.t` for a frame position.
+fn clock_tenths(frame: u64, rate: u32) -> String {
+    let tenths = frame * 10 / rate.max(1) as u64;
+    format!("{}:{:02}.{}", tenths / 600, tenths / 10 % 60, tenths % 10)
+}
+
 /// An open, decodable audio file.
 pub struct Source {
     info: SourceInfo,
@@ -69,6 +139,12 @@ pub struct Source {
     bad_in_a_row: u32,
     /// Packets skipped because they failed to decode.
     pub skipped_packets: u64,
+    /// What went wrong in this file although it played (said when its track ends).
+    damage: Damage,
+    /// The timestamp the next packet should have (the last one's pts + duration); a later one
+    /// means the reader skipped damaged data in between. `None` until the first packet after
+    /// opening or seeking, whose pts may start anywhere.
+    next_pts: Option<i64>,
     frames_out: u64,
     /// A block decoded while probing the channel count, handed out first.
     pending_first: bool,
@@ -293,6 +369,8 @@ impl Source {
             discard_before: None,
             bad_in_a_row: 0,
             skipped_packets: 0,
+            damage: Damage::default(),
+            next_pts: None,
             frames_out: 0,
             pending_first: false,
             pcm,
@@ -382,16 +460,24 @@ impl Source {
                     self.decoder.reset();
                     continue;
                 }
-                Err(SymError::DecodeError(m)) => {
-                    self.bad_packet(m)?;
-                    continue;
-                }
+                Err(SymError::DecodeError(m)) => match self.bad_packet(m) {
+                    Ok(()) => continue,
+                    // The reader cannot go on after audio has played: a truncated MP4 whose
+                    // sample table points past the end of the file. Keep what played, and
+                    // say it ended early rather than that it was damaged.
+                    Err(_) if self.frames_out > 0 => {
+                        self.damage.forget_run(self.bad_in_a_row);
+                        return self.end_of_stream();
+                    }
+                    Err(e) => return Err(e),
+                },
                 Err(SymError::IoError(e)) => return Err(FileErrorKind::from_io(&e)),
                 Err(other) => return Err(FileErrorKind::Corrupt(other.to_string())),
             };
             if packet.track_id != self.track_id {
                 continue;
             }
+            self.note_pts_gap(packet.pts.get(), packet.dur.get());
             let start_frame = self.ts_to_frame(packet.pts);
             if let Some(pcm) = self.pcm {
                 let channels = self.info.channels as usize;
@@ -409,10 +495,14 @@ impl Source {
             let decoded = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
                 Err(SymError::DecodeError(m)) => {
+                    self.damage.missing_frames += self
+                        .ts_to_frame(Timestamp::new(packet.dur.get().min(i64::MAX as u64) as i64));
                     self.bad_packet(m)?;
                     continue;
                 }
                 Err(SymError::IoError(_)) => {
+                    self.damage.missing_frames += self
+                        .ts_to_frame(Timestamp::new(packet.dur.get().min(i64::MAX as u64) as i64));
                     self.bad_packet("packet ends early")?;
                     continue;
                 }
@@ -494,7 +584,38 @@ impl Source {
         Some(frames)
     }
 
+    /// A packet whose pts is later than where the previous one ended: the reader skipped the
+    /// frames in between (a FLAC frame whose CRC fails is dropped by the reader itself, so no
+    /// decode error would ever tell).
+    fn note_pts_gap(&mut self, pts: i64, dur: u64) {
+        if let Some(expected) = self.next_pts
+            && pts > expected
+        {
+            let missing = self
+                .ts_to_frame(Timestamp::new(pts))
+                .saturating_sub(self.ts_to_frame(Timestamp::new(expected)));
+            // One frame of slack for timestamps rounded by the container.
+            if missing > 1 {
+                self.damage.missing_frames += missing;
+                self.damage.damaged_runs += 1;
+                self.damage
+                    .first_at_frame
+                    .get_or_insert(self.ts_to_frame(Timestamp::new(expected)));
+            }
+        }
+        self.next_pts = Some(pts.saturating_add(dur.min(i64::MAX as u64) as i64));
+    }
+
+    /// What went wrong in this file although it played: damaged frames skipped, or an end
+    /// before the one its header promised. Empty for a healthy file.
+    pub fn damage(&self) -> &Damage {
+        &self.damage
+    }
+
     fn bad_packet(&mut self, why: &str) -> Result<(), FileErrorKind> {
+        self.damage.damaged_runs += u64::from(self.bad_in_a_row == 0);
+        self.damage.skipped_packets += 1;
+        self.damage.first_at_frame.get_or_insert(self.frames_out);
         self.skipped_packets += 1;
         self.bad_in_a_row += 1;
         if self.bad_in_a_row >= MAX_BAD_PACKETS_IN_A_ROW {
@@ -520,6 +641,13 @@ impl Source {
             return Err(FileErrorKind::Corrupt(
                 "no audio could be decoded (truncated or damaged)".into(),
             ));
+        }
+        // Ending more than a tenth of a second before the length the header promised is a
+        // truncated file (encoder padding and rounding are far smaller).
+        if let Some(total) = self.info.frames
+            && self.frames_out + self.damage.missing_frames + u64::from(self.info.rate / 10) < total
+        {
+            self.damage.ended_at = Some((self.frames_out, total));
         }
         Ok(None)
     }
@@ -552,6 +680,7 @@ impl Source {
         contain_panics(|| self.decoder.reset()).map_err(|()| FileErrorKind::DecoderPanic)?;
         self.discard_before = Some(frame);
         self.frames_out = frame;
+        self.next_pts = None;
         self.bad_in_a_row = 0;
         Ok(())
     }

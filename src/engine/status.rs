@@ -26,9 +26,12 @@ pub struct Segment {
 }
 
 /// Per queue entry: the file, what it turned out to be, and how it went.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TrackRecord {
     pub path: PathBuf,
+    /// What went wrong although it played (see [`crate::error::FileWarning`]), without the
+    /// file name.
+    pub warning: Option<String>,
     pub info: Option<SourceInfo>,
     pub error: Option<FileError>,
     /// Milliseconds from the request to the first callback that wrote this track's audio.

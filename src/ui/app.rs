@@ -466,6 +466,12 @@ impl App {
                     }
                     self.notice(NoticeKind::Error, e.to_string());
                 }
+                Event::FileWarning(mut w) => {
+                    if let Some(q) = self.queue.iter().find(|q| q.object == w.path) {
+                        w.path = q.source.clone();
+                    }
+                    self.notice(NoticeKind::Info, w.to_string());
+                }
                 Event::DeviceLost(why) => self.notice(
                     NoticeKind::Error,
                     format!("audio output lost: {why}; waiting for it to come back"),

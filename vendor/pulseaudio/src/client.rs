@@ -95,7 +95,14 @@ impl Client {
         let protocol_version;
         {
             let mut reader = BufReader::new(&mut socket);
-            let cookie = cookie.as_ref().map(AsRef::as_ref).unwrap_or(&[]).to_owned();
+            // reel patch: with no cookie, send an anonymous one (all zeros, of the protocol's
+            // fixed length), as libpulse does. 0.3.2 sent an empty blob, which pipewire-pulse
+            // rejects (it checks the length, not the content), so a fresh desktop account,
+            // which has no ~/.config/pulse/cookie, could not connect at all.
+            let cookie = match cookie.as_ref().map(AsRef::as_ref) {
+                Some(c) if !c.is_empty() => c.to_owned(),
+                _ => vec![0u8; protocol::NATIVE_COOKIE_LENGTH],
+            };
             let auth = protocol::AuthParams {
                 version: protocol::MAX_VERSION,
                 supports_shm: false,

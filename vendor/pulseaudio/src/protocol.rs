@@ -25,6 +25,10 @@ pub const MIN_VERSION: u16 = 13;
 /// any higher version, but features added by versions higher than this are not supported.
 pub const MAX_VERSION: u16 = 35;
 
+/// The length of the authentication cookie (`PA_NATIVE_COOKIE_LENGTH` in libpulse). reel patch:
+/// used for the anonymous cookie sent when the user has none.
+pub const NATIVE_COOKIE_LENGTH: usize = 256;
+
 /// The size of a message header.
 pub const DESCRIPTOR_SIZE: usize = 5 * 4;
 
