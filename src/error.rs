@@ -266,3 +266,66 @@ pub fn io_cause(err: &std::io::Error) -> String {
         None => text,
     }
 }
+
+/// Errors of the library (`src/library`), the user's collection. Each displays as one line
+/// naming the database or the file, e.g. `library /home/a/.local/share/reel: disk I/O error
+/// while saving a scan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LibraryError {
+    /// The library directory cannot be used at all (another user's, not a directory, no home).
+    Refused { dir: PathBuf, why: String },
+    /// The database failed (disk full, read-only, damaged, busy for too long): `why` is the
+    /// cause, `doing` what reel was doing.
+    Db {
+        dir: PathBuf,
+        why: String,
+        doing: String,
+    },
+    /// The database was written by a newer reel (its schema version is higher than ours).
+    TooNew { dir: PathBuf, version: i64 },
+    /// A file or folder given to `reel library add` cannot be scanned (not found, damaged
+    /// audio, unreadable): the others still are.
+    File(FileError),
+    /// `reel library remove PATH`: nothing in the library is at or under that path.
+    NotInLibrary(PathBuf),
+    /// The scan was interrupted (Ctrl-C); what it had saved is whole.
+    Interrupted,
+}
+
+impl LibraryError {
+    /// Errors about one file (the others can still be scanned or removed), as opposed to the
+    /// library itself failing.
+    pub fn is_about_the_file(&self) -> bool {
+        matches!(self, LibraryError::File(_) | LibraryError::NotInLibrary(_))
+    }
+}
+
+impl fmt::Display for LibraryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LibraryError::Refused { dir, why } => write!(f, "library {}: {why}", dir.display()),
+            LibraryError::Db { dir, why, doing } => {
+                write!(f, "library {}: {why}", dir.display())?;
+                if !doing.is_empty() {
+                    write!(f, " {doing}")?;
+                }
+                Ok(())
+            }
+            LibraryError::TooNew { dir, version } => write!(
+                f,
+                "library {}: written by a newer reel (schema version {version}); not changed",
+                dir.display()
+            ),
+            LibraryError::File(e) => write!(f, "{e}"),
+            LibraryError::NotInLibrary(path) => {
+                write!(f, "{}: not in the library", path.display())
+            }
+            LibraryError::Interrupted => {
+                write!(f, "interrupted; what was scanned so far is saved")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LibraryError {}

@@ -4,12 +4,14 @@
 //! - [`engine`]: decoder thread → lock-free ring → cpal callback, with a supervisor.
 //! - [`cli`]: the headless commands (`reel play --no-gui`, `reel decode`, `reel devices`).
 //! - [`cache`]: the per-user file cache every played file is copied into (`reel cache ...`).
+//! - [`library`]: the user's collection (`reel library ...`), in SQLite, apart from the cache.
 //! - [`ui`]: the desktop window (eframe/egui): library, queue, transport and live meters.
 
 pub mod cache;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod library;
 pub mod metrics_log;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -10,6 +10,8 @@ use reel::cache::commands::CacheCommand;
 use reel::cli;
 use reel::cli::GuiOptions;
 use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, OutputRequest};
+use reel::library::Sort;
+use reel::library::commands::LibraryCommand;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,10 @@ struct Cli {
     /// $XDG_CACHE_HOME/reel or ~/.cache/reel].
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// The library, the collection of added files [default: $REEL_LIBRARY_DIR, else
+    /// $XDG_DATA_HOME/reel or ~/.local/share/reel].
+    #[arg(long, global = true, value_name = "DIR")]
+    library_dir: Option<PathBuf>,
     /// Write the meters and the window's frame count as JSON Lines to this file.
     #[arg(long, value_name = "FILE")]
     metrics_log: Option<PathBuf>,
@@ -49,6 +55,70 @@ enum Cmd {
         #[command(subcommand)]
         command: CacheCmd,
     },
+    /// The library, your collection: add files and folders, list, search, remove.
+    Library {
+        #[command(subcommand)]
+        command: LibraryCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum LibraryCmd {
+    /// Add files, or folders scanned recursively (tags only; nothing is copied). Adding a
+    /// folder again finds new, changed and removed files.
+    Add {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the tracks (C: cached, !: file missing).
+    List {
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Only tracks whose title, artist, album, album artist, genre or file name contains
+        /// this text (ignoring case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value_t = SortArg::Artist)]
+        sort: SortArg,
+    },
+    /// Remove tracks (a file, or everything under a folder) from the library; the files and
+    /// their cached copies are untouched.
+    Remove {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Tracks, total duration, how many are cached and their bytes.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the library directory.
+    Path,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SortArg {
+    Title,
+    Artist,
+    Album,
+    /// Most recently added first.
+    Added,
+    /// Most recently played first.
+    Played,
+}
+
+impl From<SortArg> for Sort {
+    fn from(s: SortArg) -> Sort {
+        match s {
+            SortArg::Title => Sort::Title,
+            SortArg::Artist => Sort::Artist,
+            SortArg::Album => Sort::Album,
+            SortArg::Added => Sort::Added,
+            SortArg::Played => Sort::Played,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -208,6 +278,21 @@ fn main() {
                 CacheCmd::Config { max_size } => CacheCommand::Config { max_size },
                 CacheCmd::Stats { json } => CacheCommand::Stats { json },
                 CacheCmd::Path => CacheCommand::Path,
+            },
+        ),
+        Some(Cmd::Library { command }) => reel::library::commands::run(
+            cli.library_dir.as_deref(),
+            cli.cache_dir.as_deref(),
+            match command {
+                LibraryCmd::Add { paths } => LibraryCommand::Add { paths },
+                LibraryCmd::List { json, search, sort } => LibraryCommand::List {
+                    json,
+                    search,
+                    sort: sort.into(),
+                },
+                LibraryCmd::Remove { paths } => LibraryCommand::Remove { paths },
+                LibraryCmd::Stats { json } => LibraryCommand::Stats { json },
+                LibraryCmd::Path => LibraryCommand::Path,
             },
         ),
         // `reel` and `reel FILE...`: the window.

@@ -1,12 +1,13 @@
 //! What an imported file is: the engine's own probe (`Source::open`, which also decides
 //! whether reel can play it at all and why not) plus its tags, read here with symphonia's
-//! metadata API because the engine has no use for them.
+//! metadata API because the engine has no use for them. The library (`crate::library`) reads
+//! its tags here too, with the few more it keeps ([`ExtraTags`]).
 
 use std::fs::File;
 use std::path::Path;
 
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::{MetadataContainer, MetadataOptions, MetadataRevision, StandardTag};
 
@@ -23,6 +24,21 @@ pub struct Probed {
     pub channels: u16,
     pub duration_secs: Option<f64>,
     pub tags: Tags,
+    /// What the library keeps beyond the cache's tags (the cache ignores it).
+    pub extra: ExtraTags,
+}
+
+/// Tags and format details that the library keeps and the cache index does not: read in the
+/// same pass as [`Tags`], so the library has no tag reader of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraTags {
+    pub album_artist: Option<String>,
+    pub disc: Option<u64>,
+    /// The year of the recording or release (the first four digits of a date tag).
+    pub year: Option<u32>,
+    pub genre: Option<String>,
+    /// Bits per sample of the audio track, when the container or codec says.
+    pub bits_per_sample: Option<u32>,
 }
 
 /// Probes `path` as the engine would open it; a file reel cannot play gets the same error
@@ -31,13 +47,15 @@ pub fn probe(path: &Path) -> Result<Probed, FileError> {
     let source = Source::open(path)?;
     let info = source.info().clone();
     drop(source);
+    let (tags, extra) = read_all(path).unwrap_or_default();
     Ok(Probed {
         codec: info.codec.clone(),
         container: info.container.clone(),
         rate: info.rate,
         channels: info.channels,
         duration_secs: info.duration_secs(),
-        tags: read_tags(path).unwrap_or_default(),
+        tags,
+        extra,
     })
 }
 
@@ -71,34 +89,65 @@ pub fn open_for_metadata(path: &Path) -> Option<Box<dyn FormatReader>> {
 /// at its end, and the container's own, such as Vorbis comments in FLAC or Ogg). Later
 /// revisions override earlier ones. `None` when the file cannot be probed.
 pub fn read_tags(path: &Path) -> Option<Tags> {
+    read_all(path).map(|(tags, _)| tags)
+}
+
+/// [`read_tags`] plus the [`ExtraTags`] the library keeps, from the same probe.
+fn read_all(path: &Path) -> Option<(Tags, ExtraTags)> {
     let mut format = open_for_metadata(path)?;
     let mut tags = Tags::default();
+    let mut extra = ExtraTags {
+        bits_per_sample: format
+            .default_track(TrackType::Audio)
+            .or_else(|| format.first_track(TrackType::Audio))
+            .and_then(|t| t.codec_params.as_ref())
+            .and_then(|p| p.audio())
+            .and_then(|p| p.bits_per_sample),
+        ..ExtraTags::default()
+    };
     let mut meta = format.metadata();
     loop {
         if let Some(rev) = meta.current() {
-            apply_revision(&mut tags, rev);
+            apply_revision(&mut tags, &mut extra, rev);
         }
         if meta.pop().is_none() {
             break;
         }
     }
-    Some(tags)
+    Some((tags, extra))
 }
 
-fn apply_revision(tags: &mut Tags, rev: &MetadataRevision) {
-    apply_container(tags, &rev.media);
+fn apply_revision(tags: &mut Tags, extra: &mut ExtraTags, rev: &MetadataRevision) {
+    apply_container(tags, extra, &rev.media);
     for t in &rev.per_track {
-        apply_container(tags, &t.metadata);
+        apply_container(tags, extra, &t.metadata);
     }
 }
 
-fn apply_container(tags: &mut Tags, c: &MetadataContainer) {
+/// The year at the start of a date tag ("1999", "1999-05-03").
+fn year_of(date: &str) -> Option<u32> {
+    let digits = date.trim().get(..4)?;
+    digits.parse().ok().filter(|y| (1..=9999).contains(y))
+}
+
+fn apply_container(tags: &mut Tags, extra: &mut ExtraTags, c: &MetadataContainer) {
     for tag in &c.tags {
         match &tag.std {
             Some(StandardTag::TrackTitle(s)) => tags.title = Some(s.to_string()),
             Some(StandardTag::Artist(s)) => tags.artist = Some(s.to_string()),
             Some(StandardTag::Album(s)) => tags.album = Some(s.to_string()),
             Some(StandardTag::TrackNumber(n)) => tags.track = Some(*n),
+            Some(StandardTag::AlbumArtist(s)) => extra.album_artist = Some(s.to_string()),
+            Some(StandardTag::DiscNumber(n)) => extra.disc = Some(*n),
+            Some(StandardTag::Genre(s)) => extra.genre = Some(s.to_string()),
+            Some(StandardTag::RecordingYear(y) | StandardTag::ReleaseYear(y)) => {
+                extra.year = Some(u32::from(*y))
+            }
+            Some(StandardTag::RecordingDate(s) | StandardTag::ReleaseDate(s)) => {
+                if let Some(y) = year_of(s) {
+                    extra.year = Some(y);
+                }
+            }
             _ => {}
         }
     }
