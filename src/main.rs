@@ -193,6 +193,15 @@ fn main() {
             .and_then(|m| m.value_source(name))
             == Some(ValueSource::CommandLine)
     };
+    let mut left_out = false;
+    let mut expand = |files: Vec<PathBuf>| {
+        let (files, problems) = reel::playlist::expand(&files);
+        for p in &problems {
+            eprintln!("reel: {p}");
+        }
+        left_out |= !problems.is_empty();
+        files
+    };
     let code = match cli.command {
         Some(Cmd::Play(a)) if !a.no_gui => window(GuiOptions {
             device: a.device,
@@ -204,10 +213,21 @@ fn main() {
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(Duration::from_secs_f64),
             metrics_log: a.metrics_log,
-            files: a.files,
+            files: expand(a.files),
             cache_dir: cli.cache_dir,
         }),
-        Some(Cmd::Play(a)) => play(a, cli.cache_dir),
+        Some(Cmd::Play(mut a)) => {
+            a.files = expand(a.files);
+            if a.files.is_empty() {
+                // Only playlists were given, and every entry was left out (each told above).
+                std::process::exit(cli::EXIT_FILE_ERROR);
+            }
+            match play(a, cli.cache_dir) {
+                // Entries left out of a playlist are bad inputs, as a missing file is.
+                code if code == cli::EXIT_OK && left_out => cli::EXIT_FILE_ERROR,
+                code => code,
+            }
+        }
         Some(Cmd::Decode(a)) => cli::decode(cli::DecodeOptions {
             file: a.file,
             out: a.out,
@@ -232,7 +252,7 @@ fn main() {
         ),
         // `reel` and `reel FILE...`: the window.
         None => window(GuiOptions {
-            files: cli.files,
+            files: expand(cli.files),
             metrics_log: cli.metrics_log,
             cache_dir: cli.cache_dir,
             ..GuiOptions::default()

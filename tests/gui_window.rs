@@ -373,6 +373,33 @@ fn a_dropped_non_audio_file_is_rejected_with_a_message_naming_it() {
 }
 
 #[test]
+fn a_dropped_playlist_queues_its_entries_in_order_and_names_the_missing_one() {
+    let mut g = Gui::open();
+    let one = g.tone("one.flac", 440.0, 0.5);
+    let two = g.tone("two.flac", 550.0, 0.5);
+    let list = g.dir.path().join("list.m3u");
+    std::fs::write(
+        &list,
+        "#EXTM3U\n#EXTINF:1,Two\ntwo.flac\ngone.flac\n# a comment\none.flac\n",
+    )
+    .unwrap();
+    g.drop_files(std::slice::from_ref(&list));
+    g.until("the playlist's files queued", |a| a.queue().len() == 2);
+    let sources: Vec<&Path> = g.app().queue().iter().map(|q| q.source.as_path()).collect();
+    assert_eq!(sources, vec![two.as_path(), one.as_path()]);
+    g.until("the missing entry told", |a| !a.notices().is_empty());
+    let notices = g.app().notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let text = &notices[0].text;
+    assert!(
+        text.contains(list.to_str().unwrap()) && text.contains("gone.flac"),
+        "{text}"
+    );
+    // The playlist itself is not taken for audio.
+    assert_eq!(g.app().cache().list().unwrap().len(), 2);
+}
+
+#[test]
 fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
     let mut g = Gui::open();
     g.until("library listed", |a| !a.busy());

@@ -20,6 +20,7 @@ use super::labels;
 use super::library::{self, Library};
 use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
+use super::playlists::{self, Playlists};
 use super::settings::{PERIOD_FRAMES_CHOICES, RING_MS_RANGE, Settings, Theme};
 use super::signals::Watcher;
 use super::transport::{self, BarInputs, Transport};
@@ -116,6 +117,7 @@ pub struct App {
     transport: Transport,
     covers: Covers,
     dialogs: Dialogs,
+    playlists: Playlists,
     share: Arc<FrameShare>,
     metrics: Option<MetricsThread>,
     signals: Option<Watcher>,
@@ -215,6 +217,7 @@ impl App {
             transport: Transport::default(),
             covers: Covers::default(),
             dialogs: Dialogs::default(),
+            playlists: Playlists::default(),
             share,
             metrics,
             signals: opts.close_on_signal,
@@ -291,12 +294,36 @@ impl App {
         }
     }
 
-    /// Files or folders to bring in (drops, pickers).
-    fn add_paths(&mut self, paths: Vec<PathBuf>, then: Then) {
+    /// Files, folders or playlists to bring in (drops, pickers). Playlists are read on a
+    /// thread first ([`Playlists::expand`]); their files come back through
+    /// [`App::take_playlists`].
+    fn add_paths(&mut self, paths: Vec<PathBuf>, then: Then, ctx: &egui::Context) {
         if paths.is_empty() {
             return;
         }
-        self.worker.send(Job::Import { paths, then });
+        if Playlists::any(&paths) {
+            self.playlists.expand(paths, then, ctx);
+        } else {
+            self.worker.send(Job::Import { paths, then });
+        }
+    }
+
+    /// "Save queue…": the files as the user added them (never the cache's objects).
+    fn save_queue(&mut self, ctx: &egui::Context) {
+        let entries = self
+            .queue
+            .iter()
+            .map(|q| crate::playlist::SaveEntry {
+                path: q.source.clone(),
+                title: if q.artist.is_empty() {
+                    q.title.clone()
+                } else {
+                    format!("{} - {}", q.artist, q.title)
+                },
+                duration_secs: q.duration_secs,
+            })
+            .collect();
+        self.playlists.save(entries, ctx);
     }
 
     fn current_index(&self) -> Option<usize> {
@@ -324,7 +351,7 @@ impl App {
         }
     }
 
-    fn transport_action(&mut self, a: transport::Action) {
+    fn transport_action(&mut self, a: transport::Action, ctx: &egui::Context) {
         use transport::Action as A;
         match a {
             A::Play => self.engine.send(Command::Play),
@@ -335,6 +362,7 @@ impl App {
             A::Seek(to) => self.engine.send(Command::Seek(to)),
             A::Volume(v) => self.set_volume(v),
             A::PlayIndex(i) => self.engine.send(Command::PlayIndex(i)),
+            A::SaveQueue => self.save_queue(ctx),
             A::ClearQueue => {
                 self.engine.send(Command::Stop);
                 self.engine.send(Command::Load(Vec::new()));
@@ -482,14 +510,39 @@ impl App {
         }
     }
 
-    fn take_picks(&mut self) {
+    fn take_picks(&mut self, ctx: &egui::Context) {
         let picks: Vec<_> = self.dialogs.rx.try_iter().collect();
         for p in picks {
             let then = match p.kind {
                 Pick::Files => Then::Queue,
                 Pick::Folder => Then::Library,
             };
-            self.add_paths(p.paths, then);
+            self.add_paths(p.paths, then, ctx);
+        }
+    }
+
+    fn take_playlists(&mut self) {
+        let outcomes: Vec<_> = self.playlists.rx.try_iter().collect();
+        for o in outcomes {
+            match o {
+                playlists::Outcome::Expanded {
+                    files,
+                    problems,
+                    then,
+                } => {
+                    for p in problems {
+                        self.notice(NoticeKind::Error, p);
+                    }
+                    if !files.is_empty() {
+                        self.worker.send(Job::Import { paths: files, then });
+                    }
+                }
+                playlists::Outcome::Saved(path) => self.notice(
+                    NoticeKind::Info,
+                    format!("saved the queue to {}", path.display()),
+                ),
+                playlists::Outcome::SaveFailed(e) => self.notice(NoticeKind::Error, e),
+            }
         }
     }
 
@@ -512,7 +565,7 @@ impl App {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        self.add_paths(dropped, Then::Queue);
+        self.add_paths(dropped, Then::Queue, ctx);
     }
 
     /// Space, Left/Right arrows, Up/Down arrows, N, P — unless a text field has the keyboard. Taken before the panels
@@ -783,7 +836,8 @@ impl eframe::App for App {
         }
         self.take_reports();
         self.take_events();
-        self.take_picks();
+        self.take_picks(&ctx);
+        self.take_playlists();
         self.take_devices();
         self.covers.poll(&ctx);
 
@@ -869,14 +923,17 @@ impl eframe::App for App {
         self.drop_overlay(&ctx);
 
         for a in t_actions {
-            self.transport_action(a);
+            self.transport_action(a, &ctx);
         }
         for a in l_actions {
             self.library_action(a);
         }
 
         // Repaint only while something moves.
-        let moving = self.snap.state == "playing" || self.busy() || self.dialogs.is_open();
+        let moving = self.snap.state == "playing"
+            || self.busy()
+            || self.dialogs.is_open()
+            || self.playlists.is_saving();
         if moving {
             ctx.request_repaint_after(REPAINT_EVERY);
         }

@@ -29,6 +29,7 @@ pub mod labels;
 mod library;
 mod meters;
 mod metrics;
+mod playlists;
 mod settings;
 pub mod signals;
 mod transport;

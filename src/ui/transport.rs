@@ -25,6 +25,8 @@ pub enum Action {
     Volume(f32),
     PlayIndex(usize),
     ClearQueue,
+    /// "Save queue…": write the queue as an M3U8 playlist.
+    SaveQueue,
 }
 
 /// State the bar keeps between frames.
@@ -208,6 +210,13 @@ pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize
                 .clicked()
             {
                 out.push(Action::ClearQueue);
+            }
+            if ui
+                .add_enabled(!queue.is_empty(), egui::Button::new(labels::SAVE_QUEUE))
+                .on_hover_text("Save the queue as an M3U8 playlist, with the files' own paths")
+                .clicked()
+            {
+                out.push(Action::SaveQueue);
             }
         });
     });
