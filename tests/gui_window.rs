@@ -15,6 +15,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reel::cache::Cache;
+use reel::engine::PlayState;
 use reel::ui::labels;
 use reel::ui::{App, AppOptions};
 use support::*;
@@ -121,7 +122,7 @@ impl Gui {
         self.click(labels::PLAY);
         self.until("playing", |a| {
             let s = a.engine().snapshot();
-            s.state == "playing" && s.frames_played > 0 && s.position_ms > 200.0
+            s.state == PlayState::Playing && s.frames_played > 0 && s.position_ms > 200.0
         });
     }
 
@@ -145,14 +146,14 @@ fn dropped_files_are_cached_queued_and_play_when_play_is_clicked() {
     assert_eq!(item.source, file);
     g.until("listed in the library", |a| a.library_len() == 1);
     // Queued, not playing yet.
-    assert_eq!(g.app().engine().snapshot().state, "stopped");
+    assert_eq!(g.app().engine().snapshot().state, PlayState::Stopped);
 
     let rec_path = g.dir.path().join("heard.wav");
     let rec = Recorder::start(&rec_path);
     g.click(labels::PLAY);
     g.until("playing with audio flowing", |a| {
         let s = a.engine().snapshot();
-        s.state == "playing" && s.position_ms > 1500.0
+        s.state == PlayState::Playing && s.position_ms > 1500.0
     });
     let wav = read_wav(&rec.stop());
     let left = &wav.channels[0];
@@ -214,7 +215,9 @@ fn pause_stops_the_audio_and_play_resumes_where_it_was() {
     let _sink = lock_sink();
     g.queue_and_play(&[file]);
     g.click(labels::PAUSE);
-    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.until("paused", |a| {
+        a.engine().snapshot().state == PlayState::Paused
+    });
     let at = g.position_ms();
     let frames = g.app().engine().snapshot().frames_played;
     // While paused nothing more is played; the position stays.
@@ -225,7 +228,7 @@ fn pause_stops_the_audio_and_play_resumes_where_it_was() {
     g.click(labels::PLAY);
     g.until("resumed", |a| {
         let s = a.engine().snapshot();
-        s.state == "playing" && s.position_ms > at + 200.0
+        s.state == PlayState::Playing && s.position_ms > at + 200.0
     });
     assert!(
         g.position_ms() < at + 3000.0,
@@ -292,12 +295,16 @@ fn space_toggles_play_and_pause() {
     g.drop_files(&[file]);
     g.until("queued", |a| a.queue().len() == 1);
     g.key(egui::Key::Space);
-    g.until("playing", |a| a.engine().snapshot().state == "playing");
+    g.until("playing", |a| {
+        a.engine().snapshot().state == PlayState::Playing
+    });
     g.key(egui::Key::Space);
-    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.until("paused", |a| {
+        a.engine().snapshot().state == PlayState::Paused
+    });
     g.key(egui::Key::Space);
     g.until("playing again", |a| {
-        a.engine().snapshot().state == "playing"
+        a.engine().snapshot().state == PlayState::Playing
     });
 }
 
@@ -417,7 +424,9 @@ fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
         "playing: next frame in {d:?}"
     );
     g.click(labels::PAUSE);
-    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.until("paused", |a| {
+        a.engine().snapshot().state == PlayState::Paused
+    });
     g.harness.step();
     g.harness.step();
     assert_eq!(delay(&g), Duration::MAX, "a paused window keeps repainting");
@@ -453,7 +462,7 @@ fn without_a_sound_server_the_window_opens_says_why_and_plays_once_it_is_back() 
     g.click(labels::PLAY);
     g.until("playing on the server that came back", |a| {
         let s = a.engine().snapshot();
-        s.state == "playing" && s.position_ms > 300.0
+        s.state == PlayState::Playing && s.position_ms > 300.0
     });
 }
 

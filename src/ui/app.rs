@@ -28,7 +28,9 @@ use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Entry, Stats};
 use crate::engine::output::DeviceListing;
-use crate::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest};
+use crate::engine::{
+    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, PlayState,
+};
 use crate::error::OutputError;
 
 /// Left/Right arrows jump this far.
@@ -331,7 +333,7 @@ impl App {
     }
 
     fn play_pause(&mut self) {
-        if self.snap.state == "playing" {
+        if self.snap.state == PlayState::Playing {
             self.engine.send(Command::Pause);
         } else if !self.queue.is_empty() {
             self.engine.send(Command::Play);
@@ -930,7 +932,7 @@ impl eframe::App for App {
         }
 
         // Repaint only while something moves.
-        let moving = self.snap.state == "playing"
+        let moving = self.snap.state == PlayState::Playing
             || self.busy()
             || self.dialogs.is_open()
             || self.playlists.is_saving();

@@ -12,7 +12,7 @@ use eframe::egui::{self, RichText};
 use super::format;
 use super::labels;
 use super::worker::QueueItem;
-use crate::engine::MeterSnapshot;
+use crate::engine::{MeterSnapshot, PlayState};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -49,7 +49,7 @@ impl Transport {
     pub fn bar(&mut self, ui: &mut egui::Ui, b: &BarInputs<'_>) -> Vec<Action> {
         let mut out = Vec::new();
         let s = b.snap;
-        let playing = s.state == "playing";
+        let playing = s.state == PlayState::Playing;
         ui.add_space(4.0);
         ui.horizontal(|ui| {
             // Cover and title.
@@ -118,7 +118,10 @@ impl Transport {
                 out.push(Action::Play);
             }
             if ui
-                .add_enabled(s.state != "stopped", egui::Button::new(labels::STOP))
+                .add_enabled(
+                    s.state != PlayState::Stopped,
+                    egui::Button::new(labels::STOP),
+                )
                 .on_hover_text("Stop")
                 .clicked()
             {
