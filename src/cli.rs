@@ -13,7 +13,7 @@ use crate::cache::commands::ProgressBar;
 use crate::cache::{Cache, Imported};
 use crate::engine::pipeline::{OutputFormat, Pipeline};
 use crate::engine::{
-    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, TrackRecord,
+    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, PlayState, TrackRecord,
 };
 use crate::error::{CacheError, FileError, FileErrorKind, OutputError};
 use crate::metrics_log::{MetricsLog, Startup};
@@ -626,10 +626,10 @@ pub fn status_text(s: &MeterSnapshot) -> String {
     let total = s.duration_ms.map(clock).unwrap_or_else(|| "?".into());
     format!(
         "{} {} / {}  {}  ring {:.0}/{:.0} ms  latency {:.1} ms  underruns {}",
-        match s.state.as_str() {
-            "playing" => "▶",
-            "paused" => "⏸",
-            _ => "■",
+        match s.state {
+            PlayState::Playing => "▶",
+            PlayState::Paused => "⏸",
+            PlayState::Stopped => "■",
         },
         clock(s.position_ms),
         total,

@@ -323,9 +323,61 @@ impl fmt::Display for LibraryError {
             }
             LibraryError::Interrupted => {
                 write!(f, "interrupted; what was scanned so far is saved")
+
+/// Errors of playlists (`src/playlist.rs`). Every one leaves the rest of the playlist, and the
+/// other inputs, loading: a missing entry, an unreadable playlist or a failed save is told in
+/// one line and nothing else stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlaylistError {
+    /// The playlist file cannot be read (or written, when saving): `why` is the cause.
+    File(FileError),
+    /// An entry of `playlist` cannot be loaded: `entry` as written in the playlist.
+    Entry {
+        playlist: PathBuf,
+        entry: String,
+        why: EntryProblem,
+    },
+    /// Saving: the playlist could not be written; nothing was left half-written.
+    Write { playlist: PathBuf, why: String },
+}
+
+/// Why one playlist entry is left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryProblem {
+    /// Nothing at the path the entry names.
+    NotFound,
+    /// The entry is a URL other than `file://` (reel plays files, not streams).
+    NotAFile,
+    /// The entry is a playlist inside a playlist inside ... more than this allows (or a loop).
+    NestedTooDeep,
+}
+
+impl fmt::Display for PlaylistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlaylistError::File(e) => write!(f, "{e}"),
+            PlaylistError::Entry {
+                playlist,
+                entry,
+                why,
+            } => {
+                let why = match why {
+                    EntryProblem::NotFound => "not found; left out",
+                    EntryProblem::NotAFile => {
+                        "not a file (reel plays files, not streams); left out"
+                    }
+                    EntryProblem::NestedTooDeep => "playlists nested too deep (a loop?); left out",
+                };
+                write!(f, "{}: entry {entry}: {why}", playlist.display())
+            }
+            PlaylistError::Write { playlist, why } => {
+                write!(f, "{}: cannot save the playlist: {why}", playlist.display())
             }
         }
     }
 }
 
 impl std::error::Error for LibraryError {}
+
+impl std::error::Error for PlaylistError {}

@@ -3,6 +3,7 @@
 //! The binary is a thin shell over this library; tests and benches use it directly.
 //! - [`engine`]: decoder thread → lock-free ring → cpal callback, with a supervisor.
 //! - [`cli`]: the headless commands (`reel play --no-gui`, `reel decode`, `reel devices`).
+//! - [`playlist`]: M3U/M3U8 and PLS in, M3U8 out; expands playlists among the files to play.
 //! - [`cache`]: the per-user file cache every played file is copied into (`reel cache ...`).
 //! - [`library`]: the user's collection (`reel library ...`), in SQLite, apart from the cache.
 //! - [`ui`]: the desktop window (eframe/egui): library, queue, transport and live meters.
@@ -13,5 +14,6 @@ pub mod engine;
 pub mod error;
 pub mod library;
 pub mod metrics_log;
+pub mod playlist;
 #[cfg(feature = "gui")]
 pub mod ui;

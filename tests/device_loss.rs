@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use reel::engine::{Command, Engine, EngineConfig, Event};
+use reel::engine::{Command, Engine, EngineConfig, Event, PlayState};
 use support::*;
 
 fn wait_event(e: &Engine, timeout: Duration, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
@@ -54,7 +54,11 @@ fn playback_survives_the_sound_server_dying_and_resumes_where_it_was() {
     // Audio flows again within a second of the server's return...
     let s = loop {
         let s = e.snapshot();
-        if s.state == "playing" && s.device_ok && s.ring_fill_frames > 0 && s.position_ms > 0.0 {
+        if s.state == PlayState::Playing
+            && s.device_ok
+            && s.ring_fill_frames > 0
+            && s.position_ms > 0.0
+        {
             break s;
         }
         assert!(

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reel::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot};
+use reel::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, PlayState};
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -66,7 +66,7 @@ fn pause_flushes_at_once_and_resume_continues_where_it_paused() {
     e.send(Command::Pause);
     wait_event(&e, "Paused", |ev| matches!(ev, Event::Paused));
     let paused = e.snapshot();
-    assert_eq!(paused.state, "paused");
+    assert_eq!(paused.state, PlayState::Paused);
     assert_eq!(paused.ring_fill_frames, 0, "pause must flush the ring");
     // Nothing more is played while paused: watch ten periods' worth of time go by. (This
     // observes an interval in which nothing may happen; it synchronises nothing.)
@@ -80,7 +80,7 @@ fn pause_flushes_at_once_and_resume_continues_where_it_paused() {
     );
     e.send(Command::Resume);
     let s = wait_snapshot(&e, "playing again", |s| {
-        s.state == "playing" && s.frames_played > played
+        s.state == PlayState::Playing && s.frames_played > played
     });
     // It resumes where it paused (within the fade and one period).
     assert!(
@@ -146,11 +146,11 @@ fn next_previous_and_stop_move_through_the_queue() {
     e.send(Command::Stop);
     wait_event(&e, "Stopped", |ev| matches!(ev, Event::Stopped));
     let s = e.snapshot();
-    assert_eq!(s.state, "stopped");
+    assert_eq!(s.state, PlayState::Stopped);
     assert_eq!(s.ring_fill_frames, 0);
     e.send(Command::Play);
     wait_snapshot(&e, "playing after stop", |s| {
-        s.state == "playing" && s.track == Some(1)
+        s.state == PlayState::Playing && s.track == Some(1)
     });
 }
 

@@ -15,6 +15,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use reel::cache::Cache;
+use reel::engine::PlayState;
 use reel::ui::labels;
 use reel::ui::{App, AppOptions};
 use support::*;
@@ -121,7 +122,7 @@ impl Gui {
         self.click(labels::PLAY);
         self.until("playing", |a| {
             let s = a.engine().snapshot();
-            s.state == "playing" && s.frames_played > 0 && s.position_ms > 200.0
+            s.state == PlayState::Playing && s.frames_played > 0 && s.position_ms > 200.0
         });
     }
 
@@ -145,14 +146,14 @@ fn dropped_files_are_cached_queued_and_play_when_play_is_clicked() {
     assert_eq!(item.source, file);
     g.until("listed in the library", |a| a.library_len() == 1);
     // Queued, not playing yet.
-    assert_eq!(g.app().engine().snapshot().state, "stopped");
+    assert_eq!(g.app().engine().snapshot().state, PlayState::Stopped);
 
     let rec_path = g.dir.path().join("heard.wav");
     let rec = Recorder::start(&rec_path);
     g.click(labels::PLAY);
     g.until("playing with audio flowing", |a| {
         let s = a.engine().snapshot();
-        s.state == "playing" && s.position_ms > 1500.0
+        s.state == PlayState::Playing && s.position_ms > 1500.0
     });
     let wav = read_wav(&rec.stop());
     let left = &wav.channels[0];
@@ -214,7 +215,9 @@ fn pause_stops_the_audio_and_play_resumes_where_it_was() {
     let _sink = lock_sink();
     g.queue_and_play(&[file]);
     g.click(labels::PAUSE);
-    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.until("paused", |a| {
+        a.engine().snapshot().state == PlayState::Paused
+    });
     let at = g.position_ms();
     let frames = g.app().engine().snapshot().frames_played;
     // While paused nothing more is played; the position stays.
@@ -225,7 +228,7 @@ fn pause_stops_the_audio_and_play_resumes_where_it_was() {
     g.click(labels::PLAY);
     g.until("resumed", |a| {
         let s = a.engine().snapshot();
-        s.state == "playing" && s.position_ms > at + 200.0
+        s.state == PlayState::Playing && s.position_ms > at + 200.0
     });
     assert!(
         g.position_ms() < at + 3000.0,
@@ -292,12 +295,16 @@ fn space_toggles_play_and_pause() {
     g.drop_files(&[file]);
     g.until("queued", |a| a.queue().len() == 1);
     g.key(egui::Key::Space);
-    g.until("playing", |a| a.engine().snapshot().state == "playing");
+    g.until("playing", |a| {
+        a.engine().snapshot().state == PlayState::Playing
+    });
     g.key(egui::Key::Space);
-    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.until("paused", |a| {
+        a.engine().snapshot().state == PlayState::Paused
+    });
     g.key(egui::Key::Space);
     g.until("playing again", |a| {
-        a.engine().snapshot().state == "playing"
+        a.engine().snapshot().state == PlayState::Playing
     });
 }
 
@@ -373,6 +380,33 @@ fn a_dropped_non_audio_file_is_rejected_with_a_message_naming_it() {
 }
 
 #[test]
+fn a_dropped_playlist_queues_its_entries_in_order_and_names_the_missing_one() {
+    let mut g = Gui::open();
+    let one = g.tone("one.flac", 440.0, 0.5);
+    let two = g.tone("two.flac", 550.0, 0.5);
+    let list = g.dir.path().join("list.m3u");
+    std::fs::write(
+        &list,
+        "#EXTM3U\n#EXTINF:1,Two\ntwo.flac\ngone.flac\n# a comment\none.flac\n",
+    )
+    .unwrap();
+    g.drop_files(std::slice::from_ref(&list));
+    g.until("the playlist's files queued", |a| a.queue().len() == 2);
+    let sources: Vec<&Path> = g.app().queue().iter().map(|q| q.source.as_path()).collect();
+    assert_eq!(sources, vec![two.as_path(), one.as_path()]);
+    g.until("the missing entry told", |a| !a.notices().is_empty());
+    let notices = g.app().notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let text = &notices[0].text;
+    assert!(
+        text.contains(list.to_str().unwrap()) && text.contains("gone.flac"),
+        "{text}"
+    );
+    // The playlist itself is not taken for audio.
+    assert_eq!(g.app().cache().list().unwrap().len(), 2);
+}
+
+#[test]
 fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
     let mut g = Gui::open();
     g.until("library listed", |a| !a.busy());
@@ -390,7 +424,9 @@ fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
         "playing: next frame in {d:?}"
     );
     g.click(labels::PAUSE);
-    g.until("paused", |a| a.engine().snapshot().state == "paused");
+    g.until("paused", |a| {
+        a.engine().snapshot().state == PlayState::Paused
+    });
     g.harness.step();
     g.harness.step();
     assert_eq!(delay(&g), Duration::MAX, "a paused window keeps repainting");
@@ -426,7 +462,7 @@ fn without_a_sound_server_the_window_opens_says_why_and_plays_once_it_is_back() 
     g.click(labels::PLAY);
     g.until("playing on the server that came back", |a| {
         let s = a.engine().snapshot();
-        s.state == "playing" && s.position_ms > 300.0
+        s.state == PlayState::Playing && s.position_ms > 300.0
     });
 }
 

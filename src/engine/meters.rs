@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::shared::{CALLBACK_WINDOW, Link, METERED_CHANNELS, Mode, SQUARE_SCALE, Shared};
+use super::status::PlayState;
 
 /// Everything the meters panel, the status line and the metrics log show.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct MeterSnapshot {
-    /// "playing", "paused", "stopped".
-    pub state: String,
+    /// Playing, paused or stopped (in JSON: "playing", "paused", "stopped").
+    pub state: PlayState,
     /// Queue entry heard now.
     pub track: Option<usize>,
     pub track_path: Option<String>,

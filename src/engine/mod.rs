@@ -231,12 +231,7 @@ impl Engine {
         meters::read_atomics(&mut snap, &self.shared, stream.as_ref().map(|s| &*s.link));
         snap.device_ok = stream.is_some();
         let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        snap.state = match st.state {
-            PlayState::Playing => "playing",
-            PlayState::Paused => "paused",
-            PlayState::Stopped => "stopped",
-        }
-        .into();
+        snap.state = st.state;
         snap.codec = st.codec.clone();
         snap.file_rate = st.file_rate;
         snap.time_to_first_audio_ms = st.last_ttfa_ms;

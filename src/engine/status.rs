@@ -39,8 +39,12 @@ pub struct TrackRecord {
     pub frames_decoded: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the player is doing. Serialised in lower case ("playing"), as the metrics log has
+/// always written it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PlayState {
+    #[default]
     Stopped,
     Playing,
     Paused,

@@ -12,30 +12,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use eframe::egui::{self, Color32, Key, Modifiers, RichText};
+use eframe::egui::{self, Key, Modifiers};
 
 use super::cover::Covers;
 use super::dialogs::{Dialogs, Pick};
-use super::labels;
+use super::drop_overlay;
 use super::library::{self, Library};
 use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
-use super::settings::{PERIOD_FRAMES_CHOICES, RING_MS_RANGE, Settings, Theme};
+use super::notices::{Notice, NoticeKind, Notices, Topic};
+use super::playlists::{self, Playlists};
+use super::settings::{self, Settings};
+use super::settings_window::{self, SettingsWindow};
 use super::signals::Watcher;
+use super::top_bar::{self, ImportProgress};
 use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Entry, Stats};
-use crate::engine::output::DeviceListing;
-use crate::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest};
+use crate::engine::{
+    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, PlayState,
+};
 use crate::error::OutputError;
 
 /// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
 /// Up/Down arrows change the volume by this much.
 pub const VOLUME_STEP: f32 = 0.05;
-/// At most this many messages are kept in the banner (oldest dropped).
-const MAX_NOTICES: usize = 8;
 
 /// What the window is started with.
 pub struct AppOptions {
@@ -64,51 +67,19 @@ impl AppOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    Error,
-    Info,
-}
-
-/// A message in the banner, until dismissed.
-#[derive(Debug, Clone)]
-pub struct Notice {
-    pub id: u64,
-    pub kind: NoticeKind,
-    pub text: String,
-}
-
-struct ImportProgress {
-    file: PathBuf,
-    done: u64,
-    total: u64,
-}
-
-/// The device list for the settings window, fetched on a thread (enumerating devices can take
-/// a while on ALSA).
-enum Devices {
-    NotAsked,
-    Loading(Receiver<Result<Vec<DeviceListing>, OutputError>>),
-    Ready(Vec<DeviceListing>),
-    Failed(String),
-}
-
 pub struct App {
     engine: Arc<Engine>,
     cache: Arc<Cache>,
     events: Receiver<Event>,
     worker: Worker,
     settings: Settings,
-    /// What the engine runs with, and what the settings window edits.
+    /// What the engine runs with.
     applied_output: OutputRequest,
-    edit_output: OutputRequest,
     queue: Vec<QueueItem>,
     library: Library,
     stats: Option<Stats>,
     max_size_bytes: u64,
-    edit_cap_mib: f64,
-    notices: Vec<Notice>,
-    next_notice: u64,
+    notices: Notices,
     import: Option<ImportProgress>,
     snap: MeterSnapshot,
     output_problem: Option<String>,
@@ -116,6 +87,7 @@ pub struct App {
     transport: Transport,
     covers: Covers,
     dialogs: Dialogs,
+    playlists: Playlists,
     share: Arc<FrameShare>,
     metrics: Option<MetricsThread>,
     signals: Option<Watcher>,
@@ -123,8 +95,7 @@ pub struct App {
     played: Vec<(String, u64)>,
     /// `--start`: seek here when the first file starts.
     start_at: Option<Duration>,
-    show_settings: bool,
-    devices: Devices,
+    settings_window: SettingsWindow,
     window_title: String,
     frames: u64,
 }
@@ -138,7 +109,7 @@ impl App {
         if let Some(v) = opts.volume.filter(|v| v.is_finite()) {
             settings.volume = v.clamp(0.0, 1.0);
         }
-        apply_theme(&ctx, settings.theme);
+        settings::apply_theme(&ctx, settings.theme);
         let request = opts.output.apply(&settings);
         let engine = Arc::new(Engine::start(EngineConfig {
             output: request.clone(),
@@ -198,16 +169,14 @@ impl App {
             cache: opts.cache,
             events,
             worker,
-            applied_output: request.clone(),
-            edit_output: request,
+            settings_window: SettingsWindow::new(request.clone(), max_size_bytes),
+            applied_output: request,
             settings,
             queue: Vec::new(),
             library: Library::default(),
             stats: None,
             max_size_bytes,
-            edit_cap_mib: max_size_bytes as f64 / (1u64 << 20) as f64,
-            notices: Vec::new(),
-            next_notice: 0,
+            notices: Notices::default(),
             import: None,
             snap: MeterSnapshot::default(),
             output_problem: None,
@@ -215,13 +184,12 @@ impl App {
             transport: Transport::default(),
             covers: Covers::default(),
             dialogs: Dialogs::default(),
+            playlists: Playlists::default(),
             share,
             metrics,
             signals: opts.close_on_signal,
             played: Vec::new(),
             start_at: opts.start,
-            show_settings: false,
-            devices: Devices::NotAsked,
             window_title: String::new(),
             frames: 0,
         })
@@ -247,7 +215,7 @@ impl App {
     }
 
     pub fn notices(&self) -> &[Notice] {
-        &self.notices
+        self.notices.all()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -275,28 +243,36 @@ impl App {
 
     // ---- actions ------------------------------------------------------------------------
 
-    fn notice(&mut self, kind: NoticeKind, text: impl Into<String>) {
-        let text = text.into();
-        if self.notices.iter().any(|n| n.text == text) {
-            return;
-        }
-        self.next_notice += 1;
-        self.notices.push(Notice {
-            id: self.next_notice,
-            kind,
-            text,
-        });
-        if self.notices.len() > MAX_NOTICES {
-            self.notices.remove(0);
-        }
-    }
-
-    /// Files or folders to bring in (drops, pickers).
-    fn add_paths(&mut self, paths: Vec<PathBuf>, then: Then) {
+    /// Files, folders or playlists to bring in (drops, pickers). Playlists are read on a
+    /// thread first ([`Playlists::expand`]); their files come back through
+    /// [`App::take_playlists`].
+    fn add_paths(&mut self, paths: Vec<PathBuf>, then: Then, ctx: &egui::Context) {
         if paths.is_empty() {
             return;
         }
-        self.worker.send(Job::Import { paths, then });
+        if Playlists::any(&paths) {
+            self.playlists.expand(paths, then, ctx);
+        } else {
+            self.worker.send(Job::Import { paths, then });
+        }
+    }
+
+    /// "Save queue…": the files as the user added them (never the cache's objects).
+    fn save_queue(&mut self, ctx: &egui::Context) {
+        let entries = self
+            .queue
+            .iter()
+            .map(|q| crate::playlist::SaveEntry {
+                path: q.source.clone(),
+                title: if q.artist.is_empty() {
+                    q.title.clone()
+                } else {
+                    format!("{} - {}", q.artist, q.title)
+                },
+                duration_secs: q.duration_secs,
+            })
+            .collect();
+        self.playlists.save(entries, ctx);
     }
 
     fn current_index(&self) -> Option<usize> {
@@ -304,7 +280,7 @@ impl App {
     }
 
     fn play_pause(&mut self) {
-        if self.snap.state == "playing" {
+        if self.snap.state == PlayState::Playing {
             self.engine.send(Command::Pause);
         } else if !self.queue.is_empty() {
             self.engine.send(Command::Play);
@@ -324,7 +300,7 @@ impl App {
         }
     }
 
-    fn transport_action(&mut self, a: transport::Action) {
+    fn transport_action(&mut self, a: transport::Action, ctx: &egui::Context) {
         use transport::Action as A;
         match a {
             A::Play => self.engine.send(Command::Play),
@@ -335,6 +311,7 @@ impl App {
             A::Seek(to) => self.engine.send(Command::Seek(to)),
             A::Volume(v) => self.set_volume(v),
             A::PlayIndex(i) => self.engine.send(Command::PlayIndex(i)),
+            A::SaveQueue => self.save_queue(ctx),
             A::ClearQueue => {
                 self.engine.send(Command::Stop);
                 self.engine.send(Command::Load(Vec::new()));
@@ -356,14 +333,16 @@ impl App {
             }),
             library::Action::Remove(h) => {
                 if self.queue.iter().any(|q| q.hash == h) {
-                    self.notice(
+                    let name = self
+                        .library
+                        .entry(&h)
+                        .map(|e| e.name.clone())
+                        .unwrap_or(h.clone());
+                    self.notices.post(
+                        Topic::Queued(h),
                         NoticeKind::Error,
                         format!(
-                            "{}: queued; clear the queue before removing it from the cache",
-                            self.library
-                                .entry(&h)
-                                .map(|e| e.name.clone())
-                                .unwrap_or(h.clone())
+                            "{name}: queued; clear the queue before removing it from the cache"
                         ),
                     );
                 } else {
@@ -390,10 +369,11 @@ impl App {
                 } => {
                     self.import = None;
                     for e in errors {
-                        self.notice(NoticeKind::Error, e);
+                        self.notices.message(NoticeKind::Error, e);
                     }
                     if skipped_non_audio > 0 {
-                        self.notice(
+                        self.notices.post(
+                            Topic::SkippedNonAudio,
                             NoticeKind::Info,
                             format!(
                                 "skipped {skipped_non_audio} file{} that {} not audio",
@@ -411,12 +391,9 @@ impl App {
                 } => {
                     self.library.set_entries(entries);
                     self.stats = stats;
-                    if self.max_size_bytes != max_size_bytes {
-                        self.edit_cap_mib = max_size_bytes as f64 / (1u64 << 20) as f64;
-                    }
                     self.max_size_bytes = max_size_bytes;
                 }
-                Report::Error(e) => self.notice(NoticeKind::Error, e),
+                Report::Error(e) => self.notices.message(NoticeKind::Error, e),
             }
         }
     }
@@ -464,49 +441,75 @@ impl App {
                     if let Some(q) = self.queue.iter().find(|q| q.object == e.path) {
                         e.path = q.source.clone();
                     }
-                    self.notice(NoticeKind::Error, e.to_string());
+                    let text = e.to_string();
+                    self.notices
+                        .post(Topic::File(e.path), NoticeKind::Error, text);
                 }
                 Event::FileWarning(mut w) => {
                     if let Some(q) = self.queue.iter().find(|q| q.object == w.path) {
                         w.path = q.source.clone();
                     }
-                    self.notice(NoticeKind::Info, w.to_string());
+                    let text = w.to_string();
+                    self.notices
+                        .post(Topic::File(w.path), NoticeKind::Info, text);
                 }
-                Event::DeviceLost(why) => self.notice(
+                Event::DeviceLost(why) => self.notices.post(
+                    Topic::Output,
                     NoticeKind::Error,
                     format!("audio output lost: {why}; waiting for it to come back"),
                 ),
-                Event::DeviceReady { device } => {
+                // Replaces "output lost".
+                Event::DeviceReady { device } => self.notices.post(
+                    Topic::Output,
+                    NoticeKind::Info,
+                    format!("audio output on {device}"),
+                ),
+                Event::OutputError(e) => {
                     self.notices
-                        .retain(|n| !n.text.starts_with("audio output lost"));
-                    self.notice(NoticeKind::Info, format!("audio output on {device}"));
+                        .post(Topic::Output, NoticeKind::Error, e.to_string())
                 }
-                Event::OutputError(e) => self.notice(NoticeKind::Error, e.to_string()),
                 Event::Stopped | Event::QueueFinished => self.record_plays(),
                 _ => {}
             }
         }
     }
 
-    fn take_picks(&mut self) {
+    fn take_picks(&mut self, ctx: &egui::Context) {
         let picks: Vec<_> = self.dialogs.rx.try_iter().collect();
         for p in picks {
             let then = match p.kind {
                 Pick::Files => Then::Queue,
                 Pick::Folder => Then::Library,
             };
-            self.add_paths(p.paths, then);
+            self.add_paths(p.paths, then, ctx);
         }
     }
 
-    fn take_devices(&mut self) {
-        if let Devices::Loading(rx) = &self.devices
-            && let Ok(r) = rx.try_recv()
-        {
-            self.devices = match r {
-                Ok(list) => Devices::Ready(list),
-                Err(e) => Devices::Failed(e.to_string()),
-            };
+    fn take_playlists(&mut self) {
+        let outcomes: Vec<_> = self.playlists.rx.try_iter().collect();
+        for o in outcomes {
+            match o {
+                playlists::Outcome::Expanded {
+                    files,
+                    problems,
+                    then,
+                } => {
+                    for p in problems {
+                        self.notices.message(NoticeKind::Error, p);
+                    }
+                    if !files.is_empty() {
+                        self.worker.send(Job::Import { paths: files, then });
+                    }
+                }
+                playlists::Outcome::Saved(path) => self.notices.post(
+                    Topic::SaveQueue,
+                    NoticeKind::Info,
+                    format!("saved the queue to {}", path.display()),
+                ),
+                playlists::Outcome::SaveFailed(e) => {
+                    self.notices.post(Topic::SaveQueue, NoticeKind::Error, e)
+                }
+            }
         }
     }
 
@@ -518,7 +521,7 @@ impl App {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        self.add_paths(dropped, Then::Queue);
+        self.add_paths(dropped, Then::Queue, ctx);
     }
 
     /// Space, Left/Right arrows, Up/Down arrows, N, P — unless a text field has the keyboard. Taken before the panels
@@ -561,204 +564,48 @@ impl App {
     // ---- panels -------------------------------------------------------------------------
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            ui.heading(RichText::new("reel").strong());
-            ui.separator();
-            let picking = self.dialogs.is_open();
-            if ui
-                .add_enabled(!picking, egui::Button::new(labels::ADD_FILES))
-                .on_hover_text("Pick audio files: they are copied into reel's cache and queued")
-                .clicked()
-            {
-                self.dialogs.open(Pick::Files, ui.ctx());
+        let actions = top_bar::show(
+            ui,
+            &top_bar::Inputs {
+                picking: self.dialogs.is_open(),
+                import: self.import.as_ref(),
+                busy: self.worker.busy(),
+            },
+            &mut self.settings.show_meters,
+            &mut self.settings_window.open,
+        );
+        for a in actions {
+            match a {
+                top_bar::Action::AddFiles => self.dialogs.open(Pick::Files, ui.ctx()),
+                top_bar::Action::AddFolder => self.dialogs.open(Pick::Folder, ui.ctx()),
             }
-            if ui
-                .add_enabled(!picking, egui::Button::new(labels::ADD_FOLDER))
-                .on_hover_text("Pick a folder: its audio files are copied into the cache and appear in the library")
-                .clicked()
-            {
-                self.dialogs.open(Pick::Folder, ui.ctx());
-            }
-            ui.separator();
-            ui.toggle_value(&mut self.settings.show_meters, labels::METERS)
-                .on_hover_text("Show or hide the meters panel");
-            ui.toggle_value(&mut self.show_settings, labels::SETTINGS);
-            if let Some(p) = &self.import {
-                ui.separator();
-                let frac = if p.total > 0 {
-                    p.done as f32 / p.total as f32
-                } else {
-                    1.0
-                };
-                let name = p
-                    .file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                ui.add(
-                    egui::ProgressBar::new(frac)
-                        .desired_width(260.0)
-                        .show_percentage()
-                        .text(format!("Importing {name}")),
-                )
-                .on_hover_text("Copying into reel's cache (hashing as it copies)");
-            } else if self.worker.busy() {
-                ui.separator();
-                ui.spinner();
-            }
-        });
-        let mut dismissed = Vec::new();
-        for n in &self.notices {
-            let (fg, bg) = match n.kind {
-                NoticeKind::Error => (Color32::WHITE, Color32::from_rgb(0x9b, 0x2c, 0x2c)),
-                NoticeKind::Info => (Color32::WHITE, Color32::from_rgb(0x2c, 0x5d, 0x9b)),
-            };
-            egui::Frame::new()
-                .fill(bg)
-                .corner_radius(4.0)
-                .inner_margin(egui::Margin::symmetric(8, 4))
-                .show(ui, |ui| {
-                    ui.horizontal(|ui| {
-                        ui.add(egui::Label::new(RichText::new(&n.text).color(fg)).wrap());
-                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                            if ui.button(labels::DISMISS).clicked() {
-                                dismissed.push(n.id);
-                            }
-                        });
-                    });
-                });
         }
-        self.notices.retain(|n| !dismissed.contains(&n.id));
+        self.notices.show(ui);
     }
 
     fn settings_window(&mut self, ctx: &egui::Context) {
-        let mut open = self.show_settings;
-        egui::Window::new("Settings")
-            .open(&mut open)
-            .resizable(false)
-            .collapsible(false)
-            .show(ctx, |ui| {
-                ui.strong("Output");
-                if matches!(self.devices, Devices::NotAsked) {
-                    let (tx, rx) = crossbeam_channel::bounded(1);
-                    let ctx = ui.ctx().clone();
-                    let _ = std::thread::Builder::new()
-                        .name("reel-devices".into())
-                        .spawn(move || {
-                            let _ = tx.send(crate::engine::output::list_devices());
-                            ctx.request_repaint();
-                        });
-                    self.devices = Devices::Loading(rx);
+        let actions = self.settings_window.show(
+            ctx,
+            &settings_window::Inputs {
+                applied_output: &self.applied_output,
+                max_size_bytes: self.max_size_bytes,
+                cache_dir: self.cache.dir(),
+            },
+            &mut self.settings.theme,
+        );
+        for a in actions {
+            match a {
+                settings_window::Action::ApplyOutput(request) => {
+                    self.engine.reconfigure(request.clone());
+                    self.settings.device = request.device.clone();
+                    self.settings.ring_ms = request.ring_ms;
+                    self.settings.period_frames = request.period_frames;
+                    self.applied_output = request;
                 }
-                let chosen = self
-                    .edit_output
-                    .device
-                    .clone()
-                    .unwrap_or_else(|| "System default".into());
-                egui::ComboBox::from_label("Device")
-                    .selected_text(chosen)
-                    .width(280.0)
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut self.edit_output.device, None, "System default");
-                        match &self.devices {
-                            Devices::Ready(list) => {
-                                for d in list {
-                                    ui.selectable_value(
-                                        &mut self.edit_output.device,
-                                        Some(d.id.clone()),
-                                        format!("{} ({})", d.name, d.id),
-                                    );
-                                }
-                            }
-                            Devices::Failed(e) => {
-                                ui.label(format!("cannot list devices: {e}"));
-                            }
-                            _ => {
-                                ui.spinner();
-                            }
-                        }
-                    });
-                ui.add(
-                    egui::Slider::new(&mut self.edit_output.ring_ms, RING_MS_RANGE)
-                        .text("Ring size (ms)")
-                        .logarithmic(true),
-                )
-                .on_hover_text("How much decoded audio waits between the decoder and the device. Bigger rides out a busier machine; a seek or pause flushes it either way.");
-                egui::ComboBox::from_label("Device buffer (frames)")
-                    .selected_text(self.edit_output.period_frames.to_string())
-                    .show_ui(ui, |ui| {
-                        for f in PERIOD_FRAMES_CHOICES {
-                            ui.selectable_value(&mut self.edit_output.period_frames, f, f.to_string());
-                        }
-                    });
-                let changed = self.edit_output != self.applied_output;
-                if ui
-                    .add_enabled(changed, egui::Button::new(labels::APPLY_OUTPUT))
-                    .on_hover_text("Reopen the output with these settings; playback goes on where it was")
-                    .clicked()
-                {
-                    self.engine.reconfigure(self.edit_output.clone());
-                    self.applied_output = self.edit_output.clone();
-                    self.settings.device = self.edit_output.device.clone();
-                    self.settings.ring_ms = self.edit_output.ring_ms;
-                    self.settings.period_frames = self.edit_output.period_frames;
-                }
-                ui.separator();
-                ui.strong("Cache");
-                ui.add(
-                    egui::DragValue::new(&mut self.edit_cap_mib)
-                        .range(1.0..=1_048_576.0)
-                        .speed(16.0)
-                        .suffix(" MiB"),
-                )
-                .on_hover_text("Size cap of reel's cache: above it, the least recently played files are evicted (never what is playing or queued)");
-                let cap = (self.edit_cap_mib.max(1.0) * (1u64 << 20) as f64) as u64;
-                if ui
-                    .add_enabled(cap != self.max_size_bytes, egui::Button::new(labels::APPLY_CAP))
-                    .clicked()
-                {
-                    self.worker.send(Job::SetMaxSize(cap));
-                }
-                ui.label(format!("Folder: {}", self.cache.dir().display()));
-                ui.separator();
-                ui.strong("Theme");
-                ui.horizontal(|ui| {
-                    let before = self.settings.theme;
-                    ui.radio_value(&mut self.settings.theme, Theme::Dark, "Dark");
-                    ui.radio_value(&mut self.settings.theme, Theme::Light, "Light");
-                    if self.settings.theme != before {
-                        apply_theme(ui.ctx(), self.settings.theme);
-                    }
-                });
-            });
-        self.show_settings = open;
-    }
-
-    fn drop_overlay(&self, ctx: &egui::Context) {
-        let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
-        if !hovering {
-            return;
+                settings_window::Action::SetMaxSize(cap) => self.worker.send(Job::SetMaxSize(cap)),
+                settings_window::Action::Theme(theme) => settings::apply_theme(ctx, theme),
+            }
         }
-        let painter = ctx.layer_painter(egui::LayerId::new(
-            egui::Order::Foreground,
-            egui::Id::unique("drop-target"),
-        ));
-        let rect = ctx.content_rect().shrink(12.0);
-        let accent = ctx.global_style().visuals.selection.bg_fill;
-        painter.rect_filled(rect, 12.0, accent.gamma_multiply(0.25));
-        painter.rect_stroke(
-            rect,
-            12.0,
-            egui::Stroke::new(3.0, accent),
-            egui::StrokeKind::Inside,
-        );
-        painter.text(
-            rect.center(),
-            egui::Align2::CENTER_CENTER,
-            "Drop to add to the queue",
-            egui::FontId::proportional(28.0),
-            Color32::WHITE,
-        );
     }
 
     fn update_title(&mut self, ctx: &egui::Context) {
@@ -774,13 +621,6 @@ impl App {
     }
 }
 
-fn apply_theme(ctx: &egui::Context, theme: Theme) {
-    ctx.set_theme(match theme {
-        Theme::Dark => egui::Theme::Dark,
-        Theme::Light => egui::Theme::Light,
-    });
-}
-
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
@@ -789,8 +629,9 @@ impl eframe::App for App {
         }
         self.take_reports();
         self.take_events();
-        self.take_picks();
-        self.take_devices();
+        self.take_picks(&ctx);
+        self.take_playlists();
+        self.settings_window.poll();
         self.covers.poll(&ctx);
 
         self.snap = self.engine.snapshot();
@@ -869,20 +710,21 @@ impl eframe::App for App {
                 playing_item.as_ref().map(|q| q.hash.as_str()),
             );
         });
-        if self.show_settings {
-            self.settings_window(&ctx);
-        }
-        self.drop_overlay(&ctx);
+        self.settings_window(&ctx);
+        drop_overlay::show(&ctx);
 
         for a in t_actions {
-            self.transport_action(a);
+            self.transport_action(a, &ctx);
         }
         for a in l_actions {
             self.library_action(a);
         }
 
         // Repaint only while something moves.
-        let moving = self.snap.state == "playing" || self.busy() || self.dialogs.is_open();
+        let moving = self.snap.state == PlayState::Playing
+            || self.busy()
+            || self.dialogs.is_open()
+            || self.playlists.is_saving();
         if moving {
             ctx.request_repaint_after(REPAINT_EVERY);
         }

@@ -16,6 +16,8 @@ const AUDIO_EXTENSIONS: &[&str] = &[
     "flac", "wav", "wave", "mp3", "mp2", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf",
     "mka", "mkv", "webm", "wv", "ape",
 ];
+/// Playlists the picker also offers: their entries are brought in (see playlists.rs).
+const PLAYLIST_EXTENSIONS: &[&str] = &["m3u", "m3u8", "pls"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
@@ -66,7 +68,10 @@ impl Dialogs {
                 });
                 let paths = match kind {
                     Pick::Files => dialog
-                        .add_filter("Audio", AUDIO_EXTENSIONS)
+                        .add_filter(
+                            "Audio and playlists",
+                            &[AUDIO_EXTENSIONS, PLAYLIST_EXTENSIONS].concat(),
+                        )
                         .add_filter("All files", &["*"])
                         .pick_files()
                         .unwrap_or_default(),

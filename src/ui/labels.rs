@@ -12,6 +12,7 @@ pub const SETTINGS: &str = "Settings";
 pub const METERS: &str = "Meters";
 pub const DISMISS: &str = "Dismiss";
 pub const CLEAR_QUEUE: &str = "Clear queue";
+pub const SAVE_QUEUE: &str = "Save queue…";
 pub const REMOVE_FROM_CACHE: &str = "Remove from cache";
 pub const FILTER_HINT: &str = "Filter library";
 pub const APPLY_OUTPUT: &str = "Apply output settings";

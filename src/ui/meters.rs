@@ -12,7 +12,7 @@ use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, VLine};
 use super::format;
 use super::labels::{self, figure};
 use crate::cache::Stats;
-use crate::engine::{Episode, MeterSnapshot};
+use crate::engine::{Episode, MeterSnapshot, PlayState};
 
 /// How much ring-fill history the plot shows.
 pub const HISTORY_SECS: f64 = 30.0;
@@ -40,7 +40,7 @@ impl History {
         snap: &MeterSnapshot,
         episodes: impl FnOnce() -> Vec<Episode>,
     ) {
-        if snap.state == "playing" || snap.ring_fill_frames > 0 {
+        if snap.state == PlayState::Playing || snap.ring_fill_frames > 0 {
             self.points
                 .push_back((now_s, snap.ring_fill_ms, snap.ring_min_fill_ms));
         }

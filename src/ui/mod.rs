@@ -24,13 +24,18 @@
 pub mod app;
 mod cover;
 mod dialogs;
+mod drop_overlay;
 mod format;
 pub mod labels;
 mod library;
 mod meters;
 mod metrics;
+pub mod notices;
+mod playlists;
 mod settings;
+mod settings_window;
 pub mod signals;
+mod top_bar;
 mod transport;
 mod worker;
 

@@ -1,5 +1,5 @@
-//! Settings kept between runs in eframe's storage (a RON file in the user's data directory),
-//! and the settings window.
+//! Settings kept between runs in eframe's storage (a RON file in the user's data directory).
+//! The window that edits them is settings_window.rs.
 //!
 //! Every field has a default (`#[serde(default)]`), so a file written by an older or newer reel
 //! still loads. The window layout (size, position, panel sizes) is eframe's own persisted
@@ -65,6 +65,14 @@ impl Default for Settings {
             sort_ascending: true,
         }
     }
+}
+
+/// Makes egui draw in `theme`.
+pub fn apply_theme(ctx: &eframe::egui::Context, theme: Theme) {
+    ctx.set_theme(match theme {
+        Theme::Dark => eframe::egui::Theme::Dark,
+        Theme::Light => eframe::egui::Theme::Light,
+    });
 }
 
 impl Settings {

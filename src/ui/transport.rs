@@ -12,7 +12,7 @@ use eframe::egui::{self, RichText};
 use super::format;
 use super::labels;
 use super::worker::QueueItem;
-use crate::engine::MeterSnapshot;
+use crate::engine::{MeterSnapshot, PlayState};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -25,6 +25,8 @@ pub enum Action {
     Volume(f32),
     PlayIndex(usize),
     ClearQueue,
+    /// "Save queue…": write the queue as an M3U8 playlist.
+    SaveQueue,
 }
 
 /// State the bar keeps between frames.
@@ -47,7 +49,7 @@ impl Transport {
     pub fn bar(&mut self, ui: &mut egui::Ui, b: &BarInputs<'_>) -> Vec<Action> {
         let mut out = Vec::new();
         let s = b.snap;
-        let playing = s.state == "playing";
+        let playing = s.state == PlayState::Playing;
         ui.add_space(4.0);
         ui.horizontal(|ui| {
             // Cover and title.
@@ -116,7 +118,10 @@ impl Transport {
                 out.push(Action::Play);
             }
             if ui
-                .add_enabled(s.state != "stopped", egui::Button::new(labels::STOP))
+                .add_enabled(
+                    s.state != PlayState::Stopped,
+                    egui::Button::new(labels::STOP),
+                )
                 .on_hover_text("Stop")
                 .clicked()
             {
@@ -208,6 +213,13 @@ pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize
                 .clicked()
             {
                 out.push(Action::ClearQueue);
+            }
+            if ui
+                .add_enabled(!queue.is_empty(), egui::Button::new(labels::SAVE_QUEUE))
+                .on_hover_text("Save the queue as an M3U8 playlist, with the files' own paths")
+                .clicked()
+            {
+                out.push(Action::SaveQueue);
             }
         });
     });
