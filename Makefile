@@ -28,6 +28,8 @@ TEST_THREADS ?= 1
 
 # Everything the build and the tests use, as Debian packages:
 #   build-essential pkg-config libasound2-dev   compile and link against ALSA (cpal)
+#   libopus-dev                                  the system libopus that Opus decoding links
+#                                                (symphonia-adapter-libopus without `bundled`)
 #   pipewire wireplumber pipewire-pulse          the private sound server of `make test`
 #   pipewire-alsa                                routes ALSA "default" (what cpal opens) to it
 #   pulseaudio-utils                             pactl/paplay, to drive it
@@ -39,7 +41,7 @@ TEST_THREADS ?= 1
 #   libgl1 libegl1 libgl1-mesa-dri               OpenGL (software, Mesa) for the window (glow)
 #   libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2   what winit loads at run time on X11
 #   stress-ng hyperfine                          load and timing for the performance tests
-DEB_PACKAGES := build-essential pkg-config libasound2-dev \
+DEB_PACKAGES := build-essential pkg-config libasound2-dev libopus-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
 	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine \
 	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2
@@ -71,6 +73,7 @@ deps:
 	@broken=(); \
 	for c in $(DEB_COMMANDS); do command -v "$$c" >/dev/null || broken+=("$$c"); done; \
 	pkg-config --exists alsa || broken+=("pkg-config alsa"); \
+	pkg-config --exists opus || broken+=("pkg-config opus"); \
 	if (( $${#broken[@]} )); then echo "deps: still missing after install: $${broken[*]}" >&2; exit 1; fi
 	@if ! command -v $(CARGO) >/dev/null; then \
 		echo "deps: cargo not found (install Rust with rustup; ~/.cargo/bin is searched)" >&2; exit 1; \
