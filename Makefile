@@ -36,6 +36,7 @@ TEST_THREADS ?= 1
 #   dbus                                         a private session bus (wireplumber needs one)
 #   tini                                         reaps sound-server daemons a test restarts
 #   ffmpeg sox mpv                               make, decode and play test files
+#   lame                                         MP3s with lame's own LAME tag (tests/gapless.rs)
 #   xvfb xauth imagemagick                       a virtual display and screenshots for GUI tests
 #   x11-utils                                    xwininfo: find the window on that display
 #   libgl1 libegl1 libgl1-mesa-dri               OpenGL (software, Mesa) for the window (glow)
@@ -43,12 +44,12 @@ TEST_THREADS ?= 1
 #   stress-ng hyperfine                          load and timing for the performance tests
 DEB_PACKAGES := build-essential pkg-config libasound2-dev libopus-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
-	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine \
+	ffmpeg sox mpv lame xvfb xauth imagemagick stress-ng hyperfine \
 	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
 DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
-	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv Xvfb xauth convert \
+	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv lame Xvfb xauth convert \
 	stress-ng hyperfine xwininfo import
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

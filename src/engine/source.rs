@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -280,7 +281,7 @@ impl Source {
             opus: None,
             mp4,
         };
-        let made = if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS {
+        let made = if params.codec == CODEC_ID_OPUS {
             opus::make_decoder(&params).map(|(d, head)| {
                 opus_head = head;
                 d
@@ -292,6 +293,10 @@ impl Source {
                 .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(gapless))
         };
         let decoder = made.map_err(|e| match e {
+            // libopus is only wired for mono and stereo (the adapter has no multistream).
+            SymError::Unsupported(_) if params.codec == CODEC_ID_OPUS => fail(
+                FileErrorKind::UnsupportedCodec("Opus with more than 2 channels".into()),
+            ),
             SymError::Unsupported(_) => fail(FileErrorKind::UnsupportedCodec(codec_name_guess(
                 &params.codec.to_string(),
             ))),
