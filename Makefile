@@ -31,12 +31,15 @@ TEST_THREADS ?= 1
 
 # Everything the build and the tests use, as Debian packages:
 #   build-essential pkg-config libasound2-dev   compile and link against ALSA (cpal)
+#   libopus-dev                                  the system libopus that Opus decoding links
+#                                                (symphonia-adapter-libopus without `bundled`)
 #   pipewire wireplumber pipewire-pulse          the private sound server of `make test`
 #   pipewire-alsa                                routes ALSA "default" (what cpal opens) to it
 #   pulseaudio-utils                             pactl/paplay, to drive it
 #   dbus                                         a private session bus (wireplumber needs one)
 #   tini                                         reaps sound-server daemons a test restarts
 #   ffmpeg sox mpv                               make, decode and play test files
+#   lame                                         MP3s with lame's own LAME tag (tests/gapless.rs)
 #   xvfb xauth imagemagick                       a virtual display and screenshots for GUI tests
 #   x11-utils                                    xwininfo: find the window on that display
 #   libgl1 libegl1 libgl1-mesa-dri               OpenGL (software, Mesa) for the window (glow)
@@ -45,15 +48,15 @@ TEST_THREADS ?= 1
 #   librsvg2-bin                                 rsvg-convert: `make install` renders the icon's PNG sizes
 #   desktop-file-utils                           desktop-file-validate: the install test checks the launcher
 #   man-db groff-base                            man -l: the install test renders the man page
-DEB_PACKAGES := build-essential pkg-config libasound2-dev \
+DEB_PACKAGES := build-essential pkg-config libasound2-dev libopus-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
-	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine \
+	ffmpeg sox mpv lame xvfb xauth imagemagick stress-ng hyperfine \
 	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 \
 	librsvg2-bin desktop-file-utils man-db groff-base
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
 DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
-	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv Xvfb xauth convert \
+	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv lame Xvfb xauth convert \
 	stress-ng hyperfine xwininfo import rsvg-convert desktop-file-validate man groff
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -79,6 +82,7 @@ deps:
 	@broken=(); \
 	for c in $(DEB_COMMANDS); do command -v "$$c" >/dev/null || broken+=("$$c"); done; \
 	pkg-config --exists alsa || broken+=("pkg-config alsa"); \
+	pkg-config --exists opus || broken+=("pkg-config opus"); \
 	if (( $${#broken[@]} )); then echo "deps: still missing after install: $${broken[*]}" >&2; exit 1; fi
 	@if ! command -v $(CARGO) >/dev/null; then \
 		echo "deps: cargo not found (install Rust with rustup; ~/.cargo/bin is searched)" >&2; exit 1; \

@@ -13,7 +13,8 @@ use crate::cache::commands::ProgressBar;
 use crate::cache::{Cache, Imported};
 use crate::engine::pipeline::{OutputFormat, Pipeline};
 use crate::engine::{
-    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, PlayState, TrackRecord,
+    Command, Engine, EngineConfig, Event, GainSettings, MeterSnapshot, OutputRequest, PlayState,
+    TrackRecord,
 };
 use crate::error::{CacheError, FileError, FileErrorKind, OutputError};
 use crate::metrics_log::{MetricsLog, Startup};
@@ -63,6 +64,8 @@ pub struct PlayOptions {
     pub start: Option<Duration>,
     /// `--cache-dir`; `None`: `$REEL_CACHE_DIR` or the user's cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// `--replaygain`, `--preamp`.
+    pub gain: GainSettings,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -191,6 +194,8 @@ pub fn play(opts: PlayOptions) -> i32 {
     let mut loaded_ms = None;
     if !plan.queue.is_empty() {
         loaded_ms = Some(ms(launched.elapsed()));
+        // Before the load: the first track opens with it.
+        engine.send(Command::ReplayGain(opts.gain));
         engine.send(Command::Load(plan.queue.clone()));
         if let Some(start) = opts.start {
             engine.send(Command::Seek(start));
@@ -649,6 +654,8 @@ pub struct DecodeOptions {
     pub channels: Option<u16>,
     /// Start decoding here (uses the engine's sample-accurate seek).
     pub start: Option<Duration>,
+    /// `--replaygain`, `--preamp`: a single file has no neighbours, so `auto` is `track`.
+    pub gain: GainSettings,
 }
 
 /// `reel decode FILE --out OUT.wav`: exactly the samples the engine would send, as float WAV.
@@ -686,6 +693,10 @@ fn decode_inner(opts: &DecodeOptions) -> Result<(), DecodeFail> {
         drop(probe);
         Pipeline::open(&opts.file, Some(out_fmt)).map_err(DecodeFail::File)?
     };
+    let loudness = pipeline.info().loudness.clone();
+    pipeline.set_gain(crate::engine::replaygain::choose(
+        opts.gain, &loudness, false,
+    ));
     if let Some(start) = opts.start {
         let frame = (start.as_secs_f64() * out_fmt.rate as f64).round() as u64;
         pipeline

@@ -323,6 +323,10 @@ impl fmt::Display for LibraryError {
             }
             LibraryError::Interrupted => {
                 write!(f, "interrupted; what was scanned so far is saved")
+            }
+        }
+    }
+}
 
 /// Errors of playlists (`src/playlist.rs`). Every one leaves the rest of the playlist, and the
 /// other inputs, loading: a missing entry, an unreadable playlist or a failed save is told in

@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use reel::cache::commands::CacheCommand;
 use reel::cli;
 use reel::cli::GuiOptions;
-use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, OutputRequest};
+use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainMode, GainSettings, OutputRequest};
 use reel::library::Sort;
 use reel::library::commands::LibraryCommand;
 
@@ -209,6 +209,13 @@ struct PlayArgs {
     /// Start the first file at this many seconds.
     #[arg(long)]
     start: Option<f64>,
+    /// ReplayGain: off, track, album, or auto (album gain while tracks of one album play in
+    /// order, else track gain). The file is never changed.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    replaygain: GainMode,
+    /// Pre-amp added to every ReplayGain found, in dB (-24 to 24).
+    #[arg(long, value_name = "DB", default_value_t = 0.0, allow_negative_numbers = true, value_parser = parse_preamp)]
+    preamp: f64,
     /// Files to play, in order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -233,6 +240,20 @@ struct DecodeArgs {
     /// Start at this many seconds (the engine's sample-accurate seek).
     #[arg(long)]
     start: Option<f64>,
+    /// ReplayGain: off, track, album, or auto (album gain while tracks of one album play in
+    /// order, else track gain). The file is never changed.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    replaygain: GainMode,
+    /// Pre-amp added to every ReplayGain found, in dB (-24 to 24).
+    #[arg(long, value_name = "DB", default_value_t = 0.0, allow_negative_numbers = true, value_parser = parse_preamp)]
+    preamp: f64,
+}
+
+fn parse_preamp(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(db) if (-24.0..=24.0).contains(&db) => Ok(db),
+        _ => Err(format!("{text:?} is not a pre-amp in dB from -24 to 24")),
+    }
 }
 
 fn main() {
@@ -304,6 +325,10 @@ fn main() {
             rate: a.rate,
             channels: a.channels,
             start: a.start.map(Duration::from_secs_f64),
+            gain: GainSettings {
+                mode: a.replaygain,
+                preamp_db: a.preamp,
+            },
         }),
         Some(Cmd::Devices { json }) => cli::devices(json),
         Some(Cmd::Cache { command }) => reel::cache::commands::run(
@@ -408,5 +433,9 @@ fn play(a: PlayArgs, cache_dir: Option<PathBuf>) -> i32 {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64),
         cache_dir,
+        gain: GainSettings {
+            mode: a.replaygain,
+            preamp_db: a.preamp,
+        },
     })
 }

@@ -38,6 +38,7 @@ fn good_files(dir: &Path) -> Vec<PathBuf> {
         "tone.ogg",
         "tone.m4a",
         "tone.aiff",
+        "tone.opus",
     ] {
         let p = dir.join(name);
         make_tone(&p, 440.0, TONE_SECS, 44_100, 2, 0.5);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ringbuf::HeapProd;
 
+use super::replaygain::GainSettings;
 use super::shared::Link;
 use super::source::SourceInfo;
 use crate::error::{FileError, FileWarning, OutputError};
@@ -34,6 +35,9 @@ pub enum Command {
     Previous,
     /// Set the volume, 0.0 ..= 1.0 (applied by the callback with a short ramp).
     Volume(f32),
+    /// ReplayGain mode and pre-amp. They apply from the next track opened (send before
+    /// `Load` for the first): a gain never jumps in the middle of a track.
+    ReplayGain(GainSettings),
 }
 
 /// Engine → UI/CLI.

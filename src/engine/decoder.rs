@@ -9,6 +9,7 @@
 //! `flush_request` and pushes nothing more until the callback has answered in `flush_done`, so
 //! no new audio can be thrown away with the old.
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -20,6 +21,7 @@ use ringbuf::traits::{Observer, Producer};
 
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
 use super::pipeline::{OutputFormat, Pipeline};
+use super::replaygain::{self, GainMode, GainSettings};
 use super::shared::{Activity, Mode, Shared};
 use super::status::{PlayState, Segment, Status, TrackRecord};
 use crate::error::{FileError, FileErrorKind, FileWarning};
@@ -79,6 +81,10 @@ pub(crate) struct Decoder {
     resume_rate: u32,
     /// The request time to attach to the next segment (TTFA).
     request: Option<Instant>,
+    /// ReplayGain mode and pre-amp, for the tracks opened from now on.
+    gain: GainSettings,
+    /// Album of each file met, for `auto` ReplayGain (`None`: no album tag, or unreadable).
+    album_keys: HashMap<PathBuf, Option<String>>,
 }
 
 impl Decoder {
@@ -103,6 +109,8 @@ impl Decoder {
             resume_at: None,
             resume_rate: 48_000,
             request: None,
+            gain: GainSettings::default(),
+            album_keys: HashMap::new(),
         }
     }
 
@@ -241,6 +249,7 @@ impl Decoder {
                 }
             }
             Command::Volume(v) => self.shared.set_volume(v),
+            Command::ReplayGain(g) => self.gain = g,
         }
     }
 
@@ -508,7 +517,8 @@ impl Decoder {
                 .decode_busy_ns
                 .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
             match opened {
-                Ok(Ok(p)) => {
+                Ok(Ok(mut p)) => {
+                    self.apply_gain(track, &mut p);
                     {
                         let mut st = self.status();
                         if let Some(r) = st.tracks.get_mut(track) {
@@ -542,6 +552,44 @@ impl Decoder {
             track += 1;
         }
         self.queue_end();
+    }
+
+    /// Choose and set the ReplayGain of queue entry `track`, just opened. Each track's
+    /// pipeline multiplies its own samples, so the gain changes on the exact first sample of
+    /// the next track.
+    fn apply_gain(&mut self, track: usize, p: &mut Pipeline) {
+        let loud = p.info().loudness.clone();
+        if let Some(key) = &loud.album_key {
+            self.album_keys
+                .insert(p.info().path.clone(), Some(key.clone()));
+        }
+        // `auto`: album gain while the track plays next to another of its album in the
+        // queue's order (only looked up when there is an album gain to use).
+        let run = self.gain.mode == GainMode::Auto && loud.album.is_some() && {
+            let before = track.checked_sub(1).and_then(|i| self.album_key(i));
+            let after = self.album_key(track + 1);
+            replaygain::in_album_run(
+                loud.album_key.as_deref(),
+                before.as_deref(),
+                after.as_deref(),
+            )
+        };
+        p.set_gain(replaygain::choose(self.gain, &loud, run));
+    }
+
+    /// The album of queue entry `i`, read from its tags once (on this thread, at the open of
+    /// its neighbour: a metadata probe, a few ms).
+    fn album_key(&mut self, i: usize) -> Option<String> {
+        let path = self.queue.get(i)?.clone();
+        self.album_keys
+            .entry(path)
+            .or_insert_with_key(|path| {
+                catch_unwind(AssertUnwindSafe(|| super::source::Source::open(path)))
+                    .ok()
+                    .and_then(Result::ok)
+                    .and_then(|s| s.info().loudness.album_key.clone())
+            })
+            .clone()
     }
 
     fn record_error(&mut self, track: usize, err: FileError) {

@@ -70,6 +70,10 @@ pub struct MeterSnapshot {
     pub rms_dbfs: Vec<f64>,
     /// False while the output device is gone.
     pub device_ok: bool,
+    /// ReplayGain applied to the heard track, in dB (0 when none), and where it came from:
+    /// "tag", "scan" or "none".
+    pub gain_db: f64,
+    pub gain_source: String,
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {

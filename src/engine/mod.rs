@@ -18,10 +18,13 @@ pub mod callback;
 pub mod channels;
 pub mod control;
 pub(crate) mod decoder;
+pub mod gapless;
 pub mod host;
 pub mod meters;
+pub mod opus;
 pub mod output;
 pub mod pipeline;
+pub mod replaygain;
 pub mod resample;
 pub mod shared;
 pub mod source;
@@ -37,6 +40,7 @@ use crossbeam_channel::{Receiver, Sender};
 pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
 pub use output::OutputRequest;
+pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
 pub use status::{PlayState, TrackRecord};
 
@@ -254,6 +258,10 @@ impl Engine {
                 snap.track = Some(track);
                 snap.position_ms = frame as f64 * 1000.0 / rate;
                 if let Some(rec) = st.tracks.get(track) {
+                    if let Some(info) = &rec.info {
+                        snap.gain_db = info.gain.db;
+                        snap.gain_source = info.gain.source.as_str().into();
+                    }
                     snap.track_path = Some(rec.path.display().to_string());
                     snap.duration_ms = rec
                         .info

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::channels::ChannelMap;
+use super::replaygain::AppliedGain;
 use super::resample::StreamResampler;
 use super::source::{Source, SourceInfo};
 use crate::error::{FileError, FileErrorKind};
@@ -74,6 +75,12 @@ impl Pipeline {
 
     pub fn info(&self) -> &SourceInfo {
         self.source.info()
+    }
+
+    /// Apply a ReplayGain to every sample from the next chunk on (before resampling, in the
+    /// decoder thread).
+    pub fn set_gain(&mut self, gain: AppliedGain) {
+        self.source.set_gain(gain);
     }
 
     pub fn output(&self) -> OutputFormat {

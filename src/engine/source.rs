@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -21,6 +22,9 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptio
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{TimeBase, Timestamp};
 
+use super::gapless::{self, Mp4Trim, Trim};
+use super::opus;
+use super::replaygain::{self, AppliedGain, Loudness};
 use crate::error::{FileError, FileErrorKind};
 
 /// Read-ahead of the media source stream. 64 KiB per read keeps syscalls few without holding
@@ -45,8 +49,13 @@ pub struct SourceInfo {
     pub codec: String,
     /// Container short name, e.g. "flac", "wave", "isomp4".
     pub container: String,
-    /// Total frames, when the container says.
+    /// Total frames, when the container says (music only: without the encoder's delay and
+    /// padding, see gapless.rs).
     pub frames: Option<u64>,
+    /// The loudness the file's tags declare (ReplayGain, Opus R128).
+    pub loudness: Loudness,
+    /// The gain applied to every sample (ReplayGain; [`Source::set_gain`]).
+    pub gain: AppliedGain,
 }
 
 impl SourceInfo {
@@ -150,6 +159,16 @@ pub struct Source {
     pending_first: bool,
     /// Packed little-endian PCM that reel converts itself (see [`Pcm`]).
     pcm: Option<Pcm>,
+    /// The encoder delay and padding reel trims itself (see [`super::gapless`]).
+    trim: Trim,
+    /// Where the next packet starts (file frames) when the trim counts frames rather than
+    /// trusting timestamps ([`Trim::count_from`]).
+    next_frame: Option<i64>,
+    /// A gain the codec's header asks the player to apply (Opus output gain), linear; 1.0
+    /// for none.
+    codec_gain: f32,
+    /// Every decoded sample is multiplied by this: `codec_gain` × the ReplayGain.
+    gain: f32,
 }
 
 /// Packed little-endian PCM samples (WAV, AIFF-C `sowt`, CAF, MKV's `A_PCM`), converted by
@@ -280,6 +299,8 @@ impl Source {
         media: Box<dyn MediaSource>,
     ) -> Result<Source, FileError> {
         let fail = |kind| FileError::new(path, kind);
+        let mut media = media;
+        let mp4 = contain_panics(|| mp4_trim_of(&mut *media)).unwrap_or(None);
         let mss = MediaSourceStream::new(
             media,
             MediaSourceStreamOptions {
@@ -299,7 +320,7 @@ impl Source {
                     MetadataOptions::default(),
                 )
                 .map_err(|e| fail(classify_open_error(e)))?;
-            Self::from_format(path, format)
+            Self::from_format(path, format, mp4)
         });
         opened.unwrap_or_else(|()| {
             Err(fail(FileErrorKind::Corrupt(
@@ -310,7 +331,8 @@ impl Source {
 
     fn from_format(
         path: &Path,
-        format: Box<dyn FormatReader + 'static>,
+        mut format: Box<dyn FormatReader + 'static>,
+        mp4: Option<Mp4Trim>,
     ) -> Result<Source, FileError> {
         let fail = |kind| FileError::new(path, kind);
         let track = format
@@ -323,14 +345,39 @@ impl Source {
             .and_then(|p| p.audio())
             .ok_or_else(|| fail(FileErrorKind::NotAudio))?
             .clone();
-        let decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| match e {
-                SymError::Unsupported(_) => fail(FileErrorKind::UnsupportedCodec(
-                    codec_name_guess(&params.codec.to_string()),
-                )),
-                other => fail(classify_open_error(other)),
-            })?;
+        let (track_id, time_base, num_frames) = (track.id, track.time_base, track.num_frames);
+        let track_delay = track.delay;
+        let mut opus_head = None;
+        let mut facts = gapless::TrimFacts {
+            container: format.format_info().short_name,
+            codec: params.codec,
+            rate: params.sample_rate.unwrap_or(0),
+            track_delay,
+            declared: num_frames,
+            opus: None,
+            mp4,
+        };
+        let made = if params.codec == CODEC_ID_OPUS {
+            opus::make_decoder(&params).map(|(d, head)| {
+                opus_head = head;
+                d
+            })
+        } else {
+            // Where reel trims the encoder delay itself, symphonia must not trim it first.
+            let gapless = !gapless::reel_trims_mp3(&facts);
+            symphonia::default::get_codecs()
+                .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(gapless))
+        };
+        let decoder = made.map_err(|e| match e {
+            // libopus is only wired for mono and stereo (the adapter has no multistream).
+            SymError::Unsupported(_) if params.codec == CODEC_ID_OPUS => fail(
+                FileErrorKind::UnsupportedCodec("Opus with more than 2 channels".into()),
+            ),
+            SymError::Unsupported(_) => fail(FileErrorKind::UnsupportedCodec(codec_name_guess(
+                &params.codec.to_string(),
+            ))),
+            other => fail(classify_open_error(other)),
+        })?;
         let rate = params
             .sample_rate
             .filter(|r| *r > 0)
@@ -350,18 +397,24 @@ impl Source {
         // The channel count must be the one the file declares, or the packet's frames are not
         // what they seem: then symphonia decodes it.
         let pcm = Pcm::for_codec(&params).filter(|_| channels > 0);
+        facts.opus = opus_head.as_ref();
+        let trim = gapless::trim_for(&facts);
+        let container = format.format_info().short_name.to_string();
+        let loudness = replaygain::from_format(&mut *format);
         let info = SourceInfo {
             path: path.to_path_buf(),
             rate,
             channels,
             channel_mask,
             codec: decoder.codec_info().short_name.to_string(),
-            container: format.format_info().short_name.to_string(),
-            frames: track.num_frames,
+            container,
+            frames: trim.valid_frames.or(num_frames),
+            loudness,
+            gain: AppliedGain::NONE,
         };
         let mut source = Source {
-            track_id: track.id,
-            time_base: track.time_base,
+            track_id,
+            time_base,
             info,
             format,
             decoder,
@@ -374,6 +427,10 @@ impl Source {
             frames_out: 0,
             pending_first: false,
             pcm,
+            next_frame: trim.count_from,
+            trim,
+            codec_gain: opus_head.map_or(1.0, |h| h.output_gain()),
+            gain: opus_head.map_or(1.0, |h| h.output_gain()),
         };
         if source.info.channels == 0 {
             // Some containers (ADTS AAC, for one) only reveal the channel count in the first
@@ -396,24 +453,32 @@ impl Source {
         &self.info
     }
 
+    /// Apply `gain` (ReplayGain) to every sample from the next block on. It multiplies with
+    /// what the codec's header asks for (Opus output gain), which always applies.
+    pub fn set_gain(&mut self, gain: AppliedGain) {
+        self.info.gain = gain;
+        self.gain = self.codec_gain * gain.linear;
+    }
+
     /// The file frame of the next frame [`Source::next_block`] will return.
     pub fn position_frames(&self) -> u64 {
         self.frames_out
     }
 
-    fn ts_to_frame(&self, ts: Timestamp) -> u64 {
-        let ts = ts.get().max(0) as i128;
-        match self.time_base {
+    /// The file frame of a packet timestamp: negative for the encoder delay before the music.
+    fn ts_to_frame(&self, ts: Timestamp) -> i64 {
+        let ts = ts.get() as i128;
+        let frames = match self.time_base {
             Some(tb) => {
-                (ts * tb.numer.get() as i128 * self.info.rate as i128 / tb.denom.get() as i128)
-                    as u64
+                ts * tb.numer.get() as i128 * self.info.rate as i128 / tb.denom.get() as i128
             }
-            None => ts as u64,
-        }
+            None => ts,
+        };
+        (frames - self.trim.start_frames as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 
     fn frame_to_ts(&self, frame: u64) -> Timestamp {
-        let f = frame as i128;
+        let f = (frame as i128 + self.trim.start_frames as i128).max(0);
         let ts = match self.time_base {
             Some(tb) => {
                 f * tb.denom.get() as i128 / (tb.numer.get() as i128 * self.info.rate as i128)
@@ -477,8 +542,16 @@ impl Source {
             if packet.track_id != self.track_id {
                 continue;
             }
-            self.note_pts_gap(packet.pts.get(), packet.dur.get());
-            let start_frame = self.ts_to_frame(packet.pts);
+            let mut start_frame = self.ts_to_frame(packet.pts);
+            if self.trim.count_from.is_some()
+                && let Some(counted) = self.next_frame
+            {
+                // reel counts frames itself here (see gapless.rs): the container's timestamps
+                // are not the music's, so they cannot show a gap either.
+                start_frame = counted;
+            } else {
+                self.note_pts_gap(packet.pts.get(), packet.dur.get());
+            }
             if let Some(pcm) = self.pcm {
                 let channels = self.info.channels as usize;
                 let frames = pcm.convert(&packet.data, channels, &mut self.samples);
@@ -495,14 +568,12 @@ impl Source {
             let decoded = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
                 Err(SymError::DecodeError(m)) => {
-                    self.damage.missing_frames += self
-                        .ts_to_frame(Timestamp::new(packet.dur.get().min(i64::MAX as u64) as i64));
+                    self.damage.missing_frames += self.frames_in_ts(packet.dur.get());
                     self.bad_packet(m)?;
                     continue;
                 }
                 Err(SymError::IoError(_)) => {
-                    self.damage.missing_frames += self
-                        .ts_to_frame(Timestamp::new(packet.dur.get().min(i64::MAX as u64) as i64));
+                    self.damage.missing_frames += self.frames_in_ts(packet.dur.get());
                     self.bad_packet("packet ends early")?;
                     continue;
                 }
@@ -519,6 +590,9 @@ impl Source {
             let frames = decoded.frames();
             if frames == 0 {
                 continue;
+            }
+            if self.trim.count_from.is_some() {
+                self.next_frame = Some(start_frame + frames as i64);
             }
             let src_channels = decoded.spec().channels().count().max(1);
             if self.info.channels == 0 {
@@ -557,8 +631,10 @@ impl Source {
     /// The last steps for a block of `frames` frames in `self.samples` that starts at file
     /// frame `start_frame`: drop what precedes a seek's target, and zero non-finite samples
     /// (`scan`). `None` when the seek drops the whole block.
-    fn hand_out(&mut self, start_frame: u64, frames: usize, scan: bool) -> Option<usize> {
+    fn hand_out(&mut self, start_frame: i64, frames: usize, scan: bool) -> Option<usize> {
         let channels = self.info.channels as usize;
+        // The encoder's delay and padding (gapless.rs): keep only the music.
+        let (start_frame, frames) = self.trim_block(start_frame, frames)?;
         let mut frames = frames;
         // Sample-accurate seeking: drop what precedes the requested frame.
         if let Some(target) = self.discard_before {
@@ -572,6 +648,10 @@ impl Source {
                 self.samples.drain(..drop * channels);
                 frames -= drop;
             }
+        }
+        if self.gain != 1.0 {
+            let g = self.gain;
+            self.samples.iter_mut().for_each(|s| *s *= g);
         }
         // Non-finite samples from a damaged stream would become full-scale noise; zero them.
         if scan {
@@ -593,23 +673,50 @@ impl Source {
         {
             let missing = self
                 .ts_to_frame(Timestamp::new(pts))
-                .saturating_sub(self.ts_to_frame(Timestamp::new(expected)));
+                .saturating_sub(self.ts_to_frame(Timestamp::new(expected)))
+                .max(0) as u64;
             // One frame of slack for timestamps rounded by the container.
             if missing > 1 {
                 self.damage.missing_frames += missing;
                 self.damage.damaged_runs += 1;
-                self.damage
-                    .first_at_frame
-                    .get_or_insert(self.ts_to_frame(Timestamp::new(expected)));
+                let at = self.ts_to_frame(Timestamp::new(expected)).max(0) as u64;
+                self.damage.first_at_frame.get_or_insert(at);
             }
         }
         self.next_pts = Some(pts.saturating_add(dur.min(i64::MAX as u64) as i64));
+    }
+
+    /// A duration in the track's time base, in frames.
+    fn frames_in_ts(&self, dur: u64) -> u64 {
+        self.ts_to_frame(Timestamp::new(dur.min(i64::MAX as u64) as i64))
+            .max(0) as u64
     }
 
     /// What went wrong in this file although it played: damaged frames skipped, or an end
     /// before the one its header promised. Empty for a healthy file.
     pub fn damage(&self) -> &Damage {
         &self.damage
+    }
+
+    /// Drop the frames of the block in `self.samples` (starting at file frame `start`) that
+    /// lie before frame 0 or after the last valid frame. Returns the block's new start and
+    /// length; `None` when nothing of it is music.
+    fn trim_block(&mut self, start: i64, frames: usize) -> Option<(u64, usize)> {
+        let channels = self.info.channels as usize;
+        let mut start = start;
+        let mut frames = frames;
+        if start < 0 {
+            let drop = (start.unsigned_abs()).min(frames as u64) as usize;
+            self.samples.drain(..drop * channels);
+            frames -= drop;
+            start = 0;
+        }
+        if let Some(valid) = self.trim.valid_frames {
+            let keep = valid.saturating_sub(start as u64).min(frames as u64) as usize;
+            self.samples.truncate(keep * channels);
+            frames = keep;
+        }
+        (frames > 0).then_some((start as u64, frames))
     }
 
     fn bad_packet(&mut self, why: &str) -> Result<(), FileErrorKind> {
@@ -679,11 +786,30 @@ impl Source {
         }
         contain_panics(|| self.decoder.reset()).map_err(|()| FileErrorKind::DecoderPanic)?;
         self.discard_before = Some(frame);
+        // Counted positions restart from the timestamp of the first packet after the seek.
+        self.next_frame = None;
         self.frames_out = frame;
         self.next_pts = None;
         self.bad_in_a_row = 0;
         Ok(())
     }
+}
+
+/// The MP4 edit list or iTunSMPB of `media`, when it is a seekable MP4 file; the media is
+/// left at its start. (Read before symphonia probes the file: it keeps its edit list private
+/// and does not read iTunSMPB; see gapless.rs.)
+fn mp4_trim_of(media: &mut dyn MediaSource) -> Option<Mp4Trim> {
+    use std::io::SeekFrom;
+    if !media.is_seekable() {
+        return None;
+    }
+    let mut head = [0u8; 8];
+    let n = media.read(&mut head).ok()?;
+    media.seek(SeekFrom::Start(0)).ok()?;
+    if !gapless::looks_like_mp4(&head[..n]) {
+        return None;
+    }
+    gapless::read_mp4_trim(media)
 }
 
 thread_local! {
