@@ -4,9 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringbuf::HeapProd;
-
-use super::shared::Link;
+use super::shared::{Feed, Link};
 use super::source::SourceInfo;
 use crate::error::{FileError, OutputError};
 
@@ -74,7 +72,7 @@ pub enum Event {
 /// Internal: a freshly built output stream handed from the supervisor to the decoder.
 pub(crate) struct OutputSlot {
     pub link: Arc<Link>,
-    pub producer: HeapProd<f32>,
+    pub feed: Feed,
 }
 
 pub(crate) enum DecoderMsg {

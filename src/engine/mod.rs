@@ -19,6 +19,7 @@ pub mod channels;
 pub mod control;
 pub(crate) mod decoder;
 pub mod meters;
+pub mod mock;
 pub mod output;
 pub mod pipeline;
 pub mod resample;
@@ -242,7 +243,7 @@ impl Engine {
             snap.host = s.host.clone();
             snap.sample_format = s.sample_format.clone();
             snap.audio_thread = s.scheduling.clone();
-            let rate = s.link.rate.max(1) as f64;
+            let rate = s.link.rate().max(1) as f64;
             snap.resampler_delay_ms = st.resampler_delay_frames as f64 * 1000.0 / rate;
             let located = match st.state {
                 PlayState::Paused => st.paused_at,
