@@ -30,20 +30,17 @@ mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cpal::{FromSample, SizedSample};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ringbuf::traits::{Observer, Producer};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
 use serde_json::json;
 
 use common::RunMode;
 
 use reel::engine::DEFAULT_RING_MS;
-use reel::engine::callback::Callback;
-use reel::engine::shared::{Episode, Link, Mode, Shared};
+use reel::engine::callback::{Wiring, wire};
+use reel::engine::shared::{Link, Mode, Shared};
 
 const RATE_HZ: u32 = 48_000;
 const CHANNELS: u16 = 2;
@@ -69,12 +66,9 @@ const LATENCY_WARMUP_CALLS_TEST_MODE: usize = 20;
 
 const NS_PER_SEC: f64 = 1e9;
 
-/// A callback wired to a real ring and real meters, as the supervisor builds it.
+/// A callback wired to a real ring and real meters, by the engine's own [`wire`].
 struct Rig<T> {
-    cb: Callback,
-    prod: HeapProd<f32>,
-    /// Kept so the episode queue has its consumer, as in the engine.
-    _episodes: HeapCons<Episode>,
+    wiring: Wiring,
     link: Arc<Link>,
     shared: Arc<Shared>,
     /// One ring's worth of interleaved tone, copied into the ring on refill.
@@ -89,17 +83,16 @@ impl<T: SizedSample + FromSample<f32>> Rig<T> {
     fn new(period_frames: usize) -> Rig<T> {
         assert!(period_frames <= RING_CAPACITY_FRAMES);
         let ch = CHANNELS as usize;
-        let ring = Arc::new(HeapRb::<f32>::new(RING_CAPACITY_FRAMES * ch));
-        let episodes = Arc::new(HeapRb::<Episode>::new(16));
-        let link = Arc::new(Link::new(RATE_HZ, CHANNELS, RING_CAPACITY_FRAMES as u64));
         let shared = Arc::new(Shared::default());
-        let cb = Callback::new(
-            HeapCons::new(ring.clone()),
-            link.clone(),
-            shared.clone(),
-            HeapProd::new(episodes.clone()),
+        let wiring = wire(
+            RATE_HZ,
+            CHANNELS,
+            RING_CAPACITY_FRAMES as u64,
+            &shared,
             Instant::now(),
+            None,
         );
+        let link = wiring.link.clone();
         link.set_mode(Mode::Playing);
         let tone = (0..RING_CAPACITY_FRAMES)
             .flat_map(|i| {
@@ -109,9 +102,7 @@ impl<T: SizedSample + FromSample<f32>> Rig<T> {
             })
             .collect();
         let mut rig = Rig {
-            cb,
-            prod: HeapProd::new(ring),
-            _episodes: HeapCons::new(episodes),
+            wiring,
             link,
             shared,
             tone,
@@ -126,36 +117,34 @@ impl<T: SizedSample + FromSample<f32>> Rig<T> {
     /// Top the ring up to full, as the decoder thread would. Never timed.
     fn refill(&mut self) {
         let ch = CHANNELS as usize;
-        let vacant_frames = self.prod.vacant_len() / ch;
-        let pushed = self.prod.push_slice(&self.tone[..vacant_frames * ch]);
-        self.link
-            .pushed
-            .fetch_add((pushed / ch) as u64, Ordering::Release);
+        let vacant_frames = self.wiring.feed.vacant_frames();
+        self.wiring.feed.push(&self.tone[..vacant_frames * ch]);
     }
 
     /// Calls the ring can serve with a full period each, before it needs a refill.
     fn calls_available(&self) -> usize {
-        self.prod.occupied_len() / CHANNELS as usize / self.period_frames
+        self.link.fill_frames() as usize / self.period_frames
     }
 
     /// One device callback: the code under test.
     #[inline(always)]
     fn call(&mut self) {
-        self.cb
+        self.wiring
+            .callback
             .process(black_box(&mut self.out[..]), DEVICE_LATENCY_NS);
         black_box(&self.out);
     }
 
     /// Every call so far played a full period of ring data: none was silent or short.
     fn assert_all_calls_played(&self) {
-        let played = self.shared.frames_played.load(Ordering::Relaxed);
+        let counters = self.shared.counters();
         assert_eq!(
-            played,
+            counters.frames_played,
             self.calls * self.period_frames as u64,
             "a measured call did not play a full period"
         );
-        assert_eq!(self.shared.silent_frames.load(Ordering::Relaxed), 0);
-        assert_eq!(self.shared.underrun_episodes.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.silent_frames, 0);
+        assert_eq!(counters.underrun_episodes, 0);
         assert_eq!(self.link.mode(), Mode::Playing);
     }
 

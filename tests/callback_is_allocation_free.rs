@@ -4,16 +4,14 @@
 //! allocation or free inside `assert_no_alloc`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use assert_no_alloc::{AllocDisabler, assert_no_alloc};
 use cpal::{FromSample, SizedSample};
-use ringbuf::traits::{Consumer, Observer, Producer};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
+use ringbuf::traits::Consumer;
 
-use reel::engine::callback::Callback;
-use reel::engine::shared::{Episode, Link, Mode, Shared};
+use reel::engine::callback::{Wiring, wire};
+use reel::engine::shared::{Link, Mode, Shared};
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
@@ -22,49 +20,39 @@ const RATE: u32 = 48_000;
 const CHANNELS: u16 = 2;
 const PERIOD: usize = 512;
 
+/// The callback as the engine wires it (the same `wire` the output backends use).
 struct Rig {
-    cb: Callback,
-    prod: HeapProd<f32>,
-    episodes: HeapCons<Episode>,
+    w: Wiring,
     link: Arc<Link>,
     shared: Arc<Shared>,
 }
 
 fn rig() -> Rig {
     let capacity_frames = 9600u64;
-    let ring = Arc::new(HeapRb::<f32>::new(
-        capacity_frames as usize * CHANNELS as usize,
-    ));
-    let eps = Arc::new(HeapRb::<Episode>::new(16));
-    let link = Arc::new(Link::new(RATE, CHANNELS, capacity_frames));
     let shared = Arc::new(Shared::default());
-    link.prime_frames.store(960, Ordering::Relaxed);
-    let cb = Callback::new(
-        HeapCons::new(ring.clone()),
-        link.clone(),
-        shared.clone(),
-        HeapProd::new(eps.clone()),
+    let w = wire(
+        RATE,
+        CHANNELS,
+        capacity_frames,
+        &shared,
         Instant::now(),
+        None,
     );
+    w.link.set_prime_frames(960);
     Rig {
-        cb,
-        prod: HeapProd::new(ring),
-        episodes: HeapCons::new(eps),
-        link,
+        link: w.link.clone(),
+        w,
         shared,
     }
 }
 
 fn push(r: &mut Rig, frames: usize, value: f32) {
     let samples = vec![value; frames * CHANNELS as usize];
-    let n = r.prod.push_slice(&samples);
-    r.link
-        .pushed
-        .fetch_add((n / CHANNELS as usize) as u64, Ordering::Release);
+    r.w.feed.push(&samples);
 }
 
 fn run<T: SizedSample + FromSample<f32>>(r: &mut Rig, buf: &mut [T]) {
-    let cb = &mut r.cb;
+    let cb = &mut r.w.callback;
     let before = assert_no_alloc::violation_count();
     assert_no_alloc(|| cb.process(buf, 21_000_000));
     assert_eq!(
@@ -112,44 +100,33 @@ where
     for _ in 0..20 {
         run(&mut r, &mut buf);
     }
-    assert_eq!(r.shared.underrun_episodes.load(Ordering::Relaxed), 1);
-    assert!(r.shared.silent_frames.load(Ordering::Relaxed) > 0);
+    assert_eq!(r.shared.counters().underrun_episodes, 1);
+    assert!(r.shared.counters().silent_frames > 0);
 
     // Data comes back: the episode ends and is reported.
     push(&mut r, 2000, 0.25);
     run(&mut r, &mut buf);
-    assert_eq!(r.episodes.try_pop().map(|e| e.frames > 0), Some(true));
+    assert_eq!(r.w.episodes.try_pop().map(|e| e.frames > 0), Some(true));
 
     // A flush (seek): queued audio is dropped and acknowledged.
     push(&mut r, 3000, 0.25);
-    r.link.set_mode(Mode::Priming);
-    r.link.flush_request.store(1, Ordering::Release);
+    let ticket = r.link.request_flush(Mode::Priming);
     run(&mut r, &mut buf);
-    assert_eq!(r.link.flush_done.load(Ordering::Acquire), 1);
-    assert_eq!(r.cb_occupied(), 0);
-    assert_eq!(
-        r.link.consumed.load(Ordering::Relaxed),
-        r.link.pushed.load(Ordering::Relaxed)
-    );
+    assert!(r.link.flush_acknowledged(ticket));
+    assert_eq!(r.link.fill_frames(), 0);
+    assert!(r.w.feed.is_empty());
+    assert_eq!(r.link.consumed(), r.link.pushed());
 
     // The end of the queue: running dry there is not an underrun.
     push(&mut r, 1500, 0.25);
-    r.link
-        .end_index
-        .store(r.link.pushed.load(Ordering::Relaxed), Ordering::Release);
-    let before = r.shared.underrun_episodes.load(Ordering::Relaxed);
+    r.link.mark_end_of_queue(false);
+    let before = r.shared.counters().underrun_episodes;
     for _ in 0..6 {
         run(&mut r, &mut buf);
     }
     assert_eq!(r.link.mode(), Mode::Idle);
-    assert_eq!(r.shared.underrun_episodes.load(Ordering::Relaxed), before);
-    assert!(r.shared.callback_count.load(Ordering::Relaxed) > 30);
-}
-
-impl Rig {
-    fn cb_occupied(&self) -> usize {
-        self.prod.occupied_len()
-    }
+    assert_eq!(r.shared.counters().underrun_episodes, before);
+    assert!(r.shared.callback_window().count > 30);
 }
 
 #[test]

@@ -18,18 +18,28 @@
 //! `tests/callback_is_allocation_free.rs` drives `process` through every state under
 //! `assert_no_alloc`.
 
+//!
+//! # Phases of one call
+//! [`Callback::process`] runs, in order: [`Callback::serve_flush`] (a flush the decoder asked
+//! for), [`Link::settle_priming`] (whether to play this period), [`Callback::play`] (ring →
+//! device, with gain and level meters, then [`Callback::account`]: first audio, end of queue or
+//! underrun), silence for the rest, and [`Callback::publish_meters`]. The protocol steps they
+//! take, and the memory-ordering rules, are in [`super::shared`].
+//!
+//! # Wiring
+//! [`wire`] builds a callback together with its ring, [`Link`], [`Feed`] and episode queue.
+//! The output backends, the benchmark and the allocation test all use it, so what they run is
+//! what plays.
+
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use cpal::{FromSample, SizedSample};
-use ringbuf::HeapCons;
-use ringbuf::HeapProd;
 use ringbuf::traits::{Consumer, Observer, Producer};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
 
-use super::shared::{
-    Activity, CALLBACK_WINDOW, Episode, Link, METERED_CHANNELS, Mode, SQUARE_SCALE, Shared,
-};
+use super::mock::DecoderGate;
+use super::shared::{Activity, Episode, Feed, Link, METERED_CHANNELS, Mode, Shared};
 
 /// Samples converted per inner step. Lives inside the callback struct, not on the heap.
 const SCRATCH_SAMPLES: usize = 4096;
@@ -40,6 +50,9 @@ pub const VOLUME_RAMP_MS: u32 = 10;
 /// After a flush (seek, pause), the old audio fades out and the new fades in over this long:
 /// short enough to feel instant, long enough not to click.
 pub const DECLICK_MS: u32 = 3;
+
+/// Underrun episodes the callback can report before a reader drains them.
+pub const EPISODE_QUEUE: usize = 256;
 
 pub struct Callback {
     cons: HeapCons<f32>,
@@ -55,19 +68,77 @@ pub struct Callback {
     declick_frames: u32,
     in_underrun: bool,
     episode: Episode,
+    /// The first call registers its thread (see [`Link::register_audio_thread`]).
+    registered: bool,
     scratch: [f32; SCRATCH_SAMPLES],
 }
 
+/// A callback and everything around it, as [`wire`] builds it.
+pub struct Wiring {
+    /// For the device's audio thread.
+    pub callback: Callback,
+    /// For the decoder thread.
+    pub feed: Feed,
+    pub link: Arc<Link>,
+    /// For the supervisor: the underrun episodes the callback reports.
+    pub episodes: HeapCons<Episode>,
+    /// Holds the ring's and the episode queue's memory. Whoever tears the stream down keeps
+    /// this until the audio thread has let go of the callback, so the memory is freed there,
+    /// never on the audio thread (see the module docs, "Teardown").
+    pub storage: RingStorage,
+}
+
+/// The heap storage behind a callback's rings; see [`Wiring::storage`].
+pub struct RingStorage {
+    _samples: Arc<HeapRb<f32>>,
+    _episodes: Arc<HeapRb<Episode>>,
+}
+
+/// Build a callback for a stream of `rate` and `channels` with a ring of `capacity_frames`,
+/// with its feed, link and episode queue. `gate` is the mock backend's test hook (`None` for a
+/// real device).
+pub fn wire(
+    rate: u32,
+    channels: u16,
+    capacity_frames: u64,
+    shared: &Arc<Shared>,
+    epoch: Instant,
+    gate: Option<Arc<DecoderGate>>,
+) -> Wiring {
+    let samples = Arc::new(HeapRb::<f32>::new(
+        capacity_frames as usize * channels.max(1) as usize,
+    ));
+    let episodes = Arc::new(HeapRb::<Episode>::new(EPISODE_QUEUE));
+    let link = Arc::new(Link::with_gate(rate, channels, capacity_frames, gate));
+    let callback = Callback::new(
+        HeapCons::new(samples.clone()),
+        link.clone(),
+        shared.clone(),
+        HeapProd::new(episodes.clone()),
+        epoch,
+    );
+    Wiring {
+        callback,
+        feed: Feed::new(HeapProd::new(samples.clone()), link.clone()),
+        link,
+        episodes: HeapCons::new(episodes.clone()),
+        storage: RingStorage {
+            _samples: samples,
+            _episodes: episodes,
+        },
+    }
+}
+
 impl Callback {
-    pub fn new(
+    fn new(
         cons: HeapCons<f32>,
         link: Arc<Link>,
         shared: Arc<Shared>,
         episodes: HeapProd<Episode>,
         epoch: Instant,
     ) -> Callback {
-        let rate = link.rate.max(1);
-        let channels = link.channels.max(1) as usize;
+        let rate = link.rate().max(1);
+        let channels = link.channels().max(1) as usize;
         let declick_frames = (rate * DECLICK_MS / 1000).max(1);
         Callback {
             cons,
@@ -87,6 +158,7 @@ impl Callback {
                 frames: 0,
                 cause: Activity::Decoding,
             },
+            registered: false,
             scratch: [0.0; SCRATCH_SAMPLES],
         }
     }
@@ -98,254 +170,185 @@ impl Callback {
     {
         let t0 = Instant::now();
         let now_ns = t0.saturating_duration_since(self.epoch).as_nanos() as u64;
+        let frames = out.len() / self.channels;
+        if !self.registered {
+            self.registered = true;
+            self.link.register_audio_thread();
+        }
+        self.link.begin_callback(frames, now_ns);
+        self.shared.publish_device_latency(device_latency_ns);
+
+        let mut written = self.serve_flush(out, now_ns);
+        let fill_before = self.ring_frames();
+        let mode = self.link.settle_priming(fill_before);
+        if mode == Mode::Playing {
+            written += self.play(&mut out[written * self.channels..], now_ns);
+        } else {
+            self.end_episode(now_ns);
+        }
+        for s in out[written * self.channels..].iter_mut() {
+            *s = T::EQUILIBRIUM;
+        }
+        self.publish_meters(t0, frames, fill_before, mode);
+    }
+
+    /// Frames in the ring.
+    fn ring_frames(&self) -> u64 {
+        (self.cons.occupied_len() / self.channels) as u64
+    }
+
+    /// Phase 1. A flush asked for by the decoder (seek, pause, stop): fade out a few ms of
+    /// what was queued into `out`, drop the rest, and acknowledge. Returns the frames written.
+    fn serve_flush<T>(&mut self, out: &mut [T], now_ns: u64) -> usize
+    where
+        T: SizedSample + FromSample<f32>,
+    {
+        let Some(request) = self.link.pending_flush() else {
+            return 0;
+        };
+        let ch = self.channels;
+        self.end_episode(now_ns);
+        let queued = self.cons.occupied_len() / ch;
+        let was_audible = self.fade_in_pos >= self.declick_frames && !self.in_underrun;
+        let fade = if was_audible {
+            queued.min(self.declick_frames as usize).min(out.len() / ch)
+        } else {
+            0
+        };
+        let mut written = 0;
+        if fade > 0 {
+            let n = self.cons.pop_slice(&mut self.scratch[..fade * ch]);
+            let fade_frames = n / ch;
+            for f in 0..fade_frames {
+                let g = self.gain * (1.0 - (f + 1) as f32 / fade_frames as f32);
+                for c in 0..ch {
+                    out[f * ch + c] =
+                        T::from_sample((self.scratch[f * ch + c] * g).clamp(-1.0, 1.0));
+                }
+            }
+            written = fade_frames;
+        }
+        let rest = self.cons.occupied_len();
+        self.cons.skip(rest);
+        self.link.acknowledge_flush(request, queued as u64);
+        self.fade_in_pos = 0;
+        self.in_underrun = false;
+        written
+    }
+
+    /// Phase 2 (Playing). Fill `out` from the ring, then account for what it held. Returns
+    /// the frames written.
+    fn play<T>(&mut self, out: &mut [T], now_ns: u64) -> usize
+    where
+        T: SizedSample + FromSample<f32>,
+    {
         let ch = self.channels;
         let frames = out.len() / ch;
-        let link = &*self.link;
-        link.period_frames.store(frames as u32, Ordering::Relaxed);
-        link.last_callback_ns.store(now_ns, Ordering::Relaxed);
-        link.callbacks.fetch_add(1, Ordering::Relaxed);
+        let start_index = self.link.consumed();
+        let mut got = 0usize;
+        while got < frames {
+            let want = ((frames - got) * ch).min(SCRATCH_SAMPLES / ch * ch);
+            let n_frames = self.cons.pop_slice(&mut self.scratch[..want]) / ch;
+            if n_frames == 0 {
+                break;
+            }
+            self.render(&mut out[got * ch..], n_frames);
+            got += n_frames;
+        }
+        let consumed = start_index + got as u64;
+        self.link.publish_consumed(consumed);
+        self.account(start_index, consumed, frames - got, now_ns);
+        got
+    }
+
+    /// Convert `n_frames` from the scratch array into `out` with the gain (volume ramp and
+    /// fade-in), and publish their levels once.
+    fn render<T>(&mut self, out: &mut [T], n_frames: usize)
+    where
+        T: SizedSample + FromSample<f32>,
+    {
+        let ch = self.channels;
+        let target = self.shared.volume();
+        let mut peaks = [0.0f32; METERED_CHANNELS];
+        let mut squares = [0.0f64; METERED_CHANNELS];
+        for f in 0..n_frames {
+            // Volume glides towards its target; a fade-in follows any flush.
+            if self.gain < target {
+                self.gain = (self.gain + self.gain_step).min(target);
+            } else if self.gain > target {
+                self.gain = (self.gain - self.gain_step).max(target);
+            }
+            let mut g = self.gain;
+            if self.fade_in_pos < self.declick_frames {
+                self.fade_in_pos += 1;
+                g *= self.fade_in_pos as f32 / self.declick_frames as f32;
+            }
+            for c in 0..ch {
+                let s = (self.scratch[f * ch + c] * g).clamp(-1.0, 1.0);
+                out[f * ch + c] = T::from_sample(s);
+                if c < METERED_CHANNELS {
+                    peaks[c] = peaks[c].max(s.abs());
+                    squares[c] += s as f64 * s as f64;
+                }
+            }
+        }
+        let metered = ch.min(METERED_CHANNELS);
         self.shared
-            .device_latency_ns
-            .store(device_latency_ns, Ordering::Relaxed);
+            .publish_played(n_frames as u64, &peaks[..metered], &squares[..metered]);
+    }
 
-        let mut written = 0usize; // frames of `out` already filled
-
-        // 1. A flush asked for by the decoder (seek, pause, stop): fade out a few ms of what
-        //    was queued, drop the rest, and acknowledge.
-        let request = link.flush_request.load(Ordering::Acquire);
-        if request != link.flush_done.load(Ordering::Relaxed) {
-            end_episode(
-                &mut self.in_underrun,
-                &mut self.episode,
-                &mut self.episodes,
-                &self.shared,
-                now_ns,
-            );
-            let consumed = link.consumed.load(Ordering::Relaxed);
-            link.flush_at_index.store(consumed, Ordering::Relaxed);
-            let queued = self.cons.occupied_len() / ch;
-            let was_audible = self.fade_in_pos >= self.declick_frames && !self.in_underrun;
-            let fade = if was_audible {
-                queued.min(self.declick_frames as usize).min(frames)
+    /// After playing ring indices `from..to` with `missing` frames short: stamp the first
+    /// audio of a new segment, and tell the end of the queue from an underrun.
+    fn account(&mut self, from: u64, to: u64, missing: usize, now_ns: u64) {
+        if to > from {
+            // An underrun that this period ends was a gap before the watched frame.
+            let gap = if self.in_underrun {
+                now_ns.saturating_sub(self.episode.start_ns)
             } else {
                 0
             };
-            if fade > 0 {
-                let n = self.cons.pop_slice(&mut self.scratch[..fade * ch]);
-                let fade_frames = n / ch;
-                for f in 0..fade_frames {
-                    let g = self.gain * (1.0 - (f + 1) as f32 / fade_frames as f32);
-                    for c in 0..ch {
-                        out[f * ch + c] =
-                            T::from_sample((self.scratch[f * ch + c] * g).clamp(-1.0, 1.0));
-                    }
-                }
-                written = fade_frames;
-            }
-            let rest = self.cons.occupied_len();
-            self.cons.skip(rest);
-            link.consumed
-                .store(consumed + queued as u64, Ordering::Release);
-            link.flush_done.store(request, Ordering::Release);
-            self.fade_in_pos = 0;
-            self.in_underrun = false;
+            self.link.note_first_audio(from, to, now_ns, gap);
         }
-
-        // 2. Play, prime, or stay silent.
-        let fill_before = (self.cons.occupied_len() / ch) as u64;
-        let mut mode = link.mode();
-        if mode == Mode::Priming {
-            let pushed = link.pushed.load(Ordering::Acquire);
-            let whole_queue_ready = pushed >= link.end_index.load(Ordering::Acquire);
-            if whole_queue_ready && fill_before == 0 {
-                // Nothing was (or will be) queued: there is nothing to wait for.
-                let _ = link.mode.compare_exchange(
-                    Mode::Priming as u8,
-                    Mode::Idle as u8,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            } else if (fill_before >= link.prime_frames.load(Ordering::Relaxed)
-                || whole_queue_ready)
-                && link
-                    .mode
-                    .compare_exchange(
-                        Mode::Priming as u8,
-                        Mode::Playing as u8,
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                mode = Mode::Playing;
-            }
-        }
-
-        let mut got = 0usize;
-        if mode == Mode::Playing {
-            let target = self.shared.volume();
-            let start_index = link.consumed.load(Ordering::Relaxed);
-            while written + got < frames {
-                let want = ((frames - written - got) * ch).min(SCRATCH_SAMPLES / ch * ch);
-                let n = self.cons.pop_slice(&mut self.scratch[..want]);
-                let n_frames = n / ch;
-                if n_frames == 0 {
-                    break;
-                }
-                let base = (written + got) * ch;
-                // Levels are summed locally and published once per step, not per sample.
-                let mut peaks = [0.0f32; METERED_CHANNELS];
-                let mut squares = [0.0f64; METERED_CHANNELS];
-                for f in 0..n_frames {
-                    // Volume glides towards its target; a fade-in follows any flush.
-                    if self.gain < target {
-                        self.gain = (self.gain + self.gain_step).min(target);
-                    } else if self.gain > target {
-                        self.gain = (self.gain - self.gain_step).max(target);
-                    }
-                    let mut g = self.gain;
-                    if self.fade_in_pos < self.declick_frames {
-                        self.fade_in_pos += 1;
-                        g *= self.fade_in_pos as f32 / self.declick_frames as f32;
-                    }
-                    for c in 0..ch {
-                        let s = (self.scratch[f * ch + c] * g).clamp(-1.0, 1.0);
-                        out[base + f * ch + c] = T::from_sample(s);
-                        if c < METERED_CHANNELS {
-                            peaks[c] = peaks[c].max(s.abs());
-                            squares[c] += s as f64 * s as f64;
-                        }
-                    }
-                }
-                for c in 0..ch.min(METERED_CHANNELS) {
-                    self.shared.peak_bits[c].fetch_max(peaks[c].to_bits(), Ordering::Relaxed);
-                    self.shared.square_sum[c]
-                        .fetch_add((squares[c] * SQUARE_SCALE) as u64, Ordering::Relaxed);
-                }
-                got += n_frames;
-            }
-            let consumed = start_index + got as u64;
-            link.consumed.store(consumed, Ordering::Release);
-            self.shared
-                .frames_played
-                .fetch_add(got as u64, Ordering::Relaxed);
-            self.shared
-                .level_frames
-                .fetch_add(got as u64, Ordering::Relaxed);
-
-            // Time to first audio: the first callback that writes the newest track's first frame.
-            let watch = link.watch_index.load(Ordering::Acquire);
-            if got > 0
-                && watch >= start_index
-                && watch < consumed
-                && link.watch_hit_ns.load(Ordering::Relaxed) == 0
-            {
-                // An underrun that this frame ends was a gap before the track: report it.
-                let gap = if self.in_underrun {
-                    now_ns.saturating_sub(self.episode.start_ns)
-                } else {
-                    0
+        // A full period, or a short one at the end of the queue (not an underrun).
+        if missing == 0 || self.link.finish_if_played_out(to) {
+            self.end_episode(now_ns);
+        } else {
+            if !self.in_underrun {
+                self.in_underrun = true;
+                self.shared.count_underrun();
+                self.episode = Episode {
+                    start_ns: now_ns,
+                    duration_ns: 0,
+                    frames: 0,
+                    cause: self.link.activity(),
                 };
-                link.watch_gap_ns.store(gap, Ordering::Relaxed);
-                link.watch_hit_ns.store(now_ns.max(1), Ordering::Release);
             }
-
-            let missing = frames - written - got;
-            if missing > 0 {
-                if consumed >= link.end_index.load(Ordering::Acquire) {
-                    // The queue has played out: the end, not an underrun.
-                    let _ = link.mode.compare_exchange(
-                        Mode::Playing as u8,
-                        Mode::Idle as u8,
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
-                    end_episode(
-                        &mut self.in_underrun,
-                        &mut self.episode,
-                        &mut self.episodes,
-                        &self.shared,
-                        now_ns,
-                    );
-                } else {
-                    if !self.in_underrun {
-                        self.in_underrun = true;
-                        self.shared
-                            .underrun_episodes
-                            .fetch_add(1, Ordering::Relaxed);
-                        self.episode = Episode {
-                            start_ns: now_ns,
-                            duration_ns: 0,
-                            frames: 0,
-                            cause: Activity::from_u8(link.activity.load(Ordering::Relaxed)),
-                        };
-                    }
-                    self.episode.frames += missing as u64;
-                    self.shared
-                        .silent_frames
-                        .fetch_add(missing as u64, Ordering::Relaxed);
-                }
-            } else {
-                end_episode(
-                    &mut self.in_underrun,
-                    &mut self.episode,
-                    &mut self.episodes,
-                    &self.shared,
-                    now_ns,
-                );
-            }
-        } else if self.in_underrun {
-            end_episode(
-                &mut self.in_underrun,
-                &mut self.episode,
-                &mut self.episodes,
-                &self.shared,
-                now_ns,
-            );
+            self.episode.frames += missing as u64;
+            self.shared.add_silent_frames(missing as u64);
         }
+    }
 
-        for s in out[(written + got) * ch..].iter_mut() {
-            *s = T::EQUILIBRIUM;
-        }
-
-        // 3. Meters.
-        let fill_after = (self.cons.occupied_len() / ch) as u64;
+    /// Phase 3. Ring low-water mark and the callback-load window.
+    fn publish_meters(&self, t0: Instant, frames: usize, fill_before: u64, mode: Mode) {
         if mode == Mode::Playing {
             self.shared
-                .ring_min_frames
-                .fetch_min(fill_after.min(fill_before), Ordering::Relaxed);
+                .note_ring_low(self.ring_frames().min(fill_before));
         }
         let dur_ns = t0.elapsed().as_nanos().min(u32::MAX as u128) as u32;
-        let period_ns = (frames as u64 * 1_000_000_000 / link.rate.max(1) as u64).max(1);
+        let period_ns = (frames as u64 * 1_000_000_000 / self.link.rate().max(1) as u64).max(1);
         let load_ppm = (dur_ns as u64 * 1_000_000 / period_ns).min(u32::MAX as u64) as u32;
-        let i = self.shared.callback_count.load(Ordering::Relaxed) as usize % CALLBACK_WINDOW;
-        self.shared.callback_dur_ns[i].store(dur_ns, Ordering::Relaxed);
-        self.shared.callback_load_ppm[i].store(load_ppm, Ordering::Relaxed);
-        self.shared
-            .callback_last_ns
-            .store(dur_ns, Ordering::Relaxed);
-        self.shared
-            .callback_max_ns
-            .fetch_max(dur_ns, Ordering::Relaxed);
-        self.shared.callback_count.fetch_add(1, Ordering::Release);
+        self.shared.record_callback(dur_ns, load_ppm);
     }
-}
 
-/// Close the running underrun episode (if any) and report it to the non-real-time side.
-/// A free function over the fields it needs, so `process` can call it while borrowing others.
-fn end_episode(
-    in_underrun: &mut bool,
-    episode: &mut Episode,
-    episodes: &mut HeapProd<Episode>,
-    shared: &Shared,
-    now_ns: u64,
-) {
-    if !*in_underrun {
-        return;
-    }
-    *in_underrun = false;
-    episode.duration_ns = now_ns.saturating_sub(episode.start_ns);
-    if episodes.try_push(*episode).is_err() {
-        shared.episodes_dropped.fetch_add(1, Ordering::Relaxed);
+    /// Close the running underrun episode (if any) and report it to the non-real-time side.
+    fn end_episode(&mut self, now_ns: u64) {
+        if !self.in_underrun {
+            return;
+        }
+        self.in_underrun = false;
+        self.episode.duration_ns = now_ns.saturating_sub(self.episode.start_ns);
+        if self.episodes.try_push(self.episode).is_err() {
+            self.shared.count_dropped_episode();
+        }
     }
 }

@@ -4,10 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringbuf::HeapProd;
-
 use super::replaygain::GainSettings;
-use super::shared::Link;
+use super::shared::{Feed, Link};
 use super::source::SourceInfo;
 use crate::error::{FileError, FileWarning, OutputError};
 
@@ -81,7 +79,7 @@ pub enum Event {
 /// Internal: a freshly built output stream handed from the supervisor to the decoder.
 pub(crate) struct OutputSlot {
     pub link: Arc<Link>,
-    pub producer: HeapProd<f32>,
+    pub feed: Feed,
 }
 
 pub(crate) enum DecoderMsg {

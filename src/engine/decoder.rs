@@ -5,19 +5,17 @@
 //! When the ring is full it blocks on its command channel with a timeout sized to the time the
 //! device needs to free the space it wants: it neither spins nor misses a command.
 //!
-//! Flushes (seek, pause, stop, next) are asynchronous: the decoder bumps the link's
-//! `flush_request` and pushes nothing more until the callback has answered in `flush_done`, so
-//! no new audio can be thrown away with the old.
+//! Flushes (seek, pause, stop, next) are asynchronous: the decoder asks through
+//! `Link::request_flush` and pushes nothing more until the callback has acknowledged it, so
+//! no new audio can be thrown away with the old (the protocol: `shared.rs`).
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use ringbuf::traits::{Observer, Producer};
 
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
 use super::pipeline::{OutputFormat, Pipeline};
@@ -56,8 +54,6 @@ fn raise_own_priority() {
 struct Out {
     slot: OutputSlot,
     id: u64,
-    /// Flush generation we are waiting for the callback to acknowledge.
-    flush_gen: u64,
     /// When the ring was last found full, and the link's `consumed` then: how fast the device
     /// really drains it (see `work`).
     last_full: Option<(Instant, u64)>,
@@ -201,7 +197,7 @@ impl Decoder {
                 if self.state == PlayState::Playing && drained && self.pipeline.is_none() {
                     // The ring still plays the end of the queue: carry on gaplessly.
                     if let Some(out) = &self.out {
-                        out.slot.link.end_index.store(u64::MAX, Ordering::Release);
+                        out.slot.link.reopen_queue();
                     }
                     self.status().drained = false;
                     self.open_track(first_new, 0, None);
@@ -271,7 +267,7 @@ impl Decoder {
     }
 
     fn out_rate(&self) -> u32 {
-        self.out.as_ref().map_or(48_000, |o| o.slot.link.rate)
+        self.out.as_ref().map_or(48_000, |o| o.slot.link.rate())
     }
 
     fn current_track(&self) -> Option<usize> {
@@ -286,7 +282,7 @@ impl Decoder {
             return self.resume_at;
         }
         let out = self.out.as_ref()?;
-        let idx = out.slot.link.consumed.load(Ordering::Acquire);
+        let idx = out.slot.link.consumed();
         self.status().locate(out.id, idx).or(self.resume_at)
     }
 
@@ -294,16 +290,8 @@ impl Decoder {
     fn flush(&mut self, mode: Mode) {
         self.pending.clear();
         self.pending_off = 0;
-        if let Some(out) = &mut self.out {
-            // The end mark goes first: a callback that saw Priming with the old end mark and
-            // an empty ring would take the queue for played out and go Idle for good.
-            out.slot.link.end_index.store(u64::MAX, Ordering::Release);
-            out.slot.link.set_mode(mode);
-            out.flush_gen += 1;
-            out.slot
-                .link
-                .flush_request
-                .store(out.flush_gen, Ordering::Release);
+        if let Some(out) = &self.out {
+            out.slot.link.request_flush(mode);
         }
         let mut st = self.status();
         st.drained = false;
@@ -314,8 +302,7 @@ impl Decoder {
         self.pending.clear();
         self.pending_off = 0;
         if let Some(out) = &self.out {
-            out.slot.link.end_index.store(u64::MAX, Ordering::Release);
-            out.slot.link.set_mode(Mode::Priming);
+            out.slot.link.start_priming();
         }
         self.status().drained = false;
     }
@@ -332,7 +319,7 @@ impl Decoder {
     fn flush_acknowledged(&self) -> bool {
         self.out
             .as_ref()
-            .is_none_or(|o| o.slot.link.flush_done.load(Ordering::Acquire) >= o.flush_gen)
+            .is_none_or(|o| o.slot.link.no_flush_pending())
     }
 
     /// Start queue entry `track` at output frame `frame`, as asked at `at`.
@@ -350,7 +337,7 @@ impl Decoder {
             && self
                 .out
                 .as_ref()
-                .is_some_and(|o| o.slot.link.mode() == Mode::Idle && o.slot.producer.is_empty());
+                .is_some_and(|o| o.slot.link.mode() == Mode::Idle && o.slot.feed.is_empty());
         if silent {
             self.start_silent();
         } else {
@@ -395,7 +382,7 @@ impl Decoder {
         self.wait_for_flush();
         let heard = match &self.out {
             Some(out) if self.flush_acknowledged() => {
-                let idx = out.slot.link.flush_at_index.load(Ordering::Acquire);
+                let idx = out.slot.link.flushed_at();
                 self.status().locate(out.id, idx).or(heard_before)
             }
             _ => heard_before,
@@ -478,11 +465,9 @@ impl Decoder {
     fn add_segment(&mut self, track: usize, track_frame: u64) {
         let Some(out) = &self.out else { return };
         let link = &out.slot.link;
-        let start_index = link.pushed.load(Ordering::Relaxed);
+        let start_index = link.pushed();
         let requested_at = self.request.take();
-        link.watch_hit_ns.store(0, Ordering::Relaxed);
-        link.watch_gap_ns.store(0, Ordering::Relaxed);
-        link.watch_index.store(start_index, Ordering::Release);
+        link.watch_first_audio(start_index);
         let id = out.id;
         let mut st = self.status();
         st.segments.push(Segment {
@@ -506,16 +491,14 @@ impl Decoder {
                 return;
             };
             let fmt = OutputFormat {
-                rate: out.slot.link.rate,
-                channels: out.slot.link.channels,
+                rate: out.slot.link.rate(),
+                channels: out.slot.link.channels(),
             };
             out.slot.link.set_activity(Activity::Opening);
             let path = self.queue[track].clone();
             let t0 = Instant::now();
             let opened = catch_unwind(AssertUnwindSafe(|| Pipeline::open(&path, Some(fmt))));
-            self.shared
-                .decode_busy_ns
-                .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.shared.add_decode_busy(t0.elapsed().as_nanos() as u64);
             match opened {
                 Ok(Ok(mut p)) => {
                     self.apply_gain(track, &mut p);
@@ -610,19 +593,10 @@ impl Decoder {
     fn queue_end(&mut self) {
         self.pipeline = None;
         if let Some(out) = &self.out {
-            let end = out.slot.link.pushed.load(Ordering::Relaxed);
-            out.slot.link.end_index.store(end, Ordering::Release);
             // Nothing left in the ring and nothing coming: do not wait to prime.
-            if out.slot.link.consumed.load(Ordering::Acquire) >= end
-                && self.pending_off >= self.pending.len()
-            {
-                let _ = out.slot.link.mode.compare_exchange(
-                    Mode::Priming as u8,
-                    Mode::Idle as u8,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            }
+            out.slot
+                .link
+                .mark_end_of_queue(self.pending_off >= self.pending.len());
             out.slot.link.set_activity(Activity::Decoding);
         }
         let mut st = self.status();
@@ -634,23 +608,15 @@ impl Decoder {
     fn work(&mut self) -> Option<Duration> {
         let out = self.out.as_mut()?;
         if self.pending_off < self.pending.len() {
-            if out.slot.link.flush_done.load(Ordering::Acquire) < out.flush_gen {
+            if !out.slot.link.no_flush_pending() {
                 return Some(Duration::from_millis(1));
             }
-            let n = out
-                .slot
-                .producer
-                .push_slice(&self.pending[self.pending_off..]);
-            let ch = out.slot.link.channels as usize;
+            let n = out.slot.feed.push(&self.pending[self.pending_off..]);
             self.pending_off += n;
-            out.slot
-                .link
-                .pushed
-                .fetch_add((n / ch) as u64, Ordering::Release);
             if self.pending_off < self.pending.len() {
                 // Full: wait for the device to drain about a quarter of the ring.
-                let free = out.slot.producer.vacant_len() / ch;
-                let want = (out.slot.link.capacity_frames as usize / 4).max(1);
+                let free = out.slot.feed.vacant_frames();
+                let want = (out.slot.link.capacity_frames() as usize / 4).max(1);
                 let frames = want.saturating_sub(free).max(1);
                 return Some(drain_wait(out, frames));
             }
@@ -667,17 +633,13 @@ impl Decoder {
             Err(e) => Err(e),
         }));
         let busy = t0.elapsed();
-        self.shared
-            .decode_busy_ns
-            .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+        self.shared.add_decode_busy(busy.as_nanos() as u64);
         match result {
             Ok(Ok(Some(chunk))) => {
-                let ch = out.slot.link.channels as usize;
+                let ch = out.slot.link.channels() as usize;
                 let frames = (chunk.len() / ch) as u64;
-                let audio_ns = frames * 1_000_000_000 / out.slot.link.rate.max(1) as u64;
-                self.shared
-                    .decoded_audio_ns
-                    .fetch_add(audio_ns, Ordering::Relaxed);
+                let audio_ns = frames * 1_000_000_000 / out.slot.link.rate().max(1) as u64;
+                self.shared.add_decoded_audio(audio_ns);
                 if let Some(r) = self.status().tracks.get_mut(track) {
                     r.frames_decoded += frames;
                 }
@@ -718,17 +680,16 @@ impl Decoder {
             (Some(_), _) => (self.resume_at, self.out_rate()),
             (None, _) => (self.resume_at, self.resume_rate),
         };
-        let prime = (slot.link.rate as u64 * PRIME_MS / 1000)
-            .min(slot.link.capacity_frames / 2)
+        let prime = (slot.link.rate() as u64 * PRIME_MS / 1000)
+            .min(slot.link.capacity_frames() / 2)
             .max(1);
-        slot.link.prime_frames.store(prime, Ordering::Relaxed);
+        slot.link.set_prime_frames(prime);
         let id = self.next_link_id;
         self.next_link_id += 1;
-        let new_rate = slot.link.rate;
+        let new_rate = slot.link.rate();
         self.out = Some(Out {
             slot,
             id,
-            flush_gen: 0,
             last_full: None,
         });
         self.pending.clear();
@@ -795,9 +756,9 @@ fn drain_wait(out: &mut Out, frames: usize) -> Duration {
     const LONGEST: Duration = Duration::from_millis(50);
     const SHORTEST_AT_REAL_TIME: Duration = Duration::from_millis(1);
     let link = &out.slot.link;
-    let nominal = link.rate.max(1) as f64;
+    let nominal = link.rate().max(1) as f64;
     let now = Instant::now();
-    let consumed = link.consumed.load(Ordering::Acquire);
+    let consumed = link.consumed();
     let observed = out.last_full.map_or(0.0, |(then, was)| {
         let secs = now.duration_since(then).as_secs_f64();
         if secs > 0.0 {

@@ -2,11 +2,9 @@
 //! non-real-time thread. Definitions follow shared/DESIGN.md; a meter that lies is worse than
 //! none, so each figure says exactly what it measures.
 
-use std::sync::atomic::Ordering;
-
 use serde::Serialize;
 
-use super::shared::{CALLBACK_WINDOW, Link, METERED_CHANNELS, Mode, SQUARE_SCALE, Shared};
+use super::shared::{Link, Mode, Shared};
 use super::status::PlayState;
 
 /// Everything the meters panel, the status line and the metrics log show.
@@ -90,74 +88,49 @@ fn dbfs(x: f64) -> f64 {
 
 /// Fill in the figures that come straight from the atomics. `now_ns` is the engine clock.
 pub(crate) fn read_atomics(snap: &mut MeterSnapshot, shared: &Shared, link: Option<&Link>) {
-    snap.underruns = shared.underrun_episodes.load(Ordering::Relaxed);
-    snap.silent_frames = shared.silent_frames.load(Ordering::Relaxed);
-    snap.device_xruns = shared.device_xruns.load(Ordering::Relaxed);
-    snap.frames_played = shared.frames_played.load(Ordering::Relaxed);
-    snap.device_latency_ms = shared.device_latency_ns.load(Ordering::Relaxed) as f64 / 1e6;
+    let c = shared.counters();
+    snap.underruns = c.underrun_episodes;
+    snap.silent_frames = c.silent_frames;
+    snap.device_xruns = c.device_xruns;
+    snap.frames_played = c.frames_played;
+    snap.device_latency_ms = c.device_latency_ns as f64 / 1e6;
 
-    let count = shared.callback_count.load(Ordering::Acquire) as usize;
-    let n = count.min(CALLBACK_WINDOW);
-    let mut durs: Vec<u32> = (0..n)
-        .map(|i| shared.callback_dur_ns[i].load(Ordering::Relaxed))
-        .collect();
-    let mut loads: Vec<u32> = (0..n)
-        .map(|i| shared.callback_load_ppm[i].load(Ordering::Relaxed))
-        .collect();
+    let window = shared.callback_window();
+    let mut durs = window.durations_ns;
+    let mut loads = window.loads_ppm;
     durs.sort_unstable();
     loads.sort_unstable();
-    let last_i = count.wrapping_sub(1) % CALLBACK_WINDOW;
-    snap.callback_last_us = shared.callback_last_ns.load(Ordering::Relaxed) as f64 / 1e3;
+    snap.callback_last_us = window.last_ns as f64 / 1e3;
     snap.callback_p50_us = percentile(&durs, 0.5) as f64 / 1e3;
     snap.callback_p99_us = percentile(&durs, 0.99) as f64 / 1e3;
     snap.callback_max_us = durs.last().copied().unwrap_or(0) as f64 / 1e3;
-    snap.callback_load_last = if count > 0 {
-        shared.callback_load_ppm[last_i].load(Ordering::Relaxed) as f64 / 1e6
-    } else {
-        0.0
-    };
+    snap.callback_load_last = window.last_load_ppm as f64 / 1e6;
     snap.callback_load_p50 = percentile(&loads, 0.5) as f64 / 1e6;
     snap.callback_load_p99 = percentile(&loads, 0.99) as f64 / 1e6;
     snap.callback_load_max = loads.last().copied().unwrap_or(0) as f64 / 1e6;
 
-    let busy = shared.decode_busy_ns.load(Ordering::Relaxed);
-    let audio = shared.decoded_audio_ns.load(Ordering::Relaxed);
-    snap.decode_speed = if busy > 0 {
-        audio as f64 / busy as f64
+    snap.decode_speed = if c.decode_busy_ns > 0 {
+        c.decoded_audio_ns as f64 / c.decode_busy_ns as f64
     } else {
         0.0
     };
 
-    let frames = shared.level_frames.swap(0, Ordering::Relaxed).max(1) as f64;
-    let channels = link
-        .map_or(2, |l| l.channels as usize)
-        .min(METERED_CHANNELS);
-    snap.peak_dbfs = (0..channels)
-        .map(|c| dbfs(f32::from_bits(shared.peak_bits[c].swap(0, Ordering::Relaxed)) as f64))
-        .collect();
-    snap.rms_dbfs = (0..channels)
-        .map(|c| {
-            let sq = shared.square_sum[c].swap(0, Ordering::Relaxed) as f64 / SQUARE_SCALE;
-            dbfs((sq / frames).sqrt())
-        })
-        .collect();
+    let channels = link.map_or(2, |l| l.channels() as usize);
+    let (peaks, rms) = shared.take_levels(channels);
+    snap.peak_dbfs = peaks.into_iter().map(dbfs).collect();
+    snap.rms_dbfs = rms.into_iter().map(dbfs).collect();
 
     if let Some(link) = link {
-        let rate = link.rate.max(1) as f64;
-        snap.device_rate = link.rate;
-        snap.device_channels = link.channels;
+        let rate = link.rate().max(1) as f64;
+        snap.device_rate = link.rate();
+        snap.device_channels = link.channels();
         snap.ring_fill_frames = link.fill_frames();
         snap.ring_fill_ms = snap.ring_fill_frames as f64 * 1000.0 / rate;
-        let min = shared.ring_min_frames.swap(u64::MAX, Ordering::Relaxed);
-        let min = if min == u64::MAX {
-            snap.ring_fill_frames
-        } else {
-            min
-        };
+        let min = shared.take_ring_low().unwrap_or(snap.ring_fill_frames);
         snap.ring_min_fill_ms = min as f64 * 1000.0 / rate;
-        snap.ring_capacity_frames = link.capacity_frames;
-        snap.ring_capacity_ms = link.capacity_frames as f64 * 1000.0 / rate;
-        snap.device_buffer_frames = link.period_frames.load(Ordering::Relaxed);
+        snap.ring_capacity_frames = link.capacity_frames();
+        snap.ring_capacity_ms = link.capacity_frames() as f64 * 1000.0 / rate;
+        snap.device_buffer_frames = link.period_frames();
         snap.device_buffer_ms = snap.device_buffer_frames as f64 * 1000.0 / rate;
     }
 }
@@ -165,16 +138,16 @@ pub(crate) fn read_atomics(snap: &mut MeterSnapshot, shared: &Shared, link: Opti
 /// The ring index the listener hears at engine time `now_ns`: the first frame of the last
 /// callback plays at callback time + device latency, and time runs on from there.
 pub(crate) fn heard_index(link: &Link, shared: &Shared, now_ns: u64) -> u64 {
-    let consumed = link.consumed.load(Ordering::Acquire);
+    let consumed = link.consumed();
     if link.mode() != Mode::Playing {
         return consumed;
     }
-    let period = link.period_frames.load(Ordering::Relaxed) as u64;
-    let cb_ns = link.last_callback_ns.load(Ordering::Relaxed);
-    let latency_ns = shared.device_latency_ns.load(Ordering::Relaxed);
+    let period = link.period_frames() as u64;
+    let cb_ns = link.last_callback_ns();
+    let latency_ns = shared.device_latency_ns();
     let first_of_last = consumed.saturating_sub(period);
     let since_ns = now_ns.saturating_sub(cb_ns) as i128 - latency_ns as i128;
-    let advanced = since_ns * link.rate as i128 / 1_000_000_000;
+    let advanced = since_ns * link.rate() as i128 / 1_000_000_000;
     let heard = first_of_last as i128 + advanced;
     heard.clamp(0, consumed as i128) as u64
 }

@@ -21,6 +21,7 @@ pub(crate) mod decoder;
 pub mod gapless;
 pub mod host;
 pub mod meters;
+pub mod mock;
 pub mod opus;
 pub mod output;
 pub mod pipeline;
@@ -244,7 +245,7 @@ impl Engine {
             snap.host = s.host.clone();
             snap.sample_format = s.sample_format.clone();
             snap.audio_thread = s.scheduling.clone();
-            let rate = s.link.rate.max(1) as f64;
+            let rate = s.link.rate().max(1) as f64;
             snap.resampler_delay_ms = st.resampler_delay_frames as f64 * 1000.0 / rate;
             let located = match st.state {
                 PlayState::Paused => st.paused_at,

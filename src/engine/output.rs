@@ -16,14 +16,11 @@ use std::time::Instant;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedBufferSize};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
+use ringbuf::HeapCons;
 
-use super::callback::Callback;
-use super::shared::{Episode, Link, Shared};
+use super::callback::{Callback, RingStorage, Wiring, wire};
+use super::shared::{Episode, Feed, Link, Shared};
 use crate::error::OutputError;
-
-/// Underrun episodes the callback can report before a reader drains them.
-const EPISODE_QUEUE: usize = 256;
 
 /// Error kinds the error callback reports to the supervisor (0 = none).
 pub const STREAM_OK: u8 = 0;
@@ -57,7 +54,7 @@ pub struct OpenedStream {
     /// Keeps the ring's storage and the callback's own state alive here, so that when cpal
     /// drops its closure on the audio thread only reference counts change there; the memory
     /// is freed here, on the supervisor thread, after the stream is gone.
-    _keepalive: (Arc<HeapRb<f32>>, Arc<HeapRb<Episode>>, Arc<CallbackSlot>),
+    _keepalive: (RingStorage, Arc<CallbackSlot>),
 }
 
 impl OpenedStream {
@@ -201,7 +198,7 @@ pub fn open(
     req: &OutputRequest,
     shared: &Arc<Shared>,
     epoch: Instant,
-) -> Result<(OpenedStream, HeapProd<f32>, HeapCons<Episode>), OutputError> {
+) -> Result<(OpenedStream, Feed, HeapCons<Episode>), OutputError> {
     let host = host_choice()?.host;
     let device = find_device(&host, req.device.as_deref())?;
     let (_, device_name) = device_label(&device);
@@ -236,24 +233,14 @@ pub fn open(
     };
 
     let capacity_frames = (rate as u64 * req.ring_ms.max(1) as u64 / 1000).max(period as u64 * 2);
-    let ring = Arc::new(HeapRb::<f32>::new(
-        capacity_frames as usize * channels as usize,
-    ));
-    let producer = HeapProd::new(ring.clone());
-    let consumer = HeapCons::new(ring.clone());
-    let episodes_rb = Arc::new(HeapRb::<Episode>::new(EPISODE_QUEUE));
-    let (ep_prod, ep_cons) = (
-        HeapProd::new(episodes_rb.clone()),
-        HeapCons::new(episodes_rb.clone()),
-    );
-    let link = Arc::new(Link::new(rate, channels, capacity_frames));
-    let callback = Arc::new(CallbackSlot(std::cell::UnsafeCell::new(Callback::new(
-        consumer,
-        link.clone(),
-        shared.clone(),
-        ep_prod,
-        epoch,
-    ))));
+    let Wiring {
+        callback,
+        feed,
+        link,
+        episodes,
+        storage,
+    } = wire(rate, channels, capacity_frames, shared, epoch, None);
+    let callback = Arc::new(CallbackSlot(std::cell::UnsafeCell::new(callback)));
     let callback_keepalive = callback.clone();
     let error = Arc::new(AtomicU8::new(STREAM_OK));
 
@@ -295,10 +282,10 @@ pub fn open(
             period_frames,
             scheduling,
             error,
-            _keepalive: (ring, episodes_rb, callback_keepalive),
+            _keepalive: (storage, callback_keepalive),
         },
-        producer,
-        ep_cons,
+        feed,
+        episodes,
     ))
 }
 
@@ -340,7 +327,7 @@ where
             // Never blocks: record the kind and return. The supervisor polls it.
             let code = match err.kind() {
                 cpal::ErrorKind::Xrun => {
-                    xruns.device_xruns.fetch_add(1, Ordering::Relaxed);
+                    xruns.count_device_xrun();
                     return;
                 }
                 cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => return,

@@ -1,20 +1,72 @@
-//! State shared with the audio thread: atomics only.
+//! The protocol between the decoder thread and the audio callback: atomics only.
 //!
-//! Two structs:
+//! Two structs, both with private fields and one method per step of the protocol:
 //! - [`Shared`]: one per engine. Volume, and the cumulative meters the callback writes.
 //! - [`Link`]: one per output stream (and its ring). The decoder and the callback coordinate
-//!   through it: mode, flush requests, and ring-index counters that let non-real-time code
-//!   map "the frame being played" back to a track and a position.
+//!   through it: mode, flush requests, the end of the queue, and ring-index counters that let
+//!   non-real-time code map "the frame being played" back to a track and a position.
 //!
-//! Ring indices: every frame pushed into a link's ring gets the next index (`pushed`). The
-//! callback consumes frames in order (`consumed` = index of the next frame it will take);
-//! frames discarded by a flush count as consumed. So `consumed` names, at any instant, the
-//! exact place in the decoder's output that the device is about to play.
+//! and [`Feed`], the decoder's end of a link's ring: pushing through it publishes the frames.
 //!
-//! Orderings: a writer publishes with `Release` what a reader must see whole, readers `Acquire`.
-//! Counters that are only ever read as independent figures use `Relaxed`.
+//! Each method says which thread calls it: *decoder* (the decoder thread, or a test standing
+//! in for it), *callback* (the audio thread; these never block, allocate or make a syscall),
+//! or *reader* (any non-real-time thread: supervisor, meters, UI).
+//!
+//! # Ring indices
+//! Every frame pushed into a link's ring gets the next index (`pushed`). The callback consumes
+//! frames in order (`consumed` = index of the next frame it will take); frames discarded by a
+//! flush count as consumed. So `consumed` names, at any instant, the exact place in the
+//! decoder's output that the device is about to play.
+//!
+//! # The protocol, step by step
+//! 1. **Priming.** Playback from silence or after a flush starts in [`Mode::Priming`]: the
+//!    callback plays nothing (and counts no underrun) until the ring holds
+//!    [`Link::set_prime_frames`] frames or the whole queue is in it, then turns it into
+//!    [`Mode::Playing`] itself ([`Link::settle_priming`]).
+//! 2. **Flush** (seek, pause, stop, next). The decoder calls [`Link::request_flush`] with the
+//!    mode to continue in, and pushes nothing more until [`Link::flush_acknowledged`]; the
+//!    callback sees [`Link::pending_flush`], drops the ring (fading out a few ms), and answers
+//!    with [`Link::acknowledge_flush`], which also records where the listener was
+//!    ([`Link::flushed_at`]).
+//! 3. **End of queue.** When everything queued has been pushed, the decoder calls
+//!    [`Link::mark_end_of_queue`]; the callback running dry exactly there is the end
+//!    ([`Link::finish_if_played_out`]), not an underrun. More audio queued gaplessly takes the
+//!    mark back ([`Link::reopen_queue`]).
+//! 4. **First audio.** The decoder names the first frame of the newest segment
+//!    ([`Link::watch_first_audio`]); the first callback that plays it stamps the time
+//!    ([`Link::note_first_audio`]) for the supervisor's time-to-first-audio
+//!    ([`Link::first_audio`]).
+//! 5. **Activity.** What the decoder is doing ([`Link::set_activity`]) tags the cause of an
+//!    underrun episode that begins meanwhile.
+//!
+//! # Memory ordering (the rules, in one place)
+//! - **Ring indices.** Only the decoder writes `pushed` (in [`Feed::push`], after the samples
+//!   are in the ring) and only the callback writes `consumed`; each stores with `Release` and
+//!   every reader loads with `Acquire`, so an index a reader sees is never ahead of the data.
+//! - **Flush.** The decoder stores the end mark, then the mode, then the new request number
+//!   (`Release`): a callback that loads the request (`Acquire`) sees the mode and end mark that
+//!   go with it. The callback stores the flush index and `consumed`, then the answer
+//!   (`Release`): a decoder that loads the answer (`Acquire`) sees where the flush happened.
+//! - **Mode.** Both sides write it. The decoder stores (`Release`); the callback only ever
+//!   moves it with a compare-exchange from the value it read (`AcqRel`): Priming → Playing,
+//!   Priming → Idle, Playing → Idle. So a decoder's store is never overwritten by a stale
+//!   callback transition.
+//! - **End mark.** Stored (`Release`) after the frames up to it were pushed, loaded (`Acquire`)
+//!   after `pushed`: whoever sees the mark sees the frames before it.
+//! - **First audio.** The decoder clears the stamp (`Relaxed`) and then stores the watched
+//!   index (`Release`); the callback loads the index (`Acquire`), stores the gap (`Relaxed`)
+//!   and then the stamp (`Release`); the supervisor loads the stamp (`Acquire`) first.
+//! - **Meters and counters** are independent figures: `Relaxed`. The callback-duration window
+//!   publishes its slot before bumping `callback_count` (`Release`), which readers load
+//!   (`Acquire`) first.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use ringbuf::HeapProd;
+use ringbuf::traits::{Observer, Producer};
+
+use super::mock::DecoderGate;
 
 /// Callback durations kept for the p50/p99/max window: about 20 s of 512-frame periods at 48 kHz.
 pub const CALLBACK_WINDOW: usize = 2048;
@@ -40,7 +92,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn from_u8(v: u8) -> Mode {
+    fn from_u8(v: u8) -> Mode {
         match v {
             1 => Mode::Paused,
             2 => Mode::Priming,
@@ -60,13 +112,18 @@ pub enum Activity {
     Opening = 1,
     /// Seeking.
     Seeking = 2,
+    /// The output stream was replaced (lost and reopened, or another device chosen): the gap
+    /// between the old stream's last audio and the new one's first. Set by the supervisor on
+    /// the episodes it records, never by the decoder.
+    DeviceChange = 3,
 }
 
 impl Activity {
-    pub fn from_u8(v: u8) -> Activity {
+    fn from_u8(v: u8) -> Activity {
         match v {
             1 => Activity::Opening,
             2 => Activity::Seeking,
+            3 => Activity::DeviceChange,
             _ => Activity::Decoding,
         }
     }
@@ -77,6 +134,7 @@ impl Activity {
             Activity::Decoding => "starved",
             Activity::Opening => "opening",
             Activity::Seeking => "seeking",
+            Activity::DeviceChange => "device-change",
         }
     }
 }
@@ -93,39 +151,69 @@ pub struct Episode {
     pub cause: Activity,
 }
 
+/// A flush the decoder asked for; [`Link::flush_acknowledged`] says when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushTicket(u64);
+
+/// When the newest segment's first frame was first played (see [`Link::first_audio`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstAudio {
+    /// The ring index of the watched frame.
+    pub index: u64,
+    /// Engine clock of the callback that played it.
+    pub at_ns: u64,
+    /// Length of the underrun (if any) that this frame ended: a gap before the track.
+    pub gap_ns: u64,
+}
+
 /// Per-stream coordination between the decoder thread and the callback.
 pub struct Link {
-    pub rate: u32,
-    pub channels: u16,
-    pub capacity_frames: u64,
+    rate: u32,
+    channels: u16,
+    capacity_frames: u64,
     /// Callback size actually seen, in frames.
-    pub period_frames: AtomicU32,
-    pub mode: AtomicU8,
-    pub activity: AtomicU8,
+    period_frames: AtomicU32,
+    mode: AtomicU8,
+    activity: AtomicU8,
     /// Decoder asks for a flush by bumping this; the callback answers in `flush_done`.
-    pub flush_request: AtomicU64,
-    pub flush_done: AtomicU64,
+    flush_request: AtomicU64,
+    flush_done: AtomicU64,
     /// `consumed` at the moment of the last flush: what the listener heard last.
-    pub flush_at_index: AtomicU64,
+    flush_at_index: AtomicU64,
     /// The queue ends at this index: running dry there is the end, not an underrun.
-    pub end_index: AtomicU64,
-    pub pushed: AtomicU64,
-    pub consumed: AtomicU64,
+    end_index: AtomicU64,
+    pushed: AtomicU64,
+    consumed: AtomicU64,
     /// Frames needed in the ring before Priming turns into Playing.
-    pub prime_frames: AtomicU64,
+    prime_frames: AtomicU64,
     /// The first frame of the newest track, and when a callback first wrote it.
-    pub watch_index: AtomicU64,
-    pub watch_hit_ns: AtomicU64,
+    watch_index: AtomicU64,
+    watch_hit_ns: AtomicU64,
     /// Length of the underrun (if any) that the watched frame ended: the gap before the track.
-    pub watch_gap_ns: AtomicU64,
+    watch_gap_ns: AtomicU64,
     /// Engine clock of the newest callback.
-    pub last_callback_ns: AtomicU64,
+    last_callback_ns: AtomicU64,
     /// Callbacks run on this stream (a stalled stream stops counting).
-    pub callbacks: AtomicU64,
+    callbacks: AtomicU64,
+    /// The callback's thread, registered by its first call (0 = not yet); see
+    /// [`Link::register_audio_thread`].
+    audio_thread: AtomicU64,
+    /// Test builds of the engine (the mock backend) can stop the decoder at a protocol step;
+    /// `None` for a real device. Only decoder-side steps look at it, never the callback.
+    gate: Option<Arc<DecoderGate>>,
 }
 
 impl Link {
     pub fn new(rate: u32, channels: u16, capacity_frames: u64) -> Link {
+        Link::with_gate(rate, channels, capacity_frames, None)
+    }
+
+    pub(crate) fn with_gate(
+        rate: u32,
+        channels: u16,
+        capacity_frames: u64,
+        gate: Option<Arc<DecoderGate>>,
+    ) -> Link {
         Link {
             rate,
             channels,
@@ -145,19 +233,256 @@ impl Link {
             watch_gap_ns: AtomicU64::new(0),
             last_callback_ns: AtomicU64::new(0),
             callbacks: AtomicU64::new(0),
+            audio_thread: AtomicU64::new(0),
+            gate,
         }
     }
+
+    // ---- the stream's format (fixed when it is built) ----
+
+    /// Device rate, frames per second.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// Ring capacity in frames.
+    pub fn capacity_frames(&self) -> u64 {
+        self.capacity_frames
+    }
+
+    // ---- decoder steps ----
+
+    /// Decoder: frames needed in the ring before priming turns into playing.
+    pub fn set_prime_frames(&self, frames: u64) {
+        self.prime_frames.store(frames, Ordering::Relaxed);
+    }
+
+    /// Decoder: set the mode outright (a new stream, a lost one). Transitions that go with a
+    /// flush or a start use [`Link::request_flush`] and [`Link::start_priming`].
+    pub fn set_mode(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::Release);
+        self.nudge_gate();
+    }
+
+    /// Decoder: start from silence (nothing queued, nothing to drop): prime, with no end.
+    pub fn start_priming(&self) {
+        self.end_index.store(u64::MAX, Ordering::Release);
+        self.set_mode(Mode::Priming);
+    }
+
+    /// Decoder: ask the callback to drop what is queued and continue in `then`.
+    ///
+    /// The end mark goes first: a callback that saw Priming with the old end mark and an
+    /// empty ring would take the queue for played out and go Idle for good.
+    pub fn request_flush(&self, then: Mode) -> FlushTicket {
+        self.end_index.store(u64::MAX, Ordering::Release);
+        self.mode.store(then as u8, Ordering::Release);
+        // Only the decoder writes the request, so load + store cannot lose a bump.
+        let ticket = self.flush_request.load(Ordering::Relaxed) + 1;
+        self.flush_request.store(ticket, Ordering::Release);
+        self.nudge_gate();
+        FlushTicket(ticket)
+    }
+
+    /// Decoder (or reader): has the callback done the flush of `ticket` (or a later one)?
+    pub fn flush_acknowledged(&self, ticket: FlushTicket) -> bool {
+        self.flush_done.load(Ordering::Acquire) >= ticket.0
+    }
+
+    /// Decoder: no flush is outstanding (everything asked for was done).
+    pub fn no_flush_pending(&self) -> bool {
+        self.flush_done.load(Ordering::Acquire) >= self.flush_request.load(Ordering::Relaxed)
+    }
+
+    /// Decoder: the ring index the listener was at when the last acknowledged flush happened.
+    /// Valid once [`Link::flush_acknowledged`] said so.
+    pub fn flushed_at(&self) -> u64 {
+        self.flush_at_index.load(Ordering::Acquire)
+    }
+
+    /// Decoder: more audio follows what was marked as the end (queued gaplessly).
+    pub fn reopen_queue(&self) {
+        self.end_index.store(u64::MAX, Ordering::Release);
+    }
+
+    /// Decoder: everything queued has been pushed; the ring ends here. When nothing is left
+    /// in the ring and `nothing_pending` (the decoder holds no unpushed audio), a stream
+    /// still priming goes idle at once: there is nothing to wait for.
+    pub fn mark_end_of_queue(&self, nothing_pending: bool) {
+        let end = self.pushed.load(Ordering::Relaxed);
+        self.end_index.store(end, Ordering::Release);
+        if nothing_pending && self.consumed.load(Ordering::Acquire) >= end {
+            let _ = self.mode.compare_exchange(
+                Mode::Priming as u8,
+                Mode::Idle as u8,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+        self.nudge_gate();
+    }
+
+    /// Decoder: say what it is doing now (tags the cause of an underrun that begins).
+    pub fn set_activity(&self, a: Activity) {
+        self.activity.store(a as u8, Ordering::Relaxed);
+        if let Some(gate) = &self.gate {
+            gate.pass(super::mock::GatePoint::from_activity(a));
+        }
+    }
+
+    /// Decoder: the newest segment starts at ring index `index`; time its first audio.
+    pub fn watch_first_audio(&self, index: u64) {
+        self.watch_hit_ns.store(0, Ordering::Relaxed);
+        self.watch_gap_ns.store(0, Ordering::Relaxed);
+        self.watch_index.store(index, Ordering::Release);
+    }
+
+    /// Decoder (or reader): frames ever pushed: the index the next pushed frame gets.
+    pub fn pushed(&self) -> u64 {
+        self.pushed.load(Ordering::Acquire)
+    }
+
+    fn nudge_gate(&self) {
+        if let Some(gate) = &self.gate {
+            gate.nudge();
+        }
+    }
+
+    // ---- callback steps (never block, allocate or make a syscall) ----
+
+    /// Callback: a new device period of `frames` begins at engine time `now_ns`.
+    pub(crate) fn begin_callback(&self, frames: usize, now_ns: u64) {
+        self.period_frames.store(frames as u32, Ordering::Relaxed);
+        self.last_callback_ns.store(now_ns, Ordering::Relaxed);
+        self.callbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Callback, on its first call: record which thread runs it, for
+    /// [`super::output`]'s real-time promotion. `pthread_self()` reads the thread pointer
+    /// (a register on Linux): no syscall, no allocation, no lock.
+    pub(crate) fn register_audio_thread(&self) {
+        // SAFETY: pthread_self has no preconditions and always succeeds.
+        let me = unsafe { libc::pthread_self() } as u64;
+        self.audio_thread.store(me, Ordering::Release);
+    }
+
+    /// Reader: the callback's thread, once its first call has registered it.
+    pub fn audio_thread(&self) -> Option<libc::pthread_t> {
+        match self.audio_thread.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(t as libc::pthread_t),
+        }
+    }
+
+    /// Callback: the flush the decoder asked for, if it is not done yet.
+    pub(crate) fn pending_flush(&self) -> Option<u64> {
+        let request = self.flush_request.load(Ordering::Acquire);
+        (request != self.flush_done.load(Ordering::Relaxed)).then_some(request)
+    }
+
+    /// Callback: the flush `request` is done: `dropped` frames (played in a fade or thrown
+    /// away) left the ring.
+    pub(crate) fn acknowledge_flush(&self, request: u64, dropped: u64) {
+        let consumed = self.consumed.load(Ordering::Relaxed);
+        self.flush_at_index.store(consumed, Ordering::Relaxed);
+        self.consumed.store(consumed + dropped, Ordering::Release);
+        self.flush_done.store(request, Ordering::Release);
+    }
+
+    /// Callback: settle priming with `fill` frames in the ring, and return the mode to play
+    /// this period in. Priming becomes Playing once the ring holds the prime amount or the
+    /// whole rest of the queue, and Idle when nothing was (or will be) queued at all.
+    pub(crate) fn settle_priming(&self, fill: u64) -> Mode {
+        let mode = self.mode();
+        if mode != Mode::Priming {
+            return mode;
+        }
+        let pushed = self.pushed.load(Ordering::Acquire);
+        let whole_queue_ready = pushed >= self.end_index.load(Ordering::Acquire);
+        if whole_queue_ready && fill == 0 {
+            let _ = self.mode.compare_exchange(
+                Mode::Priming as u8,
+                Mode::Idle as u8,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            return Mode::Priming; // silent this period either way
+        }
+        let primed = fill >= self.prime_frames.load(Ordering::Relaxed) || whole_queue_ready;
+        if primed
+            && self
+                .mode
+                .compare_exchange(
+                    Mode::Priming as u8,
+                    Mode::Playing as u8,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return Mode::Playing;
+        }
+        mode
+    }
+
+    /// Callback: frames up to (not including) `index` have been taken from the ring.
+    pub(crate) fn publish_consumed(&self, index: u64) {
+        self.consumed.store(index, Ordering::Release);
+    }
+
+    /// Callback: the ring ran short at `consumed`. If that is the end of the queue, the
+    /// stream goes idle and this returns true (the end, not an underrun).
+    pub(crate) fn finish_if_played_out(&self, consumed: u64) -> bool {
+        if consumed < self.end_index.load(Ordering::Acquire) {
+            return false;
+        }
+        let _ = self.mode.compare_exchange(
+            Mode::Playing as u8,
+            Mode::Idle as u8,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        true
+    }
+
+    /// Callback: this period played ring indices `from..to`, at `now_ns`. If the watched
+    /// first frame is among them and not yet stamped, stamp it (with the gap it ended).
+    pub(crate) fn note_first_audio(&self, from: u64, to: u64, now_ns: u64, gap_ns: u64) {
+        let watch = self.watch_index.load(Ordering::Acquire);
+        if watch >= from && watch < to && self.watch_hit_ns.load(Ordering::Relaxed) == 0 {
+            self.watch_gap_ns.store(gap_ns, Ordering::Relaxed);
+            self.watch_hit_ns.store(now_ns.max(1), Ordering::Release);
+        }
+    }
+
+    /// Callback (or reader): what the decoder is doing now.
+    pub fn activity(&self) -> Activity {
+        Activity::from_u8(self.activity.load(Ordering::Relaxed))
+    }
+
+    // ---- readers ----
 
     pub fn mode(&self) -> Mode {
         Mode::from_u8(self.mode.load(Ordering::Acquire))
     }
 
-    pub fn set_mode(&self, mode: Mode) {
-        self.mode.store(mode as u8, Ordering::Release);
+    /// Reader: the index of the next frame the callback will take.
+    pub fn consumed(&self) -> u64 {
+        self.consumed.load(Ordering::Acquire)
     }
 
-    pub fn set_activity(&self, a: Activity) {
-        self.activity.store(a as u8, Ordering::Relaxed);
+    /// Reader: where the queue ends (`u64::MAX` while more is coming).
+    pub fn end_index(&self) -> u64 {
+        self.end_index.load(Ordering::Acquire)
+    }
+
+    /// Reader: frames needed before priming turns into playing.
+    pub fn prime_frames(&self) -> u64 {
+        self.prime_frames.load(Ordering::Relaxed)
     }
 
     /// Frames waiting in the ring.
@@ -166,36 +491,131 @@ impl Link {
             .load(Ordering::Acquire)
             .saturating_sub(self.consumed.load(Ordering::Acquire))
     }
+
+    /// Reader: frames per callback as last seen (0 before the first).
+    pub fn period_frames(&self) -> u32 {
+        self.period_frames.load(Ordering::Relaxed)
+    }
+
+    /// Reader: engine clock of the newest callback.
+    pub fn last_callback_ns(&self) -> u64 {
+        self.last_callback_ns.load(Ordering::Relaxed)
+    }
+
+    /// Reader: callbacks run so far on this stream.
+    pub fn callbacks(&self) -> u64 {
+        self.callbacks.load(Ordering::Relaxed)
+    }
+
+    /// Reader: the first audio of the watched segment, once a callback has played it.
+    pub fn first_audio(&self) -> Option<FirstAudio> {
+        let at_ns = self.watch_hit_ns.load(Ordering::Acquire);
+        (at_ns != 0).then(|| FirstAudio {
+            index: self.watch_index.load(Ordering::Acquire),
+            at_ns,
+            gap_ns: self.watch_gap_ns.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// The decoder's end of a link's ring. Pushing through it is what makes frames count as
+/// pushed (step "ring indices" above), so nothing can push without publishing.
+pub struct Feed {
+    producer: HeapProd<f32>,
+    link: Arc<Link>,
+}
+
+impl Feed {
+    pub(crate) fn new(producer: HeapProd<f32>, link: Arc<Link>) -> Feed {
+        Feed { producer, link }
+    }
+
+    /// Decoder: push as many whole frames of `samples` (interleaved) as fit; returns the
+    /// samples taken.
+    pub fn push(&mut self, samples: &[f32]) -> usize {
+        if let Some(gate) = &self.link.gate {
+            gate.pass(super::mock::GatePoint::Push);
+        }
+        let ch = self.link.channels.max(1) as usize;
+        let room = self.producer.vacant_len() / ch * ch;
+        let n = self
+            .producer
+            .push_slice(&samples[..samples.len().min(room)]);
+        self.link
+            .pushed
+            .fetch_add((n / ch) as u64, Ordering::Release);
+        self.link.nudge_gate();
+        n
+    }
+
+    /// Decoder: whole frames the ring has room for.
+    pub fn vacant_frames(&self) -> usize {
+        self.producer.vacant_len() / self.link.channels.max(1) as usize
+    }
+
+    /// Decoder: the ring holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.producer.is_empty()
+    }
+
+    pub fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
 }
 
 /// Engine-wide controls and cumulative meters.
 pub struct Shared {
     /// Target volume, f32 bits (0.0 ..= 1.0, linear gain).
-    pub volume: AtomicU32,
-    pub device_latency_ns: AtomicU64,
-    pub underrun_episodes: AtomicU64,
-    pub silent_frames: AtomicU64,
-    pub frames_played: AtomicU64,
-    pub episodes_dropped: AtomicU64,
+    volume: AtomicU32,
+    device_latency_ns: AtomicU64,
+    underrun_episodes: AtomicU64,
+    silent_frames: AtomicU64,
+    frames_played: AtomicU64,
+    episodes_dropped: AtomicU64,
     /// Lowest ring fill (frames) seen by a callback since the last reader reset it.
-    pub ring_min_frames: AtomicU64,
-    pub callback_last_ns: AtomicU32,
-    pub callback_max_ns: AtomicU32,
-    pub callback_count: AtomicU64,
-    pub callback_dur_ns: [AtomicU32; CALLBACK_WINDOW],
-    pub callback_load_ppm: [AtomicU32; CALLBACK_WINDOW],
+    ring_min_frames: AtomicU64,
+    callback_last_ns: AtomicU32,
+    callback_max_ns: AtomicU32,
+    callback_count: AtomicU64,
+    callback_dur_ns: [AtomicU32; CALLBACK_WINDOW],
+    callback_load_ppm: [AtomicU32; CALLBACK_WINDOW],
     /// Peak |sample| per channel since the last read, f32 bits (non-negative, so bit order is
     /// value order and `fetch_max` works on the bits).
-    pub peak_bits: [AtomicU32; METERED_CHANNELS],
+    peak_bits: [AtomicU32; METERED_CHANNELS],
     /// Sum of squares per channel since the last read, fixed point (`SQUARE_SCALE`).
-    pub square_sum: [AtomicU64; METERED_CHANNELS],
-    pub level_frames: AtomicU64,
+    square_sum: [AtomicU64; METERED_CHANNELS],
+    level_frames: AtomicU64,
     /// Audio decoded (ns of audio) and wall time spent decoding (ns, excluding time parked on a
     /// full ring): their ratio is the decode speed.
-    pub decoded_audio_ns: AtomicU64,
-    pub decode_busy_ns: AtomicU64,
+    decoded_audio_ns: AtomicU64,
+    decode_busy_ns: AtomicU64,
     /// Device xruns reported by the host through the error callback.
-    pub device_xruns: AtomicU64,
+    device_xruns: AtomicU64,
+}
+
+/// The cumulative counters, read together (each figure on its own; see "Meters and counters").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub underrun_episodes: u64,
+    pub silent_frames: u64,
+    pub frames_played: u64,
+    pub episodes_dropped: u64,
+    pub device_xruns: u64,
+    pub device_latency_ns: u64,
+    pub decoded_audio_ns: u64,
+    pub decode_busy_ns: u64,
+}
+
+/// The callback-duration window, copied out by [`Shared::callback_window`].
+#[derive(Debug, Clone, Default)]
+pub struct CallbackWindow {
+    /// Callbacks ever timed (the window holds the last `CALLBACK_WINDOW` of them).
+    pub count: u64,
+    pub last_ns: u32,
+    pub durations_ns: Vec<u32>,
+    pub loads_ppm: Vec<u32>,
+    /// The load of the newest callback.
+    pub last_load_ppm: u32,
 }
 
 impl Default for Shared {
@@ -224,6 +644,8 @@ impl Default for Shared {
 }
 
 impl Shared {
+    // ---- controls (any thread writes, the callback reads) ----
+
     pub fn volume(&self) -> f32 {
         f32::from_bits(self.volume.load(Ordering::Relaxed))
     }
@@ -235,5 +657,139 @@ impl Shared {
             1.0
         };
         self.volume.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    // ---- callback ----
+
+    /// Callback: cpal's playback − callback time for this period.
+    pub(crate) fn publish_device_latency(&self, ns: u64) {
+        self.device_latency_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// Callback (or the supervisor, for a device change): an underrun episode began.
+    pub(crate) fn count_underrun(&self) {
+        self.underrun_episodes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Callback (or the supervisor): `frames` of silence stood in for audio.
+    pub(crate) fn add_silent_frames(&self, frames: u64) {
+        self.silent_frames.fetch_add(frames, Ordering::Relaxed);
+    }
+
+    /// Callback: the episode queue was full; an episode was not reported.
+    pub(crate) fn count_dropped_episode(&self) {
+        self.episodes_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Callback: `frames` of ring audio were played, with these per-channel peaks and sums of
+    /// squares (published once per step, not per sample).
+    pub(crate) fn publish_played(&self, frames: u64, peaks: &[f32], squares: &[f64]) {
+        for (c, (peak, square)) in peaks.iter().zip(squares).enumerate() {
+            self.peak_bits[c].fetch_max(peak.to_bits(), Ordering::Relaxed);
+            self.square_sum[c].fetch_add((square * SQUARE_SCALE) as u64, Ordering::Relaxed);
+        }
+        self.frames_played.fetch_add(frames, Ordering::Relaxed);
+        self.level_frames.fetch_add(frames, Ordering::Relaxed);
+    }
+
+    /// Callback: the ring held `frames` at its lowest this period.
+    pub(crate) fn note_ring_low(&self, frames: u64) {
+        self.ring_min_frames.fetch_min(frames, Ordering::Relaxed);
+    }
+
+    /// Callback: this period took `dur_ns`, `load_ppm` of its time budget.
+    pub(crate) fn record_callback(&self, dur_ns: u32, load_ppm: u32) {
+        let i = self.callback_count.load(Ordering::Relaxed) as usize % CALLBACK_WINDOW;
+        self.callback_dur_ns[i].store(dur_ns, Ordering::Relaxed);
+        self.callback_load_ppm[i].store(load_ppm, Ordering::Relaxed);
+        self.callback_last_ns.store(dur_ns, Ordering::Relaxed);
+        self.callback_max_ns.fetch_max(dur_ns, Ordering::Relaxed);
+        self.callback_count.fetch_add(1, Ordering::Release);
+    }
+
+    // ---- the error callback (cpal's, never blocks) ----
+
+    pub(crate) fn count_device_xrun(&self) {
+        self.device_xruns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    // ---- decoder ----
+
+    /// Decoder: `ns` of wall time went into decoding (not parked on a full ring).
+    pub fn add_decode_busy(&self, ns: u64) {
+        self.decode_busy_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Decoder: `ns` of audio were decoded.
+    pub fn add_decoded_audio(&self, ns: u64) {
+        self.decoded_audio_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    // ---- readers ----
+
+    /// Reader: cpal's playback − callback time, as of the newest callback.
+    pub fn device_latency_ns(&self) -> u64 {
+        self.device_latency_ns.load(Ordering::Relaxed)
+    }
+
+    pub fn counters(&self) -> Counters {
+        Counters {
+            underrun_episodes: self.underrun_episodes.load(Ordering::Relaxed),
+            silent_frames: self.silent_frames.load(Ordering::Relaxed),
+            frames_played: self.frames_played.load(Ordering::Relaxed),
+            episodes_dropped: self.episodes_dropped.load(Ordering::Relaxed),
+            device_xruns: self.device_xruns.load(Ordering::Relaxed),
+            device_latency_ns: self.device_latency_ns.load(Ordering::Relaxed),
+            decoded_audio_ns: self.decoded_audio_ns.load(Ordering::Relaxed),
+            decode_busy_ns: self.decode_busy_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Reader: the callback durations and loads in the window (unsorted).
+    pub fn callback_window(&self) -> CallbackWindow {
+        let count = self.callback_count.load(Ordering::Acquire);
+        let n = (count as usize).min(CALLBACK_WINDOW);
+        let last_i = (count as usize).wrapping_sub(1) % CALLBACK_WINDOW;
+        CallbackWindow {
+            count,
+            last_ns: self.callback_last_ns.load(Ordering::Relaxed),
+            durations_ns: (0..n)
+                .map(|i| self.callback_dur_ns[i].load(Ordering::Relaxed))
+                .collect(),
+            loads_ppm: (0..n)
+                .map(|i| self.callback_load_ppm[i].load(Ordering::Relaxed))
+                .collect(),
+            last_load_ppm: if count > 0 {
+                self.callback_load_ppm[last_i].load(Ordering::Relaxed)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Reader: per-channel peak (linear) and RMS (linear) since the previous call, which
+    /// they reset.
+    pub fn take_levels(&self, channels: usize) -> (Vec<f64>, Vec<f64>) {
+        let channels = channels.min(METERED_CHANNELS);
+        let frames = self.level_frames.swap(0, Ordering::Relaxed).max(1) as f64;
+        let peaks = (0..channels)
+            .map(|c| f32::from_bits(self.peak_bits[c].swap(0, Ordering::Relaxed)) as f64)
+            .collect();
+        let rms = (0..channels)
+            .map(|c| {
+                let sq = self.square_sum[c].swap(0, Ordering::Relaxed) as f64 / SQUARE_SCALE;
+                (sq / frames).sqrt()
+            })
+            .collect();
+        (peaks, rms)
+    }
+
+    /// Reader: the lowest ring fill a callback saw since the previous call (which resets it),
+    /// or `None` when no playing callback ran since.
+    pub fn take_ring_low(&self) -> Option<u64> {
+        match self.ring_min_frames.swap(u64::MAX, Ordering::Relaxed) {
+            u64::MAX => None,
+            v => Some(v),
+        }
     }
 }

@@ -114,7 +114,7 @@ impl Supervisor {
             }
             if let Some(r) = &mut running {
                 let code = r.stream.error.load(Ordering::Acquire);
-                let callbacks = r.stream.link.callbacks.load(Ordering::Relaxed);
+                let callbacks = r.stream.link.callbacks();
                 if callbacks != r.last_callbacks {
                     r.last_callbacks = callbacks;
                     r.last_progress = Instant::now();
@@ -187,7 +187,7 @@ impl Supervisor {
     }
 
     fn open(&self) -> Result<Running, OutputError> {
-        let (stream, producer, episodes) = output::open(&self.request, &self.shared, self.epoch)?;
+        let (stream, feed, episodes) = output::open(&self.request, &self.shared, self.epoch)?;
         let link = stream.link.clone();
         self.lock_output().stream = Some(StreamInfo {
             link: link.clone(),
@@ -198,7 +198,7 @@ impl Supervisor {
         });
         let _ = self
             .decoder
-            .send(DecoderMsg::Output(OutputSlot { link, producer }));
+            .send(DecoderMsg::Output(OutputSlot { link, feed }));
         Ok(Running {
             stream,
             episodes,
@@ -265,23 +265,21 @@ impl Watch {
         {
             let mut st = sup.status.lock().unwrap_or_else(|p| p.into_inner());
             // Time to first audio for the newest segment.
-            let hit = link.watch_hit_ns.load(Ordering::Acquire);
-            if hit != 0 {
-                let watch = link.watch_index.load(Ordering::Acquire);
+            if let Some(first) = link.first_audio() {
                 let link_id = st.link_id;
                 if let Some(seg) = st
                     .segments
                     .iter_mut()
-                    .find(|s| s.link_id == link_id && s.start_index == watch)
+                    .find(|s| s.link_id == link_id && s.start_index == first.index)
                     && !seg.ttfa_recorded
                 {
                     seg.ttfa_recorded = true;
                     let ms = match seg.requested_at {
                         Some(t) => {
-                            let hit_at = sup.epoch + Duration::from_nanos(hit);
+                            let hit_at = sup.epoch + Duration::from_nanos(first.at_ns);
                             hit_at.saturating_duration_since(t).as_secs_f64() * 1000.0
                         }
-                        None => link.watch_gap_ns.load(Ordering::Relaxed) as f64 / 1e6,
+                        None => first.gap_ns as f64 / 1e6,
                     };
                     let track = seg.track;
                     st.last_ttfa_ms = Some(ms);
@@ -304,7 +302,7 @@ impl Watch {
             if playing && let Some(start) = st.next_start(link_id, idx) {
                 // The next track is in the ring: look again about when it is heard.
                 let frames = start - idx;
-                let until = Duration::from_secs_f64(frames as f64 / link.rate.max(1) as f64);
+                let until = Duration::from_secs_f64(frames as f64 / link.rate().max(1) as f64);
                 next = next.min(until.max(SUPERVISOR_POLL));
             }
             if playing && mode != Mode::Priming {
@@ -324,7 +322,7 @@ impl Watch {
                         .is_none_or(|t| t.elapsed() >= POSITION_EVERY)
                     {
                         self.last_position = Some(Instant::now());
-                        let rate = link.rate.max(1) as f64;
+                        let rate = link.rate().max(1) as f64;
                         let duration = st
                             .tracks
                             .get(track)
@@ -347,10 +345,8 @@ impl Watch {
             }
             // "Finished" only once the device has played what it was given, so a caller that
             // exits on it does not cut off the last few milliseconds.
-            let tail = Duration::from_nanos(sup.shared.device_latency_ns.load(Ordering::Relaxed))
-                + Duration::from_secs_f64(
-                    link.period_frames.load(Ordering::Relaxed) as f64 / link.rate.max(1) as f64,
-                )
+            let tail = Duration::from_nanos(sup.shared.device_latency_ns())
+                + Duration::from_secs_f64(link.period_frames() as f64 / link.rate().max(1) as f64)
                 + DRAIN_MARGIN;
             if playing && st.drained && !self.finished_sent {
                 // The decoder has pushed the end of the queue: the ring is running out.
