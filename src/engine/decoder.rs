@@ -19,6 +19,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ringbuf::traits::{Observer, Producer};
 
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
+use super::opener::{OpenerSlot, WaitTag};
 use super::pipeline::{OutputFormat, Pipeline};
 use super::shared::{Activity, Mode, Shared};
 use super::status::{PlayState, Segment, Status, TrackRecord};
@@ -79,6 +80,8 @@ pub(crate) struct Decoder {
     resume_rate: u32,
     /// The request time to attach to the next segment (TTFA).
     request: Option<Instant>,
+    /// Who supplies readers for queue entries (the session's streaming fills), if anyone.
+    opener: Arc<OpenerSlot>,
 }
 
 impl Decoder {
@@ -87,6 +90,7 @@ impl Decoder {
         events: Sender<Event>,
         shared: Arc<Shared>,
         status: Arc<Mutex<Status>>,
+        opener: Arc<OpenerSlot>,
     ) -> Decoder {
         Decoder {
             rx,
@@ -103,6 +107,7 @@ impl Decoder {
             resume_at: None,
             resume_rate: 48_000,
             request: None,
+            opener,
         }
     }
 
@@ -506,7 +511,10 @@ impl Decoder {
             out.slot.link.set_activity(Activity::Opening);
             let path = self.queue[track].clone();
             let t0 = Instant::now();
-            let opened = catch_unwind(AssertUnwindSafe(|| Pipeline::open(&path, Some(fmt))));
+            let (opener, wait) = (self.opener.get(), WaitTag::on(out.slot.link.clone()));
+            let opened = catch_unwind(AssertUnwindSafe(|| {
+                Pipeline::open_via(&path, Some(fmt), opener.as_deref(), wait)
+            }));
             self.shared
                 .decode_busy_ns
                 .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);

@@ -69,6 +69,13 @@ pub struct MeterSnapshot {
     pub rms_dbfs: Vec<f64>,
     /// False while the output device is gone.
     pub device_ok: bool,
+    /// The decoder is waiting for a file still being copied into the cache (its source is
+    /// slower than playback, or stalled). Filled in by the session layer.
+    pub source_waiting: bool,
+    /// While the track heard is still being copied: its source's read speed, MB/s.
+    pub source_speed_mb_s: Option<f64>,
+    /// ... and how far the copy is ahead of the play head, in ms of audio.
+    pub source_ahead_ms: Option<f64>,
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {

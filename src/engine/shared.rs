@@ -60,6 +60,8 @@ pub enum Activity {
     Opening = 1,
     /// Seeking.
     Seeking = 2,
+    /// Blocked on a file still being copied into the cache (engine/opener.rs).
+    Source = 3,
 }
 
 impl Activity {
@@ -67,6 +69,7 @@ impl Activity {
         match v {
             1 => Activity::Opening,
             2 => Activity::Seeking,
+            3 => Activity::Source,
             _ => Activity::Decoding,
         }
     }
@@ -77,6 +80,7 @@ impl Activity {
             Activity::Decoding => "starved",
             Activity::Opening => "opening",
             Activity::Seeking => "seeking",
+            Activity::Source => "source",
         }
     }
 }
