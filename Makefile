@@ -39,15 +39,18 @@ TEST_THREADS ?= 1
 #   libgl1 libegl1 libgl1-mesa-dri               OpenGL (software, Mesa) for the window (glow)
 #   libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2   what winit loads at run time on X11
 #   stress-ng hyperfine                          load and timing for the performance tests
+#   python3-fusepy fuse                          a throttled FUSE source for the streaming tests
+#                                                (tests/support/slowfs.py; fuse: fusermount)
 DEB_PACKAGES := build-essential pkg-config libasound2-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
 	ffmpeg sox mpv xvfb xauth imagemagick stress-ng hyperfine \
-	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2
+	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 \
+	python3-fusepy fuse
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
 DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
 	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv Xvfb xauth convert \
-	stress-ng hyperfine xwininfo import
+	stress-ng hyperfine xwininfo import fusermount
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
