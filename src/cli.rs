@@ -115,7 +115,7 @@ pub fn play(opts: PlayOptions) -> i32 {
         }
     };
     let quit = |mut session: Session| {
-        session.end_streams(true);
+        session.end_streams(true, &|| true);
         session.finish(true);
     };
     if let Some(e) = prep.fatal {
@@ -216,7 +216,7 @@ pub fn play(opts: PlayOptions) -> i32 {
                 && let Err(e) = log.sample(&snap)
             {
                 say(format!("metrics log: {e}"));
-                session.end_streams(true);
+                session.end_streams(true, &|| true);
                 return EXIT_WRITE_ERROR;
             }
             if status_line {
@@ -229,12 +229,13 @@ pub fn play(opts: PlayOptions) -> i32 {
     if status_line && !queue.is_empty() {
         eprintln!("\r\x1b[K{}", status_text(&last_snapshot));
     }
+    let stop_now = interrupted.clone();
     let interrupted = interrupted.load(Ordering::SeqCst);
     let snap = session.show(engine.snapshot());
     let tracks = session.tracks(engine.tracks());
     let episodes = engine.episodes();
     // Before the engine goes: its decoder may be waiting in a copy.
-    session.end_streams(interrupted || fatal);
+    session.end_streams(interrupted || fatal, &|| stop_now.load(Ordering::SeqCst));
     engine.shutdown();
     for line in session.finish(interrupted) {
         say(&line);

@@ -533,3 +533,82 @@ impl Job {
             .map_err(StreamError::Cache)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAV of `frames` stereo 16-bit frames of a ramp.
+    fn wav(frames: u32) -> Vec<u8> {
+        let data = frames * 4;
+        let mut v = Vec::new();
+        v.extend_from_slice(b"RIFF");
+        v.extend_from_slice(&(36 + data).to_le_bytes());
+        v.extend_from_slice(b"WAVEfmt ");
+        v.extend_from_slice(&16u32.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&48_000u32.to_le_bytes());
+        v.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&16u16.to_le_bytes());
+        v.extend_from_slice(b"data");
+        v.extend_from_slice(&data.to_le_bytes());
+        for i in 0..frames * 2 {
+            v.extend_from_slice(&((i % 30_000) as i16).to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn a_reader_sees_the_whole_file_and_the_copy_is_committed_under_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let file = dir.path().join("a.wav");
+        let bytes = wav(300_000);
+        fs::write(&file, &bytes).unwrap();
+        let canon = fs::canonicalize(&file).unwrap();
+        let meta = fs::metadata(&file).unwrap();
+        let fill = cache.start_fill(&file, &canon, &meta).unwrap();
+        let mut reader = fill.reader(WaitTag::default()).unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got, bytes);
+        let Some(FillEnd::Complete(imp)) = fill.wait_end(Duration::from_secs(30)) else {
+            panic!("not committed: {:?}", fill.end());
+        };
+        assert_eq!(imp.hash, blake3::hash(&bytes).to_hex().to_string());
+        assert_eq!(fs::read(&imp.object).unwrap(), bytes);
+        assert_eq!(
+            fs::read_dir(dir.path().join("cache/tmp")).unwrap().count(),
+            0
+        );
+        // A seek to the end and back reads the same bytes (the tail, then the start).
+        reader.seek(SeekFrom::End(-4)).unwrap();
+        let mut tail = [0u8; 4];
+        reader.read_exact(&mut tail).unwrap();
+        assert_eq!(tail, bytes[bytes.len() - 4..]);
+    }
+
+    #[test]
+    fn an_abandoned_fill_ends_its_readers_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let file = dir.path().join("a.wav");
+        fs::write(&file, wav(3_000_000)).unwrap();
+        let canon = fs::canonicalize(&file).unwrap();
+        let meta = fs::metadata(&file).unwrap();
+        let fill = cache.start_fill(&file, &canon, &meta).unwrap();
+        fill.abandon();
+        let mut reader = fill.reader(WaitTag::default()).unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert!(got.len() as u64 <= meta.len());
+        // Cancelled (or, had the copy won the race, committed): ended either way.
+        assert!(fill.end().is_some());
+        assert_eq!(
+            fs::read_dir(dir.path().join("cache/tmp")).unwrap().count(),
+            0
+        );
+    }
+}

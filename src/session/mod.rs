@@ -39,9 +39,12 @@ use crate::error::{CacheError, FileError, FileErrorKind, StreamError};
 use inputs::Input;
 use verify::Verifier;
 
-/// How long the end of a session waits for a fill that is still running (and whose track
-/// played) to commit, per wait: the rest of the file is normally there within this.
+/// The prefetcher's wait for a fill's end, per wait (any long time: an abandoned fill ends at
+/// once, and wakes it).
 const COMMIT_WAIT: Duration = Duration::from_secs(3600);
+/// The end of a session waits for the copies of the tracks that played to commit, looking
+/// this often whether it should give up instead (a second Ctrl-C).
+const END_POLL: Duration = Duration::from_millis(100);
 
 /// Something the session learned in the background, for the front end to pass to
 /// [`Session::on_notice`].
@@ -584,8 +587,8 @@ impl Session {
 
     /// Ends the copies, before the engine shuts down (its decoder may be waiting in one).
     /// `interrupted`: drop every unfinished copy. Otherwise a copy whose track played is let
-    /// finish and commit; the others are dropped.
-    pub fn end_streams(&mut self, interrupted: bool) {
+    /// finish and commit (unless `give_up` turns true meanwhile); the others are dropped.
+    pub fn end_streams(&mut self, interrupted: bool, give_up: &dyn Fn() -> bool) {
         self.shared.stop.store(true, Ordering::SeqCst);
         let keep: HashSet<usize> = if interrupted {
             HashSet::new()
@@ -602,10 +605,10 @@ impl Session {
                 _ => continue,
             };
             if keep.contains(&idx) {
-                while fill.wait_end(COMMIT_WAIT).is_none() {}
-            } else {
-                fill.abandon();
+                while fill.wait_end(END_POLL).is_none() && !give_up() {}
             }
+            // Committed by now, or dropped.
+            fill.abandon();
         }
         if let Some(t) = self.prefetch.take() {
             let _ = t.join();
