@@ -295,7 +295,23 @@ pub fn status_text(s: &MeterSnapshot) -> String {
         s.ring_capacity_ms,
         s.output_latency_ms,
         s.underruns
-    )
+    ) + &source_text(s)
+}
+
+/// The status line's tail while the track heard is still being copied into the cache: how
+/// far ahead the copy is, or that playback waits for it.
+fn source_text(s: &MeterSnapshot) -> String {
+    let speed = s
+        .source_speed_mb_s
+        .map(|v| format!(" at {v:.1} MB/s"))
+        .unwrap_or_default();
+    if s.source_waiting {
+        format!("  waiting for the source{speed}")
+    } else if let Some(ahead) = s.source_ahead_ms {
+        format!("  copying{speed}, {:.1} s ahead", ahead / 1000.0)
+    } else {
+        String::new()
+    }
 }
 
 pub struct DecodeOptions {
