@@ -48,16 +48,18 @@ TEST_THREADS ?= 1
 #   librsvg2-bin                                 rsvg-convert: `make install` renders the icon's PNG sizes
 #   desktop-file-utils                           desktop-file-validate: the install test checks the launcher
 #   man-db groff-base                            man -l: the install test renders the man page
+#   python3-fusepy fuse                          a throttled FUSE source for the streaming tests
+#                                                (tests/support/slowfs.py; fuse: fusermount)
 DEB_PACKAGES := build-essential pkg-config libasound2-dev libopus-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
 	ffmpeg sox mpv lame xvfb xauth imagemagick stress-ng hyperfine \
 	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 \
-	librsvg2-bin desktop-file-utils man-db groff-base
+	librsvg2-bin desktop-file-utils man-db groff-base python3-fusepy fuse
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
 DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
 	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv lame Xvfb xauth convert \
-	stress-ng hyperfine xwininfo import rsvg-convert desktop-file-validate man groff
+	stress-ng hyperfine xwininfo import rsvg-convert desktop-file-validate man groff fusermount
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get

@@ -1,53 +1,25 @@
 //! The headless commands. `main.rs` parses arguments and calls these; they return the process
 //! exit code and print one clear line per problem.
 
-use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cache::commands::ProgressBar;
-use crate::cache::{Cache, Imported};
+use crate::cache::Cache;
 use crate::engine::pipeline::{OutputFormat, Pipeline};
 use crate::engine::{
-    Command, Engine, EngineConfig, Event, GainSettings, MeterSnapshot, OutputRequest, PlayState,
-    TrackRecord,
+    Command, Engine, EngineConfig, GainSettings, MeterSnapshot, OutputRequest, PlayState,
 };
-use crate::error::{CacheError, FileError, FileErrorKind, OutputError};
+use crate::error::{FileError, OutputError};
 use crate::metrics_log::{MetricsLog, Startup};
+use crate::session::{Reaction, Session};
 
-/// Exit codes.
-pub const EXIT_OK: i32 = 0;
-/// At least one file could not be played (the others were).
-pub const EXIT_FILE_ERROR: i32 = 1;
-/// No usable audio output.
-pub const EXIT_NO_DEVICE: i32 = 3;
-/// Could not write an output file (decode, metrics log).
-pub const EXIT_WRITE_ERROR: i32 = 4;
-/// The cache cannot be used (another user's, unwritable, full): see README, "Cache".
-pub const EXIT_CACHE: i32 = crate::cache::commands::EXIT_CACHE;
-/// Exit code: the window could not open (no display, or the display refused).
-pub const EXIT_NO_DISPLAY: i32 = 6;
-
-/// What `reel` / `reel FILE...` / `reel play FILE...` asked of the window.
-#[derive(Debug, Default)]
-pub struct GuiOptions {
-    /// Imported, queued (replacing the saved queue) and played at start.
-    pub files: Vec<PathBuf>,
-    /// `--device`, `--buffer-ms`, `--period` when given: override the saved settings.
-    pub device: Option<String>,
-    pub ring_ms: Option<u32>,
-    pub period_frames: Option<u32>,
-    pub volume: Option<f32>,
-    /// Start the first file here.
-    pub start: Option<Duration>,
-    /// `--metrics-log FILE`: JSON Lines with the meters and `ui_frames`.
-    pub metrics_log: Option<PathBuf>,
-    pub cache_dir: Option<PathBuf>,
-}
+pub use crate::frontend::{
+    EXIT_CACHE, EXIT_FILE_ERROR, EXIT_NO_DEVICE, EXIT_NO_DISPLAY, EXIT_OK, EXIT_WRITE_ERROR,
+    GuiOptions,
+};
 
 /// Metrics log period.
 pub const METRICS_EVERY: Duration = Duration::from_millis(100);
@@ -76,13 +48,15 @@ fn say(msg: impl std::fmt::Display) {
     eprintln!("reel: {msg}");
 }
 
-/// `reel play --no-gui FILE...`
+/// `reel play --no-gui FILE|FOLDER...`
 ///
-/// Every file is first brought into the cache (copied, or found there unchanged) and pinned,
-/// so no other reel evicts it while it plays or waits in the queue; the engine then plays the
-/// cached objects. Errors still name the files as given, and the metrics log and the status
-/// line show them too. A file that cannot be cached fails alone (one line, exit 1) unless the
-/// cache itself fails (refused, full, read-only: one line, exit 5).
+/// A small loop over the session layer (src/session): it turns the names given into a queue
+/// (folders in path order), plays cache hits from their objects and streams the rest through
+/// the cache (the first sound needs only the first file's first bytes), copies the rest of the
+/// queue ahead in the background, checks hits, and maps everything back to the user's files.
+/// Here: signals, the output, the status line, the metrics log and the exit code. A file that
+/// cannot play fails alone (one line, exit 1) unless the cache itself fails (refused, full,
+/// read-only: one line, exit 5).
 pub fn play(opts: PlayOptions) -> i32 {
     let interrupted = Arc::new(AtomicBool::new(false));
     let (int_tx, int_rx) = crossbeam_channel::bounded::<()>(1);
@@ -105,12 +79,10 @@ pub fn play(opts: PlayOptions) -> i32 {
         None => None,
     };
 
-    // Into the cache first, while the output opens: connecting to the sound server and
-    // starting a stream takes tens of ms, as long as copying a large file, so the two overlap
-    // (a cold start then costs the longer of them, not their sum).
+    // The queue is prepared (cache looked up, the first copy started) while the output opens.
     let launched = Instant::now();
     let output = opts.output.clone();
-    let (cache, prep, engine, cache_ms, output_ms) = std::thread::scope(|scope| {
+    let (prepared, engine, cache_ms, output_ms) = std::thread::scope(|scope| {
         let opening = std::thread::Builder::new()
             .name("reel-open-output".into())
             .spawn_scoped(scope, move || {
@@ -120,13 +92,8 @@ pub fn play(opts: PlayOptions) -> i32 {
                 });
                 (r, launched.elapsed())
             });
-        let cache = Cache::open(opts.cache_dir.as_deref()).map(Arc::new);
-        let prep = cache.as_ref().ok().map(|cache| {
-            let mut bar = ProgressBar::on_stderr();
-            let prep = cache.prepare_play(&opts.files, Some(&interrupted), &mut |p| bar.update(p));
-            bar.clear();
-            prep
-        });
+        let prepared = Cache::open(opts.cache_dir.as_deref())
+            .map(|cache| Session::prepare(Arc::new(cache), &opts.files));
         let cache_ms = ms(launched.elapsed());
         let (engine, output_ms) = match opening {
             Ok(h) => h.join().unwrap_or_else(|_| {
@@ -142,44 +109,42 @@ pub fn play(opts: PlayOptions) -> i32 {
                 launched.elapsed(),
             ),
         };
-        (cache, prep, engine, cache_ms, ms(output_ms))
+        (prepared, engine, cache_ms, ms(output_ms))
     });
-    let cache = match cache {
-        Ok(c) => c,
+    let (mut session, prep) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             say(e);
             return EXIT_CACHE;
         }
     };
-    let Some(prep) = prep else {
-        return EXIT_CACHE;
+    let quit = |mut session: Session| {
+        session.end_streams(true, &|| true);
+        session.finish(true);
     };
+    if let Some(e) = prep.fatal {
+        say(e);
+        quit(session);
+        return EXIT_CACHE;
+    }
     if interrupted.load(Ordering::SeqCst) {
+        quit(session);
         return EXIT_OK;
     }
-    if let Some(e) = prep.stopped {
-        say(e);
-        return EXIT_CACHE;
-    }
-    let plan = QueuePlan::new(opts.files.clone(), prep.results);
-
     let engine = match engine {
         Ok(e) => e,
         Err(e) => {
             say(e);
+            quit(session);
             return EXIT_NO_DEVICE;
         }
     };
     let mut errors: Vec<String> = Vec::new();
-    for file in &prep.repaired {
-        say(format!(
-            "cache: the cached copy of {} was damaged; copied it again from the file",
-            file.display()
-        ));
-    }
-    for e in plan.failed.iter().flatten() {
-        say(e);
-        errors.push(e.to_string());
+    for (line, error) in &prep.lines {
+        say(line);
+        if *error {
+            errors.push(line.clone());
+        }
     }
     if let Some(v) = opts.volume {
         engine.send(Command::Volume(v));
@@ -187,29 +152,20 @@ pub fn play(opts: PlayOptions) -> i32 {
     let status_line = std::io::stderr().is_terminal();
     let mut next_tick = Instant::now() + METRICS_EVERY;
     let mut last_snapshot = MeterSnapshot::default();
-    // Plays are recorded in the index when playback is over: no cache writes (and fsyncs)
-    // while audio is flowing. What plays is pinned, so no other reel needs them sooner.
-    let mut played: Vec<(String, u64)> = Vec::new();
-    let mut verifier = None;
+    let queue = session.queue();
     let mut loaded_ms = None;
-    if !plan.queue.is_empty() {
+    session.attach(&engine);
+    if !queue.is_empty() {
         loaded_ms = Some(ms(launched.elapsed()));
         // Before the load: the first track opens with it.
         engine.send(Command::ReplayGain(opts.gain));
-        engine.send(Command::Load(plan.queue.clone()));
+        engine.send(Command::Load(queue.clone()));
         if let Some(start) = opts.start {
             engine.send(Command::Seek(start));
         }
-        verifier = Some(Verifier::start(cache.clone(), &plan));
     }
-    // The queue entry heard now, and the last one that started.
-    let mut heard: Option<usize> = None;
-    let mut last_started: Option<usize> = None;
-    let mut skip_on_start: HashSet<usize> = HashSet::new();
-    let mut engine_errors: HashMap<PathBuf, usize> = HashMap::new();
-    let never = crossbeam_channel::never();
-    let mut running = !plan.queue.is_empty();
-    let mut verifying = true;
+    let mut running = !queue.is_empty();
+    let mut fatal = false;
     // Ticks only feed the status line and the metrics log: with neither, the loop sleeps until
     // an event or a signal comes (a wakeup 10 times a second is a measurable share of playback
     // CPU, docs/PERFORMANCE.md §2).
@@ -220,112 +176,40 @@ pub fn play(opts: PlayOptions) -> i32 {
         } else {
             IDLE_WAIT
         };
-        // Once the verifier is done its channel is closed, and a closed channel is always
-        // ready: select on it only while it is open, or this loop spins.
-        let corrupt_rx = match &verifier {
-            Some(v) if verifying => &v.corrupt,
-            _ => &never,
-        };
-        // What to do about queue entry `i` that must not play on: skip it, or stop if it is
-        // the last one.
-        let skip = |i: usize| {
-            if i + 1 < plan.queue.len() {
-                engine.send(Command::Next);
-                false
-            } else {
-                engine.send(Command::Stop);
-                true
-            }
-        };
-        crossbeam_channel::select! {
+        let corrupt = session.corrupt();
+        let notices = session.notices().clone();
+        let reaction = crossbeam_channel::select! {
             recv(engine.events()) -> ev => match ev {
-                Ok(Event::TrackStarted { index, .. }) => {
-                    heard = Some(index);
-                    last_started = Some(index);
-                    if let Some(v) = &verifier {
-                        v.go();
-                    }
-                    if skip_on_start.contains(&index) {
-                        if skip(index) {
-                            break;
-                        }
-                    } else if let Some(h) = plan.hashes.get(index) {
-                        played.push((h.clone(), crate::cache::now_ms()));
-                    }
-                }
-                Ok(Event::TrackEnded { index }) => {
-                    if heard == Some(index) {
-                        heard = None;
-                    }
-                }
-                Ok(Event::FileError(e)) => {
-                    let n = engine_errors.entry(e.path.clone()).or_insert(0);
-                    let index = plan.queue_index_of(&e.path, *n);
-                    *n += 1;
-                    let corrupt = index.is_some_and(|i| {
-                        verifier.as_ref().is_some_and(|v| v.is_corrupt(&plan.hashes[i]))
-                    });
-                    if !corrupt {
-                        let e = plan.original_error(e, index);
-                        if status_line { eprint!("\r\x1b[K"); }
-                        say(&e);
-                        errors.push(e.to_string());
-                    }
-                }
-                Ok(Event::FileWarning(mut w)) => {
-                    // Said, never an error: what could be played was played (exit 0).
-                    let n = engine_errors.get(&w.path).copied().unwrap_or(0);
-                    if let Some(i) = plan.queue_index_of(&w.path, n) {
-                        w.path = plan.file_path(i);
-                    }
-                    if status_line { eprint!("\r\x1b[K"); }
-                    say(&w);
-                }
-                Ok(Event::DeviceLost(why)) => {
-                    if status_line { eprint!("\r\x1b[K"); }
-                    say(format!("audio output lost: {why}; waiting for it to come back"));
-                }
-                Ok(Event::DeviceReady { device }) => {
-                    if status_line { eprint!("\r\x1b[K"); }
-                    say(format!("audio output back on {device}; resuming"));
-                }
-                Ok(Event::QueueFinished) | Err(_) => running = false,
-                Ok(_) => {}
+                Ok(ev) => session.on_event(&ev, &engine),
+                Err(_) => Reaction { finished: true, ..Reaction::default() },
             },
-            recv(corrupt_rx) -> msg => if let Ok(hash) = msg {
-                let entries: Vec<usize> =
-                    (0..plan.queue.len()).filter(|&i| plan.hashes[i] == hash).collect();
-                // Per file given: whether any of its entries is playing or still to come.
-                let mut files: Vec<(PathBuf, bool)> = Vec::new();
-                for &i in &entries {
-                    let upcoming = if heard == Some(i) {
-                        if skip(i) {
-                            running = false;
-                        }
-                        true
-                    } else if last_started.is_some_and(|s| i <= s) {
-                        false
-                    } else {
-                        skip_on_start.insert(i);
-                        true
-                    };
-                    let file = plan.file_path(i);
-                    match files.iter_mut().find(|(f, _)| *f == file) {
-                        Some((_, u)) => *u |= upcoming,
-                        None => files.push((file, upcoming)),
-                    }
-                }
-                for (file, upcoming) in files {
-                    let line = corrupt_line(&file, upcoming);
-                    if status_line { eprint!("\r\x1b[K"); }
-                    say(&line);
-                    errors.push(line);
-                }
-            } else {
-                verifying = false;
+            recv(notices) -> n => match n {
+                Ok(n) => session.on_notice(n),
+                Err(_) => Reaction::default(),
             },
-            recv(int_rx) -> _ => {}
-            default(timeout) => {}
+            recv(corrupt) -> h => session.on_corrupt(h.ok(), &engine),
+            recv(int_rx) -> _ => Reaction::default(),
+            default(timeout) => Reaction::default(),
+        };
+        for (line, error) in &reaction.lines {
+            if status_line {
+                eprint!("\r\x1b[K");
+            }
+            say(line);
+            if *error {
+                errors.push(line.clone());
+            }
+        }
+        if let Some(e) = &reaction.fatal {
+            if status_line {
+                eprint!("\r\x1b[K");
+            }
+            say(e);
+            fatal = true;
+            engine.send(Command::Stop);
+        }
+        if reaction.finished || fatal {
+            running = false;
         }
         if interrupted.load(Ordering::SeqCst) {
             engine.send(Command::Stop);
@@ -333,11 +217,12 @@ pub fn play(opts: PlayOptions) -> i32 {
         }
         if ticking && Instant::now() >= next_tick {
             next_tick += METRICS_EVERY;
-            let snap = plan.show(engine.snapshot());
+            let snap = session.show(engine.snapshot());
             if let Some(log) = &mut log
                 && let Err(e) = log.sample(&snap)
             {
                 say(format!("metrics log: {e}"));
+                session.end_streams(true, &|| true);
                 return EXIT_WRITE_ERROR;
             }
             if status_line {
@@ -347,31 +232,21 @@ pub fn play(opts: PlayOptions) -> i32 {
             last_snapshot = snap;
         }
     }
-    if status_line && !plan.queue.is_empty() {
+    if status_line && !queue.is_empty() {
         eprintln!("\r\x1b[K{}", status_text(&last_snapshot));
     }
-    let snap = plan.show(engine.snapshot());
-    let tracks = plan.tracks(engine.tracks());
+    let stop_now = interrupted.clone();
+    let interrupted = interrupted.load(Ordering::SeqCst);
+    let snap = session.show(engine.snapshot());
+    let tracks = session.tracks(engine.tracks());
     let episodes = engine.episodes();
+    // Before the engine goes: its decoder may be waiting in a copy.
+    session.end_streams(interrupted || fatal, &|| stop_now.load(Ordering::SeqCst));
     engine.shutdown();
-    if let Some(v) = verifier {
-        // Corrupt objects found after their track was over: still said, and removed.
-        let mut named = HashSet::new();
-        for hash in v.finish(interrupted.load(Ordering::SeqCst)) {
-            for i in (0..plan.queue.len()).filter(|&i| plan.hashes[i] == hash) {
-                let file = plan.file_path(i);
-                if named.insert(file.clone()) {
-                    let line = corrupt_line(&file, false);
-                    say(&line);
-                    errors.push(line);
-                }
-            }
-        }
+    for line in session.finish(interrupted) {
+        say(&line);
+        errors.push(line);
     }
-    if let Err(e) = cache.record_played(&played) {
-        say(e);
-    }
-    cache.unpin_all();
     if let Some(log) = &mut log {
         let _ = log.sample(&snap);
         let first_audio = tracks
@@ -389,229 +264,12 @@ pub fn play(opts: PlayOptions) -> i32 {
             return EXIT_WRITE_ERROR;
         }
     }
-    if errors.is_empty() {
+    if fatal {
+        EXIT_CACHE
+    } else if errors.is_empty() {
         EXIT_OK
     } else {
         EXIT_FILE_ERROR
-    }
-}
-
-/// How the files given map onto the engine's queue of cached objects.
-struct QueuePlan {
-    /// The files given.
-    files: Vec<PathBuf>,
-    /// The objects to play.
-    queue: Vec<PathBuf>,
-    /// Queue entry → index of the file given.
-    origin: Vec<usize>,
-    /// Queue entry → object hash.
-    hashes: Vec<String>,
-    /// Queue entry → whether it was a cache hit (only hits get the background full check: a
-    /// fresh copy was hashed as it was written).
-    hit: Vec<bool>,
-    /// File given → its queue entry, or why it could not be cached.
-    slots: Vec<Result<usize, CacheError>>,
-    /// The errors of the files that could not be cached (`None` for the others).
-    failed: Vec<Option<CacheError>>,
-}
-
-impl QueuePlan {
-    fn new(files: Vec<PathBuf>, results: Vec<Result<Imported, CacheError>>) -> QueuePlan {
-        let n = files.len();
-        let mut plan = QueuePlan {
-            files,
-            queue: Vec::new(),
-            origin: Vec::new(),
-            hashes: Vec::new(),
-            hit: Vec::new(),
-            slots: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (i, r) in results.into_iter().enumerate().take(n) {
-            match r {
-                Ok(imp) => {
-                    plan.slots.push(Ok(plan.queue.len()));
-                    plan.failed.push(None);
-                    plan.queue.push(imp.object);
-                    plan.origin.push(i);
-                    plan.hashes.push(imp.hash);
-                    plan.hit.push(imp.hit);
-                }
-                Err(e) => {
-                    plan.slots.push(Err(e.clone()));
-                    plan.failed.push(Some(e));
-                }
-            }
-        }
-        plan
-    }
-
-    /// The queue entry that the `nth` engine error about `object` is about (errors come in
-    /// queue order, so the nth error for an object queued twice is about its nth entry).
-    fn queue_index_of(&self, object: &Path, nth: usize) -> Option<usize> {
-        let entries: Vec<usize> = (0..self.queue.len())
-            .filter(|&i| self.queue[i] == object)
-            .collect();
-        entries.get(nth).or(entries.last()).copied()
-    }
-
-    /// An engine error about an object, told about the file the user gave.
-    fn original_error(&self, mut e: FileError, index: Option<usize>) -> FileError {
-        if let Some(i) = index {
-            e.path = self.file_path(i);
-        }
-        e
-    }
-
-    fn file_path(&self, queue_index: usize) -> PathBuf {
-        self.files[self.origin[queue_index]].clone()
-    }
-
-    /// The meters as the user should see them: the file given, its index among the files
-    /// given (as before the cache, so failed files keep their place).
-    fn show(&self, mut snap: MeterSnapshot) -> MeterSnapshot {
-        if let Some(t) = snap.track
-            && let Some(&o) = self.origin.get(t)
-        {
-            snap.track = Some(o);
-            snap.track_path = Some(self.files[o].display().to_string());
-        }
-        snap
-    }
-
-    /// One record per file given, in order: the engine's for the files that were queued
-    /// (with the file's own path), an error record for the ones that could not be cached.
-    fn tracks(&self, engine: Vec<TrackRecord>) -> Vec<TrackRecord> {
-        self.files
-            .iter()
-            .zip(&self.slots)
-            .map(|(file, slot)| match slot {
-                Ok(qi) => {
-                    let mut t = engine.get(*qi).cloned().unwrap_or(TrackRecord {
-                        path: file.clone(),
-                        ..TrackRecord::default()
-                    });
-                    t.path = file.clone();
-                    if let Some(e) = &mut t.error {
-                        e.path = file.clone();
-                    }
-                    t
-                }
-                Err(e) => TrackRecord {
-                    path: file.clone(),
-                    info: None,
-                    error: Some(match e {
-                        CacheError::File(fe) => fe.clone(),
-                        other => FileError::new(file, FileErrorKind::Io(other.to_string())),
-                    }),
-                    ..TrackRecord::default()
-                },
-            })
-            .collect()
-    }
-}
-
-/// The line for a cached copy found corrupt by the full check during play; `skipped`: it was
-/// playing or still to come, and is not played (further).
-fn corrupt_line(file: &Path, skipped: bool) -> String {
-    format!(
-        "{}: the cached copy is corrupt (its content does not match its BLAKE3 hash); {}removed \
-         it from the cache, so the next play copies the file again",
-        file.display(),
-        if skipped { "skipped it and " } else { "" }
-    )
-}
-
-/// The full check of cached copies during play. Before a hit plays, only its size and its
-/// first and last 64 KiB are checked (README, "Cache": a full hash of a 100 MB file before
-/// playing would cost about 100 ms of time to first audio). Once the first track is heard,
-/// this thread re-hashes every hit in queue order, at low priority; a corrupt one is removed
-/// from the cache and reported, and the player skips it (or stops it, if it is playing).
-struct Verifier {
-    go: Option<crossbeam_channel::Sender<()>>,
-    stop: Arc<AtomicBool>,
-    corrupt: crossbeam_channel::Receiver<String>,
-    flagged: Arc<Mutex<HashSet<String>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Verifier {
-    fn start(cache: Arc<Cache>, plan: &QueuePlan) -> Verifier {
-        let mut todo: Vec<String> = Vec::new();
-        for (i, h) in plan.hashes.iter().enumerate() {
-            if plan.hit[i] && !todo.contains(h) {
-                todo.push(h.clone());
-            }
-        }
-        let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(1);
-        let (corrupt_tx, corrupt) = crossbeam_channel::unbounded::<String>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flagged = Arc::new(Mutex::new(HashSet::new()));
-        let thread = {
-            let (stop, flagged) = (stop.clone(), flagged.clone());
-            std::thread::Builder::new()
-                .name("reel-cache-verify".into())
-                .spawn(move || {
-                    if todo.is_empty() || go_rx.recv().is_err() {
-                        return;
-                    }
-                    // Behind the decoder and everything else.
-                    // SAFETY: plain syscalls on this thread's own id.
-                    unsafe {
-                        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-                    }
-                    for hash in todo {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        if cache.entry(&hash).is_some() && !cache.full_check(&hash) {
-                            // Flag it before removing it, so the engine's "not found" for a
-                            // track it had not opened yet is known for what it is.
-                            flagged
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(hash.clone());
-                            let _ = cache.discard(&hash);
-                            let _ = corrupt_tx.send(hash);
-                        }
-                    }
-                })
-                .ok()
-        };
-        Verifier {
-            go: Some(go_tx),
-            stop,
-            corrupt,
-            flagged,
-            thread,
-        }
-    }
-
-    /// Audio is playing: start checking.
-    fn go(&self) {
-        if let Some(tx) = &self.go {
-            let _ = tx.try_send(());
-        }
-    }
-
-    fn is_corrupt(&self, hash: &str) -> bool {
-        self.flagged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(hash)
-    }
-
-    /// Lets a started check finish (unless `interrupted`); returns the corrupt objects not
-    /// yet received.
-    fn finish(mut self, interrupted: bool) -> Vec<String> {
-        if interrupted {
-            self.stop.store(true, Ordering::Relaxed);
-        }
-        drop(self.go.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.corrupt.try_iter().collect()
     }
 }
 
@@ -643,7 +301,23 @@ pub fn status_text(s: &MeterSnapshot) -> String {
         s.ring_capacity_ms,
         s.output_latency_ms,
         s.underruns
-    )
+    ) + &source_text(s)
+}
+
+/// The status line's tail while the track heard is still being copied into the cache: how
+/// far ahead the copy is, or that playback waits for it.
+fn source_text(s: &MeterSnapshot) -> String {
+    let speed = s
+        .source_speed_mb_s
+        .map(|v| format!(" at {v:.1} MB/s"))
+        .unwrap_or_default();
+    if s.source_waiting {
+        format!("  waiting for the source{speed}")
+    } else if let Some(ahead) = s.source_ahead_ms {
+        format!("  copying{speed}, {:.1} s ahead", ahead / 1000.0)
+    } else {
+        String::new()
+    }
 }
 
 pub struct DecodeOptions {

@@ -31,6 +31,8 @@ pub enum FileErrorKind {
     Io(String),
     /// The decoder panicked; the track was ended and the player went on.
     DecoderPanic,
+    /// A folder given to play holds no audio file.
+    NoAudioInFolder,
 }
 
 impl fmt::Display for FileErrorKind {
@@ -45,6 +47,7 @@ impl fmt::Display for FileErrorKind {
             FileErrorKind::UnsupportedCodec(codec) => write!(f, "unsupported codec: {codec}"),
             FileErrorKind::Io(why) => write!(f, "read error: {why}"),
             FileErrorKind::DecoderPanic => write!(f, "decoder crashed on this file; track ended"),
+            FileErrorKind::NoAudioInFolder => write!(f, "is a directory with no audio files in it"),
         }
     }
 }
@@ -62,6 +65,7 @@ impl FileErrorKind {
             FileErrorKind::UnsupportedCodec(_) => "unsupported_codec",
             FileErrorKind::Io(_) => "io",
             FileErrorKind::DecoderPanic => "decoder_panic",
+            FileErrorKind::NoAudioInFolder => "no_audio_in_folder",
         }
     }
 
@@ -385,3 +389,58 @@ impl fmt::Display for PlaylistError {
 impl std::error::Error for LibraryError {}
 
 impl std::error::Error for PlaylistError {}
+
+/// Why a file being streamed into the cache (cache/fill.rs) did not become a cached copy. The
+/// ones about the source ([`StreamError::Vanished`], [`StreamError::Truncated`],
+/// [`StreamError::Read`], [`StreamError::Changed`]) are recoverable: what arrived plays, the
+/// partial copy is dropped and the queue goes on. [`StreamError::Cache`] is the cache's own
+/// failure (full, read-only): the player stops. The others are said by someone else (the
+/// engine names a file it cannot play) or by no one (the user stopped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    /// The source went away mid-copy (an unmounted share, a pulled USB stick, a deleted file).
+    Vanished { at: u64, size: u64 },
+    /// The source ended before the size it had when the copy began.
+    Truncated { at: u64, size: u64 },
+    /// Reading the source failed.
+    Read { at: u64, size: u64, why: String },
+    /// The source changed while it was being copied (grew, shrank, was replaced).
+    Changed,
+    /// Writing into the cache failed.
+    Cache(CacheError),
+    /// The copy is whole but reel cannot play it (the engine says why when it opens it).
+    NotPlayable(FileError),
+    /// Stopped by the player (quit, or the track was dropped).
+    Cancelled,
+}
+
+impl StreamError {
+    /// The one line for `file` (None: nothing to say, someone else says it).
+    pub fn line(&self, file: &Path) -> Option<String> {
+        let f = file.display();
+        let mb = |b: u64| b as f64 / 1e6;
+        Some(match self {
+            StreamError::Vanished { at, size } => format!(
+                "{f}: the source vanished after {:.1} of {:.1} MB; played what arrived, the \
+                 partial copy is not kept",
+                mb(*at),
+                mb(*size)
+            ),
+            StreamError::Truncated { at, size } => format!(
+                "{f}: truncated: the source ended at {:.1} of {:.1} MB; played what arrived, \
+                 the partial copy is not kept",
+                mb(*at),
+                mb(*size)
+            ),
+            StreamError::Read { at, size, why } => format!(
+                "{f}: read error after {:.1} of {:.1} MB ({why}); played what arrived, the \
+                 partial copy is not kept",
+                mb(*at),
+                mb(*size)
+            ),
+            StreamError::Changed => CacheError::Changed(file.to_path_buf()).to_string(),
+            StreamError::Cache(e) => e.to_string(),
+            StreamError::NotPlayable(_) | StreamError::Cancelled => return None,
+        })
+    }
+}

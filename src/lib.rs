@@ -4,16 +4,20 @@
 //! - [`engine`]: decoder thread → lock-free ring → cpal callback, with a supervisor.
 //! - [`cli`]: the headless commands (`reel play --no-gui`, `reel decode`, `reel devices`).
 //! - [`playlist`]: M3U/M3U8 and PLS in, M3U8 out; expands playlists among the files to play.
-//! - [`cache`]: the per-user file cache every played file is copied into (`reel cache ...`).
+//! - [`cache`]: the per-user cache of what is played or queued (`reel cache ...`).
 //! - [`library`]: the user's collection (`reel library ...`), in SQLite, apart from the cache.
+//! - [`session`]: what both front ends do between the user's files and the engine: queue,
+//!   cache hits, streaming through the cache, prefetch, integrity, plays.
 //! - [`ui`]: the desktop window (eframe/egui): library, queue, transport and live meters.
 
 pub mod cache;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod frontend;
 pub mod library;
 pub mod metrics_log;
 pub mod playlist;
+pub mod session;
 #[cfg(feature = "gui")]
 pub mod ui;

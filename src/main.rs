@@ -8,8 +8,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use reel::cache::commands::CacheCommand;
 use reel::cli;
-use reel::cli::GuiOptions;
 use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainMode, GainSettings, OutputRequest};
+use reel::frontend::GuiOptions;
 use reel::library::Sort;
 use reel::library::commands::LibraryCommand;
 

@@ -89,6 +89,10 @@ impl TempFile {
         &self.file
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Renames the temp file to `dest` (same file system). It is no longer removed on drop.
     pub fn persist(mut self, dest: &Path) -> std::io::Result<()> {
         fs::rename(&self.path, dest)?;

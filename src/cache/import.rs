@@ -119,19 +119,19 @@ enum Plan {
     },
 }
 
-/// A copied file waiting to be committed.
-struct Pending {
-    slot: usize,
-    given: PathBuf,
-    repaired: bool,
-    temp: TempFile,
-    hash: String,
-    check: String,
-    len: u64,
-    probed: Probed,
-    source: SourceRef,
-    name: String,
-    ext: String,
+/// A copied file waiting to be committed (by an import, or by a fill: fill.rs).
+pub(super) struct Pending {
+    pub slot: usize,
+    pub given: PathBuf,
+    pub repaired: bool,
+    pub temp: TempFile,
+    pub hash: String,
+    pub check: String,
+    pub len: u64,
+    pub probed: Probed,
+    pub source: SourceRef,
+    pub name: String,
+    pub ext: String,
 }
 
 fn mtime_of(m: &fs::Metadata) -> (i64, u32) {
@@ -508,6 +508,19 @@ impl Cache {
             results[slot] = Some(Ok(imp));
         }
         Ok(())
+    }
+
+    /// Commits one copy (a fill's) through the same path as an import's batch; `pin`: pin
+    /// it for as long as this `Cache` lives.
+    pub(super) fn commit_one(&self, pending: Pending, pin: bool) -> Result<Imported, CacheError> {
+        let cap = self.settings().max_size_bytes;
+        let mut results = vec![None];
+        let mut batch = vec![Pending { slot: 0, ..pending }];
+        self.commit(&mut batch, &mut results, pin, cap)?;
+        results
+            .pop()
+            .flatten()
+            .unwrap_or(Err(CacheError::Interrupted))
     }
 
     fn commit_locked(

@@ -36,9 +36,11 @@
 
 pub mod commands;
 mod copy;
+pub mod fill;
 mod import;
 pub mod index;
 pub mod location;
+mod lookup;
 mod maintain;
 mod pins;
 mod probe;
@@ -55,8 +57,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use copy::{CHECK_BYTES, COPY_BUFFER};
+pub use fill::{Fill, FillEnd, FillReader, FillStatus};
 pub use import::{ImportOptions, ImportReport, Imported, PlayPrep, Progress};
 pub use index::{Counters, Entry, EntryView, SourceRef, Tags, TagsView};
+pub use lookup::Found;
 pub use maintain::{ClearReport, GcReport, Stats, VerifyProblem, VerifyReport};
 pub use probe::{Probed, open_for_metadata, probe, read_tags};
 

@@ -59,11 +59,39 @@ pub fn probe(path: &Path) -> Result<Probed, FileError> {
     })
 }
 
+/// [`probe`] of the file at `actual` (a temp file in the cache) as if it were `given` (its
+/// name in errors, its extension as the format hint).
+pub fn probe_open(given: &Path, actual: &Path) -> Result<Probed, FileError> {
+    let file = File::open(actual)
+        .map_err(|e| FileError::new(given, crate::error::FileErrorKind::from_io(&e)))?;
+    let source = Source::from_media_source(given, Box::new(file))?;
+    let info = source.info().clone();
+    drop(source);
+    let (tags, extra) = open_for_metadata_as(actual, given)
+        .map(|mut f| tags_of(&mut *f))
+        .unwrap_or_default();
+    Ok(Probed {
+        codec: info.codec.clone(),
+        container: info.container.clone(),
+        rate: info.rate,
+        channels: info.channels,
+        duration_secs: info.duration_secs(),
+        tags,
+        extra,
+    })
+}
+
 /// `path` probed by symphonia for its metadata (tags and pictures), with the extension as a
 /// hint; `None` when it cannot be opened or probed. Shared by the tag reader and the window's
 /// cover loader.
 pub fn open_for_metadata(path: &Path) -> Option<Box<dyn FormatReader>> {
-    let file = File::open(path).ok()?;
+    open_for_metadata_as(path, path)
+}
+
+/// [`open_for_metadata`] of the file at `actual`, hinted by `hint`'s extension.
+fn open_for_metadata_as(actual: &Path, hint_path: &Path) -> Option<Box<dyn FormatReader>> {
+    let path = hint_path;
+    let file = File::open(actual).ok()?;
     let mss = MediaSourceStream::new(
         Box::new(file),
         MediaSourceStreamOptions {
@@ -95,6 +123,10 @@ pub fn read_tags(path: &Path) -> Option<Tags> {
 /// [`read_tags`] plus the [`ExtraTags`] the library keeps, from the same probe.
 fn read_all(path: &Path) -> Option<(Tags, ExtraTags)> {
     let mut format = open_for_metadata(path)?;
+    Some(tags_of(&mut *format))
+}
+
+fn tags_of(format: &mut dyn FormatReader) -> (Tags, ExtraTags) {
     let mut tags = Tags::default();
     let mut extra = ExtraTags {
         bits_per_sample: format
@@ -114,7 +146,7 @@ fn read_all(path: &Path) -> Option<(Tags, ExtraTags)> {
             break;
         }
     }
-    Some((tags, extra))
+    (tags, extra)
 }
 
 fn apply_revision(tags: &mut Tags, extra: &mut ExtraTags, rev: &MetadataRevision) {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
+use super::opener::{OpenerSlot, WaitTag};
 use super::pipeline::{OutputFormat, Pipeline};
 use super::replaygain::{self, GainMode, GainSettings};
 use super::shared::{Activity, Mode, Shared};
@@ -81,6 +82,8 @@ pub(crate) struct Decoder {
     gain: GainSettings,
     /// Album of each file met, for `auto` ReplayGain (`None`: no album tag, or unreadable).
     album_keys: HashMap<PathBuf, Option<String>>,
+    /// Who supplies readers for queue entries (the session's streaming fills), if anyone.
+    opener: Arc<OpenerSlot>,
 }
 
 impl Decoder {
@@ -89,6 +92,7 @@ impl Decoder {
         events: Sender<Event>,
         shared: Arc<Shared>,
         status: Arc<Mutex<Status>>,
+        opener: Arc<OpenerSlot>,
     ) -> Decoder {
         Decoder {
             rx,
@@ -107,6 +111,7 @@ impl Decoder {
             request: None,
             gain: GainSettings::default(),
             album_keys: HashMap::new(),
+            opener,
         }
     }
 
@@ -497,7 +502,10 @@ impl Decoder {
             out.slot.link.set_activity(Activity::Opening);
             let path = self.queue[track].clone();
             let t0 = Instant::now();
-            let opened = catch_unwind(AssertUnwindSafe(|| Pipeline::open(&path, Some(fmt))));
+            let (opener, wait) = (self.opener.get(), WaitTag::on(out.slot.link.clone()));
+            let opened = catch_unwind(AssertUnwindSafe(|| {
+                Pipeline::open_via(&path, Some(fmt), opener.as_deref(), wait)
+            }));
             self.shared.add_decode_busy(t0.elapsed().as_nanos() as u64);
             match opened {
                 Ok(Ok(mut p)) => {

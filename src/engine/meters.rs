@@ -72,6 +72,13 @@ pub struct MeterSnapshot {
     /// "tag", "scan" or "none".
     pub gain_db: f64,
     pub gain_source: String,
+    /// The decoder is waiting for a file still being copied into the cache (its source is
+    /// slower than playback, or stalled). Filled in by the session layer.
+    pub source_waiting: bool,
+    /// While the track heard is still being copied: its source's read speed, MB/s.
+    pub source_speed_mb_s: Option<f64>,
+    /// ... and how far the copy is ahead of the play head, in ms of audio.
+    pub source_ahead_ms: Option<f64>,
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {

@@ -39,7 +39,7 @@ impl GatePoint {
         match a {
             Activity::Opening => GatePoint::Opening,
             Activity::Seeking => GatePoint::Seeking,
-            Activity::Decoding | Activity::DeviceChange => GatePoint::Decoding,
+            Activity::Decoding | Activity::DeviceChange | Activity::Source => GatePoint::Decoding,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod gapless;
 pub mod host;
 pub mod meters;
 pub mod mock;
+pub mod opener;
 pub mod opus;
 pub mod output;
 pub mod pipeline;
@@ -40,6 +41,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
+pub use opener::{TrackOpener, WaitTag};
 pub use output::OutputRequest;
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
@@ -47,6 +49,7 @@ pub use status::{PlayState, TrackRecord};
 
 use crate::error::OutputError;
 use control::DecoderMsg;
+use opener::OpenerSlot;
 use shared::Shared;
 use status::Status;
 use supervisor::{OutputState, Supervisor, SupervisorMsg};
@@ -93,6 +96,7 @@ pub struct Engine {
     epoch: Instant,
     threads: Vec<JoinHandle<()>>,
     device: Option<String>,
+    opener: Arc<OpenerSlot>,
 }
 
 impl Engine {
@@ -105,11 +109,13 @@ impl Engine {
         let (decoder_tx, decoder_rx) = crossbeam_channel::unbounded();
         let (supervisor_tx, supervisor_rx) = crossbeam_channel::unbounded();
         let (events_tx, events) = crossbeam_channel::unbounded();
+        let opener = Arc::new(OpenerSlot::default());
         let decoder = decoder::Decoder::new(
             decoder_rx,
             events_tx.clone(),
             shared.clone(),
             status.clone(),
+            opener.clone(),
         );
         let mut threads = vec![
             std::thread::Builder::new()
@@ -148,6 +154,7 @@ impl Engine {
             epoch,
             threads,
             device: None,
+            opener,
         };
         match first_rx.recv() {
             Ok(Ok(device)) => engine.device = Some(device),
@@ -176,6 +183,12 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(|| "the output is being opened".into()),
         )
+    }
+
+    /// Queue entries are opened through `opener` from now on (the session layer's streaming
+    /// fills); `None` opens them as plain files again.
+    pub fn set_opener(&self, opener: Option<Arc<dyn TrackOpener>>) {
+        self.opener.set(opener);
     }
 
     pub fn send(&self, cmd: Command) {

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::channels::ChannelMap;
+use super::opener::{TrackOpener, WaitTag};
 use super::replaygain::AppliedGain;
 use super::resample::StreamResampler;
 use super::source::{Source, SourceInfo};
@@ -34,6 +35,20 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn open(path: &Path, out: Option<OutputFormat>) -> Result<Pipeline, FileError> {
         let source = Source::open(path)?;
+        Pipeline::new(source, out).map_err(|k| FileError::new(path, k))
+    }
+
+    /// [`Pipeline::open`], asking `opener` first for a reader of `path` (engine/opener.rs).
+    pub fn open_via(
+        path: &Path,
+        out: Option<OutputFormat>,
+        opener: Option<&dyn TrackOpener>,
+        wait: WaitTag,
+    ) -> Result<Pipeline, FileError> {
+        let source = match opener.and_then(|o| o.open(path, wait)) {
+            Some(media) => Source::open_stream(path, media?)?,
+            None => Source::open(path)?,
+        };
         Pipeline::new(source, out).map_err(|k| FileError::new(path, k))
     }
 

@@ -116,6 +116,8 @@ pub enum Activity {
     /// between the old stream's last audio and the new one's first. Set by the supervisor on
     /// the episodes it records, never by the decoder.
     DeviceChange = 3,
+    /// Blocked on a file still being copied into the cache (engine/opener.rs).
+    Source = 4,
 }
 
 impl Activity {
@@ -124,6 +126,7 @@ impl Activity {
             1 => Activity::Opening,
             2 => Activity::Seeking,
             3 => Activity::DeviceChange,
+            4 => Activity::Source,
             _ => Activity::Decoding,
         }
     }
@@ -135,6 +138,7 @@ impl Activity {
             Activity::Opening => "opening",
             Activity::Seeking => "seeking",
             Activity::DeviceChange => "device-change",
+            Activity::Source => "source",
         }
     }
 }
@@ -332,6 +336,18 @@ impl Link {
         if let Some(gate) = &self.gate {
             gate.pass(super::mock::GatePoint::from_activity(a));
         }
+    }
+
+    /// Decoder, while a streamed track's reader blocks for bytes that have not arrived
+    /// (engine/opener.rs): tag what it does as `a`, returning what it did before, to be put
+    /// back with [`Link::restore_activity`]. No mock gate point: the wait is inside a read.
+    pub fn swap_activity(&self, a: Activity) -> Activity {
+        Activity::from_u8(self.activity.swap(a as u8, Ordering::Relaxed))
+    }
+
+    /// Decoder: put back what [`Link::swap_activity`] returned.
+    pub fn restore_activity(&self, a: Activity) {
+        self.activity.store(a as u8, Ordering::Relaxed);
     }
 
     /// Decoder: the newest segment starts at ring index `index`; time its first audio.

@@ -279,7 +279,14 @@ impl Source {
             return Err(fail(FileErrorKind::Empty));
         }
         let file = File::open(path).map_err(|e| fail(FileErrorKind::from_io(&e)))?;
-        Self::from_media_source(path, fault_injection::maybe_slow(file))
+        Self::from_media_source(path, fault_injection::maybe_slow(Box::new(file)))
+    }
+
+    /// [`Source::from_media_source`] over a reader that stands for the file `path` (a file
+    /// still being copied into the cache, engine/opener.rs), with the same test-only fault
+    /// injection as [`Source::open`].
+    pub fn open_stream(path: &Path, media: Box<dyn MediaSource>) -> Result<Source, FileError> {
+        Self::from_media_source(path, fault_injection::maybe_slow(media))
     }
 
     /// [`Source::from_media_source`] over bytes in memory (the fuzz targets use this).
@@ -881,8 +888,6 @@ fn codec_name_guess(id: &str) -> String {
 /// Only the decoder thread's sources stall (not the cache's probe at import), so the stall
 /// lands in playback.
 mod fault_injection {
-    use std::fs::File;
-
     use symphonia::core::io::MediaSource;
 
     #[cfg(debug_assertions)]
@@ -890,12 +895,12 @@ mod fault_injection {
 
     #[cfg(not(debug_assertions))]
     #[inline(always)]
-    pub fn maybe_slow(file: File) -> Box<dyn MediaSource> {
-        Box::new(file)
+    pub fn maybe_slow(file: Box<dyn MediaSource>) -> Box<dyn MediaSource> {
+        file
     }
 
     #[cfg(debug_assertions)]
-    pub fn maybe_slow(file: File) -> Box<dyn MediaSource> {
+    pub fn maybe_slow(file: Box<dyn MediaSource>) -> Box<dyn MediaSource> {
         let on_decoder = std::thread::current().name() == Some(crate::engine::DECODER_THREAD);
         let spec = std::env::var(SLOW_READ_ENV).ok().filter(|_| on_decoder);
         let parsed = spec.as_deref().and_then(|s| {
@@ -910,13 +915,13 @@ mod fault_injection {
                 stall: std::time::Duration::from_millis(stall_ms),
                 stalled: false,
             }),
-            None => Box::new(file),
+            None => file,
         }
     }
 
     #[cfg(debug_assertions)]
     struct SlowRead {
-        file: File,
+        file: Box<dyn MediaSource>,
         /// Byte offset of the next read.
         pos: u64,
         at_byte: u64,

@@ -42,7 +42,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::cli::{EXIT_NO_DISPLAY, GuiOptions};
+pub use crate::frontend::{EXIT_NO_DISPLAY, GuiOptions};
 pub use app::{App, AppOptions};
 pub use metrics::GuiMetricsLog;
 pub use settings::Settings;
@@ -85,7 +85,7 @@ pub fn run(opts: GuiOptions) -> i32 {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("reel: {}: cannot write metrics log: {e}", p.display());
-                return crate::cli::EXIT_WRITE_ERROR;
+                return crate::frontend::EXIT_WRITE_ERROR;
             }
         },
         None => None,
@@ -94,7 +94,7 @@ pub fn run(opts: GuiOptions) -> i32 {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("reel: {e}");
-            return crate::cli::EXIT_CACHE;
+            return crate::frontend::EXIT_CACHE;
         }
     };
     let app_opts = AppOptions {
@@ -128,7 +128,7 @@ pub fn run(opts: GuiOptions) -> i32 {
         Ok(()) => 0,
         Err(eframe::Error::AppCreation(e)) => {
             eprintln!("reel: {e}");
-            crate::cli::EXIT_NO_DEVICE
+            crate::frontend::EXIT_NO_DEVICE
         }
         Err(e) => {
             eprintln!("{}", no_display_line(&one_line(&e.to_string())));

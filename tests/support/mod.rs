@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod slowfs;
 pub mod xvfb;
 
 use std::cell::Cell;

@@ -1,0 +1,61 @@
+//! The session's [`TrackOpener`]: how the engine's decoder thread opens a queue entry. A
+//! cached copy is opened as a file; a file being copied is read through its fill (starting
+//! the copy if the prefetcher has not yet); a path the session does not know is left to the
+//! engine.
+//!
+//! Runs on the decoder thread.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use symphonia::core::io::MediaSource;
+
+use super::{Notice, Shared, Src};
+use crate::cache::FillEnd;
+use crate::engine::{TrackOpener, WaitTag};
+use crate::error::{FileError, FileErrorKind, StreamError};
+
+pub(super) struct Opener(pub Arc<Shared>);
+
+fn open_object(path: &Path, object: &Path) -> Result<Box<dyn MediaSource>, FileError> {
+    File::open(object)
+        .map(|f| Box::new(f) as Box<dyn MediaSource>)
+        .map_err(|e| FileError::new(path, FileErrorKind::from_io(&e)))
+}
+
+impl TrackOpener for Opener {
+    fn open(&self, path: &Path, wait: WaitTag) -> Option<Result<Box<dyn MediaSource>, FileError>> {
+        let shared = &self.0;
+        let idx = *shared.by_path.get(path)?;
+        let mut src = shared.sources[idx]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &mut *src {
+            Src::Object { object, .. } => Some(open_object(path, object)),
+            Src::Stream { .. } => {
+                let fill = match shared.fill_of(idx, &mut src) {
+                    Ok(f) => f,
+                    Err(StreamError::NotPlayable(e)) => return Some(Err(e)),
+                    Err(e) => {
+                        let kind = FileErrorKind::Io(e.line(path).unwrap_or_default());
+                        if let StreamError::Cache(c) = &e {
+                            let _ = shared.notices.send(Notice::CacheFailed(c.clone()));
+                        }
+                        return Some(Err(FileError::new(path, kind)));
+                    }
+                };
+                drop(src);
+                match fill.end() {
+                    // Already in the cache: read the object, like a hit.
+                    Some(FillEnd::Complete(imp)) => Some(open_object(path, &imp.object)),
+                    _ => Some(
+                        fill.reader(wait)
+                            .map(|r| Box::new(r) as Box<dyn MediaSource>)
+                            .map_err(|e| FileError::new(path, FileErrorKind::from_io(&e))),
+                    ),
+                }
+            }
+        }
+    }
+}
