@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use reel::cache::Cache;
 use reel::engine::PlayState;
 use reel::ui::labels;
@@ -404,6 +404,112 @@ fn a_dropped_playlist_queues_its_entries_in_order_and_names_the_missing_one() {
     );
     // The playlist itself is not taken for audio.
     assert_eq!(g.app().cache().list().unwrap().len(), 2);
+}
+
+/// The roles of everything a user can operate (what a screen reader offers to press, drag or
+/// type into).
+const CONTROL_ROLES: [egui::Role; 8] = [
+    egui::Role::Button,
+    egui::Role::Switch,
+    egui::Role::CheckBox,
+    egui::Role::RadioButton,
+    egui::Role::Slider,
+    egui::Role::SpinButton,
+    egui::Role::ComboBox,
+    egui::Role::TextInput,
+];
+
+#[test]
+fn every_control_and_meter_in_the_accessibility_tree_has_a_name_and_the_meters_a_value() {
+    let mut g = Gui::open();
+    let a = g.tone("a.flac", 440.0, 3.0);
+    g.queue_and_play(&[a]);
+    g.until("the meters show a filling ring", |a| {
+        a.shown_snapshot().ring_fill_ms > 0.0 && a.shown_snapshot().peak_dbfs.len() == 2
+    });
+    g.click(labels::SETTINGS);
+    // The settings window's controls too (a window is laid out a frame before it is shown).
+    let deadline = Instant::now() + PATIENCE;
+    while g.harness.query_by_label(labels::APPLY_OUTPUT).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the settings window did not open"
+        );
+        g.harness.step();
+    }
+
+    let mut controls = Vec::new();
+    for role in CONTROL_ROLES {
+        for node in g.harness.query_all_by_role(role) {
+            let n = node.accesskit_node();
+            controls.push(n.label().unwrap_or_default());
+            assert!(
+                n.label().is_some_and(|l| !l.trim().is_empty()),
+                "a {role:?} without a name: {n:?}"
+            );
+        }
+    }
+    // The tree holds the transport, the queue, the top bar and the settings window.
+    for name in [
+        labels::PAUSE,
+        labels::SEEK_SLIDER,
+        labels::VOLUME_SLIDER,
+        labels::SAVE_QUEUE,
+        labels::ADD_FILES,
+        "Device",
+        "Size cap",
+    ] {
+        assert!(
+            controls.iter().any(|c| c == name),
+            "no {name:?} in {controls:?}"
+        );
+    }
+
+    let meters: Vec<_> = g
+        .harness
+        .query_all_by_role(egui::Role::ProgressIndicator)
+        .map(|n| n.accesskit_node())
+        .collect();
+    for n in &meters {
+        assert!(
+            n.label().is_some_and(|l| !l.is_empty()),
+            "a meter without a name: {n:?}"
+        );
+        assert!(
+            n.numeric_value().is_some(),
+            "a meter without a value: {n:?}"
+        );
+        assert!(
+            n.value().is_some_and(|v| !v.is_empty()),
+            "a meter without words: {n:?}"
+        );
+    }
+    let names: Vec<String> = meters.iter().filter_map(|n| n.label()).collect();
+    for name in [
+        labels::RING_FILL,
+        labels::CALLBACK_LOAD,
+        "Level L",
+        "Level R",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "no meter {name:?} in {names:?}"
+        );
+    }
+
+    // The ring fill reads as the frame showed it: "Ring fill", N of the capacity, in ms.
+    let shown = g.app().shown_snapshot().clone();
+    let ring = g
+        .harness
+        .get_by_role_and_label(egui::Role::ProgressIndicator, labels::RING_FILL);
+    let ring = ring.accesskit_node();
+    assert_eq!(ring.numeric_value(), Some(shown.ring_fill_ms.round()));
+    assert_eq!(
+        ring.max_numeric_value(),
+        Some(shown.ring_capacity_ms.round())
+    );
+    let words = ring.value().unwrap();
+    assert!(words.contains(" of ") && words.ends_with("ms"), "{words}");
 }
 
 #[test]

@@ -33,6 +33,8 @@ pub const DECODE_SPEED: &str = "Decode speed";
 pub const TTFA: &str = "Time to first audio";
 pub const VOLUME_VALUE: &str = "Volume level";
 pub const POSITION: &str = "Position";
+/// The level bars' accessible names: `Level L`, `Level R` (or `Level M`, `Level 3`, ...).
+pub const LEVEL: &str = "Level";
 
 /// `CAPTION: VALUE`, the form every meter figure and the position take.
 pub fn figure(caption: &str, value: &str) -> String {

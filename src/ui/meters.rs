@@ -3,11 +3,15 @@
 //! `CAPTION: VALUE` with a hover text that says what it measures. Nothing here is computed
 //! from anything else than that snapshot, the engine's underrun episodes, and the cache's
 //! stats.
+//!
+//! For screen readers (accesskit), every bar is a progress indicator named after its meter,
+//! with its value, its range and that as words ("Ring fill", 189 of 0..200, "189 ms of
+//! 200 ms"): see [`expose`]. No text is drawn over a bar; the plot's legend sits under it.
 
 use std::collections::VecDeque;
 
 use eframe::egui::{self, Color32, RichText};
-use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, VLine};
+use egui_plot::{HLine, Line, Plot, PlotPoints, VLine};
 
 use super::format;
 use super::labels::{self, figure};
@@ -21,6 +25,17 @@ pub const HISTORY_SECS: f64 = 30.0;
 const LEVEL_FLOOR_DBFS: f64 = -60.0;
 
 const WARN: Color32 = Color32::from_rgb(0xe0, 0x5a, 0x47);
+/// The plot's lines: ring fill, lowest between frames, capacity.
+const FILL_LINE: Color32 = Color32::from_rgb(0xf2, 0xb6, 0x56);
+const MIN_LINE: Color32 = Color32::from_rgb(0x6f, 0x9f, 0xd8);
+const CAPACITY_LINE: Color32 = Color32::GRAY;
+/// The plot's legend, under it: (colour, what).
+const LEGEND: [(Color32, &str); 4] = [
+    (FILL_LINE, "ring fill"),
+    (MIN_LINE, "lowest between frames"),
+    (CAPACITY_LINE, "capacity"),
+    (WARN, "underrun"),
+];
 
 /// The ring fill over the last [`HISTORY_SECS`], one point per painted frame, and the underrun
 /// episodes in that time (re-read from the engine only when its underrun count changes).
@@ -73,6 +88,27 @@ fn row(ui: &mut egui::Ui, caption: &str, value: String, hover: &str) {
     ui.label(figure(caption, &value)).on_hover_text(hover);
 }
 
+/// A meter's bar as assistive technology reads it: `name`, `value` within `range`, and `words`
+/// (the value as the panel says it, e.g. "189 ms of 200 ms").
+fn expose(
+    ui: &egui::Ui,
+    bar: &egui::Response,
+    name: &str,
+    value: f64,
+    range: std::ops::RangeInclusive<f64>,
+    words: String,
+) {
+    bar.widget_info(|| egui::WidgetInfo {
+        value: Some(value),
+        ..egui::WidgetInfo::labeled(egui::Role::ProgressIndicator, true, name)
+    });
+    ui.ctx().accesskit_node_builder(bar.id, |node| {
+        node.set_min_numeric_value(*range.start());
+        node.set_max_numeric_value(*range.end());
+        node.set_value(words);
+    });
+}
+
 pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
     let s = m.snap;
     egui::ScrollArea::vertical()
@@ -94,25 +130,34 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
             } else {
                 0.0
             };
+            let fill_words = format!(
+                "{} of {}",
+                format::ms(s.ring_fill_ms),
+                format::ms(s.ring_capacity_ms)
+            );
             row(
                 ui,
                 labels::RING_FILL,
-                format!(
-                    "{} of {}",
-                    format::ms(s.ring_fill_ms),
-                    format::ms(s.ring_capacity_ms)
-                ),
+                fill_words.clone(),
                 "Decoded audio waiting in the ring between the decoder and the audio callback \
                  (frames in the ring ÷ device rate). When it reaches zero while playing, the \
                  callback has nothing to play: an underrun.",
             );
-            ui.add(egui::ProgressBar::new(frac as f32).desired_height(10.0))
-                .on_hover_text(format!(
-                    "{} frames of {} (lowest since the previous frame: {})",
-                    s.ring_fill_frames,
-                    s.ring_capacity_frames,
-                    format::ms(s.ring_min_fill_ms)
-                ));
+            let bar = ui.add(egui::ProgressBar::new(frac as f32).desired_height(10.0));
+            expose(
+                ui,
+                &bar,
+                labels::RING_FILL,
+                s.ring_fill_ms.round(),
+                0.0..=s.ring_capacity_ms.round(),
+                fill_words,
+            );
+            bar.on_hover_text(format!(
+                "{} frames of {} (lowest since the previous frame: {})",
+                s.ring_fill_frames,
+                s.ring_capacity_frames,
+                format::ms(s.ring_min_fill_ms)
+            ));
             history_plot(ui, m);
 
             // Latency breakdown.
@@ -195,11 +240,19 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                  over the recent callbacks. At 100 % the callback takes as long as the audio it \
                  produces and the device starves.",
             );
-            ui.add(
+            let bar = ui.add(
                 egui::ProgressBar::new(s.callback_load_max.clamp(0.0, 1.0) as f32)
                     .desired_height(6.0),
-            )
-            .on_hover_text(format!(
+            );
+            expose(
+                ui,
+                &bar,
+                labels::CALLBACK_LOAD,
+                (s.callback_load_max * 100.0).round(),
+                0.0..=100.0,
+                format!("max {} of the period", format::percent(s.callback_load_max)),
+            );
+            bar.on_hover_text(format!(
                 "max {} of 100 %; callback time last {:.0} µs, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
                 format::percent(s.callback_load_max),
                 s.callback_last_us,
@@ -271,17 +324,31 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
             ui.strong("Levels");
             for (c, (peak, rms)) in s.peak_dbfs.iter().zip(&s.rms_dbfs).enumerate() {
                 let name = channel_name(c, s.peak_dbfs.len());
-                let bar = ((rms - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS).clamp(0.0, 1.0);
-                ui.add(
-                    egui::ProgressBar::new(bar as f32)
-                        .desired_height(8.0)
-                        .text(format!(
-                            "{name}  peak {}  RMS {}",
-                            format::dbfs(*peak),
-                            format::dbfs(*rms)
-                        )),
-                )
-                .on_hover_text(
+                let frac = ((rms - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS).clamp(0.0, 1.0);
+                let words = format!("peak {} · RMS {}", format::dbfs(*peak), format::dbfs(*rms));
+                // The figures beside the bar, not over it: over a bar they were unreadable
+                // where the bar's fill ended under them.
+                let bar = ui
+                    .horizontal(|ui| {
+                        let caption = ui.label(RichText::new(&name).monospace());
+                        let bar = ui.add(
+                            egui::ProgressBar::new(frac as f32)
+                                .desired_width(120.0)
+                                .desired_height(8.0),
+                        );
+                        ui.label(RichText::new(&words).monospace()).labelled_by(caption.id);
+                        bar
+                    })
+                    .inner;
+                expose(
+                    ui,
+                    &bar,
+                    &format!("{} {name}", labels::LEVEL),
+                    rms.max(LEVEL_FLOOR_DBFS).round(),
+                    LEVEL_FLOOR_DBFS..=0.0,
+                    words,
+                );
+                bar.on_hover_text(
                     "Peak and RMS level of this channel since the previous frame, in dB \
                      relative to full scale (0 dBFS is the loudest a sample can be). The bar \
                      shows the RMS from -60 dBFS.",
@@ -350,9 +417,10 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
         })
         .filter(|(_, end)| *end >= -HISTORY_SECS)
         .collect();
-    Plot::new("ring-history")
+    // No legend inside the plot: wherever it sat, it covered data (top right: the newest).
+    // The legend is a row under the plot instead.
+    let plot = Plot::new("ring-history")
         .height(110.0)
-        .legend(Legend::default())
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
@@ -362,13 +430,13 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
         .x_axis_label("s")
         .y_axis_label("ms")
         .show(ui, |p| {
-            p.line(Line::new("ring fill", fill).width(1.5));
+            p.line(Line::new("ring fill", fill).width(1.5).color(FILL_LINE));
             p.line(
                 Line::new("lowest between frames", min)
                     .width(1.0)
-                    .color(Color32::from_rgb(0x6f, 0x9f, 0xd8)),
+                    .color(MIN_LINE),
             );
-            p.hline(HLine::new("capacity", cap).color(Color32::GRAY));
+            p.hline(HLine::new("capacity", cap).color(CAPACITY_LINE));
             for (i, (start, end)) in episodes.iter().enumerate() {
                 let name = if i == 0 { "underrun" } else { "" };
                 p.vline(VLine::new(name, *start).color(WARN).width(2.0));
@@ -377,9 +445,23 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                 }
             }
         })
-        .response
-        .on_hover_text(
-            "Ring fill over the last 30 s (ms). Red lines mark underrun episodes: where the \
-             callback found the ring short.",
-        );
+        .response;
+    plot.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::Role::Image, true, "Ring fill over the last 30 s")
+    });
+    plot.on_hover_text(
+        "Ring fill over the last 30 s (ms). Red lines mark underrun episodes: where the \
+         callback found the ring short.",
+    );
+    ui.horizontal_wrapped(|ui| {
+        for (colour, what) in LEGEND {
+            let (swatch, _) = ui.allocate_exact_size(egui::vec2(14.0, 8.0), egui::Sense::hover());
+            ui.painter().hline(
+                swatch.x_range(),
+                swatch.center().y,
+                egui::Stroke::new(2.0, colour),
+            );
+            ui.label(RichText::new(what).small());
+        }
+    });
 }

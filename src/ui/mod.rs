@@ -8,7 +8,8 @@
 //!  Command::Play/Seek/... ─────────────────────────────────────────────────▶  decoder
 //!  engine.snapshot() once per frame (a few µs: two short locks, no I/O)
 //!  ◀──Event (forwarded by the event thread below, which also wakes the window)
-//!  file pickers (rfd) run on their own short-lived threads (dialogs.rs)
+//!  file pickers (rfd) run on their own short-lived threads (dialogs.rs), and so do playlist
+//!  reads and the "Save queue…" dialog and write (playlists.rs)
 //!  the metrics log (metrics.rs) and the signal watcher (signals.rs) run on their own threads
 //! ```
 //!

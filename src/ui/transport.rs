@@ -204,24 +204,23 @@ impl Transport {
 /// The queue: every entry in order, the one heard now marked; double-click to play one.
 pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize>) -> Vec<Action> {
     let mut out = Vec::new();
-    ui.horizontal(|ui| {
-        ui.heading("Queue");
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if ui
-                .add_enabled(!queue.is_empty(), egui::Button::new(labels::CLEAR_QUEUE))
-                .on_hover_text("Stop and empty the queue (the library keeps the files)")
-                .clicked()
-            {
-                out.push(Action::ClearQueue);
-            }
-            if ui
-                .add_enabled(!queue.is_empty(), egui::Button::new(labels::SAVE_QUEUE))
-                .on_hover_text("Save the queue as an M3U8 playlist, with the files' own paths")
-                .clicked()
-            {
-                out.push(Action::SaveQueue);
-            }
-        });
+    ui.heading("Queue");
+    // The buttons on their own row: beside the heading, a narrow panel had them cover it.
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .add_enabled(!queue.is_empty(), egui::Button::new(labels::SAVE_QUEUE))
+            .on_hover_text("Save the queue as an M3U8 playlist, with the files' own paths")
+            .clicked()
+        {
+            out.push(Action::SaveQueue);
+        }
+        if ui
+            .add_enabled(!queue.is_empty(), egui::Button::new(labels::CLEAR_QUEUE))
+            .on_hover_text("Stop and empty the queue (the library keeps the files)")
+            .clicked()
+        {
+            out.push(Action::ClearQueue);
+        }
     });
     if queue.is_empty() {
         ui.label(RichText::new("Empty. Drop files here, or double-click a library entry.").weak());
