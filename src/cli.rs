@@ -271,6 +271,15 @@ pub fn play(opts: PlayOptions) -> i32 {
                         errors.push(e.to_string());
                     }
                 }
+                Ok(Event::Warning { path, message }) => {
+                    let file = plan
+                        .queue
+                        .iter()
+                        .position(|q| *q == path)
+                        .map_or(path, |i| plan.file_path(i));
+                    if status_line { eprint!("\r\x1b[K"); }
+                    say(format!("{}: warning: {message}", file.display()));
+                }
                 Ok(Event::DeviceLost(why)) => {
                     if status_line { eprint!("\r\x1b[K"); }
                     say(format!("audio output lost: {why}; waiting for it to come back"));
@@ -483,6 +492,7 @@ impl QueuePlan {
                         error: None,
                         time_to_first_audio_ms: None,
                         frames_decoded: 0,
+                        fidelity: None,
                     });
                     t.path = file.clone();
                     if let Some(e) = &mut t.error {
@@ -499,6 +509,7 @@ impl QueuePlan {
                     }),
                     time_to_first_audio_ms: None,
                     frames_decoded: 0,
+                    fidelity: None,
                 },
             })
             .collect()

@@ -65,6 +65,11 @@ pub enum Event {
     Stopped,
     /// A file could not be played (or stopped playing); the engine went on to the next.
     FileError(FileError),
+    /// Something is wrong with a file that played (its checksum does not match).
+    Warning {
+        path: PathBuf,
+        message: String,
+    },
     /// The output device went away; the engine keeps trying to get it back.
     DeviceLost(String),
     /// Playing again, on this device, after a loss (or at start).

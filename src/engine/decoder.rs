@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ringbuf::traits::{Observer, Producer};
 
+use super::bitperfect::SampleHash;
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
 use super::pipeline::{OutputFormat, Pipeline};
 use super::replaygain::{self, GainMode, GainSettings};
@@ -85,6 +86,10 @@ pub(crate) struct Decoder {
     gain: GainSettings,
     /// Album of each file met, for `auto` ReplayGain (`None`: no album tag, or unreadable).
     album_keys: HashMap<PathBuf, Option<String>>,
+    /// Hash of the samples of the current track pushed into the ring (since its open or
+    /// last seek), and whether the volume was below 100 % at any push: bitperfect.rs.
+    pushed_hash: SampleHash,
+    volume_below_full: bool,
 }
 
 impl Decoder {
@@ -111,6 +116,8 @@ impl Decoder {
             request: None,
             gain: GainSettings::default(),
             album_keys: HashMap::new(),
+            pushed_hash: SampleHash::default(),
+            volume_below_full: false,
         }
     }
 
@@ -268,6 +275,7 @@ impl Decoder {
                     error: None,
                     time_to_first_audio_ms: None,
                     frames_decoded: 0,
+                    fidelity: None,
                 },
             })
             .collect();
@@ -468,6 +476,8 @@ impl Decoder {
             out.slot.link.set_activity(Activity::Seeking);
         }
         let result = catch_unwind(AssertUnwindSafe(|| p.seek_out_frames(frame)));
+        self.pushed_hash = SampleHash::default();
+        self.volume_below_full = false;
         match result {
             Ok(Ok(reached)) => {
                 self.request = request;
@@ -522,6 +532,8 @@ impl Decoder {
             match opened {
                 Ok(Ok(mut p)) => {
                     self.apply_gain(track, &mut p);
+                    self.pushed_hash = SampleHash::default();
+                    self.volume_below_full = false;
                     {
                         let mut st = self.status();
                         if let Some(r) = st.tracks.get_mut(track) {
@@ -595,6 +607,27 @@ impl Decoder {
             .clone()
     }
 
+    /// Queue entry `track` was decoded and pushed to its end: record what altered its
+    /// samples (bitperfect.rs), and check the file's own checksum of its audio (FLAC).
+    fn track_played_out(&mut self, track: usize, p: &mut Pipeline) {
+        let mut fidelity = p.fidelity();
+        fidelity.volume = self.volume_below_full;
+        fidelity.pushed = self.pushed_hash.digest();
+        if let Some(r) = self.status().tracks.get_mut(track) {
+            r.fidelity = Some(fidelity);
+        }
+        let verified = catch_unwind(AssertUnwindSafe(|| p.verify_end()))
+            .ok()
+            .flatten();
+        if verified == Some(false) {
+            self.emit(Event::Warning {
+                path: p.info().path.clone(),
+                message: "its audio does not match the MD5 checksum in its header (damaged?)"
+                    .into(),
+            });
+        }
+    }
+
     fn record_error(&mut self, track: usize, err: FileError) {
         if let Some(r) = self.status().tracks.get_mut(track) {
             r.error = Some(err.clone());
@@ -644,6 +677,11 @@ impl Decoder {
                 .slot
                 .producer
                 .push_slice(&self.pending[self.pending_off..]);
+            self.pushed_hash
+                .update(&self.pending[self.pending_off..self.pending_off + n]);
+            if self.shared.volume() != 1.0 {
+                self.volume_below_full = true;
+            }
             let ch = out.slot.link.channels as usize;
             self.pending_off += n;
             out.slot
@@ -688,7 +726,9 @@ impl Decoder {
                 self.pending_off = 0;
             }
             Ok(Ok(None)) => {
-                self.pipeline = None;
+                if let Some((_, mut p)) = self.pipeline.take() {
+                    self.track_played_out(track, &mut p);
+                }
                 self.open_track(track + 1, 0, None);
             }
             Ok(Err(kind)) => self.track_failed(track, kind),
