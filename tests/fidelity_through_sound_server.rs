@@ -416,3 +416,50 @@ fn a_flac_whose_audio_does_not_match_its_md5_is_named_in_a_warning() {
         "{stderr}"
     );
 }
+
+/// `auto`: two tracks of one album, played in order, both get the album gain; a track of
+/// another album next to them gets its own track gain.
+#[test]
+fn auto_replaygain_uses_the_album_gain_for_consecutive_tracks_of_one_album() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.wav");
+    make_master(&master);
+    let tags = |album: &'static str, track_db: &'static str| {
+        [
+            format!("ALBUM={album}"),
+            "ARTIST=reel".to_string(),
+            format!("REPLAYGAIN_TRACK_GAIN={track_db} dB"),
+            "REPLAYGAIN_ALBUM_GAIN=-4.00 dB".to_string(),
+        ]
+    };
+    let mut files = Vec::new();
+    for (i, (album, db)) in [("A", "-2.00"), ("A", "-7.00"), ("B", "-9.00")]
+        .iter()
+        .enumerate()
+    {
+        let t = tags(album, db);
+        let t: Vec<&str> = t.iter().map(String::as_str).collect();
+        files.push(flac_with_tags(
+            dir.path(),
+            &master,
+            &format!("{i}.flac"),
+            (0, 4_800),
+            &t,
+        ));
+    }
+    let (_, s) = play_and_record(dir.path(), &files, &[]);
+    let gains: Vec<(f64, bool)> = (0..3)
+        .map(|i| {
+            let t = &s["tracks"][i];
+            (
+                t["gain_db"].as_f64().unwrap(),
+                t["gain_album"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        gains,
+        vec![(-4.0, true), (-4.0, true), (-9.0, false)],
+        "{s}"
+    );
+}

@@ -96,6 +96,8 @@ pub struct Source {
     gain: f32,
     /// Running hash of the decoded samples (before any gain) since the open or the last seek.
     decoded_hash: SampleHash,
+    /// Whether to keep `decoded_hash` (see [`proofs_wanted`]).
+    hashing: bool,
     /// Bits per sample the codec declares (lossless formats).
     bits: Option<u32>,
     /// A seek happened: a whole-stream check (FLAC's MD5) no longer applies.
@@ -297,7 +299,7 @@ impl Source {
             // Where reel trims the encoder delay itself, symphonia must not trim it first.
             let gapless = !gapless::reel_trims_mp3(&facts);
             // FLAC: the decoder checks the STREAMINFO MD5 when a track is played to its end.
-            let verify = params.codec == CODEC_ID_FLAC;
+            let verify = params.codec == CODEC_ID_FLAC && proofs_wanted();
             symphonia::default::get_codecs().make_audio_decoder(
                 &params,
                 &AudioDecoderOptions::default()
@@ -367,6 +369,7 @@ impl Source {
             codec_gain: opus_head.map_or(1.0, |h| h.output_gain()),
             gain: opus_head.map_or(1.0, |h| h.output_gain()),
             decoded_hash: SampleHash::default(),
+            hashing: proofs_wanted(),
             bits: params.bits_per_sample,
             seeked: false,
         };
@@ -600,7 +603,9 @@ impl Source {
                 frames -= drop;
             }
         }
-        self.decoded_hash.update(&self.samples[..frames * channels]);
+        if self.hashing {
+            self.decoded_hash.update(&self.samples[..frames * channels]);
+        }
         if self.gain != 1.0 {
             let g = self.gain;
             self.samples.iter_mut().for_each(|s| *s *= g);
@@ -719,6 +724,14 @@ fn mp4_trim_of(media: &mut dyn MediaSource) -> Option<Mp4Trim> {
         return None;
     }
     gapless::read_mp4_trim(media)
+}
+
+/// Whether this source's proofs are wanted: the decoded samples' hash and FLAC's MD5 check
+/// are reported only for playback (bitperfect.rs), so only the engine's decoder thread pays
+/// for them. `reel decode`, which benches decode speed against ffmpeg, and the cache's probe
+/// do not (measured: together they doubled `reel decode`'s CPU time on a FLAC).
+fn proofs_wanted() -> bool {
+    std::thread::current().name() == Some(crate::engine::DECODER_THREAD)
 }
 
 thread_local! {
