@@ -171,8 +171,9 @@ fn an_album_split_at_odd_frames_plays_back_to_back_without_gap_or_overlap_in_eve
                     });
                     failures.push(format!(
                         "{ext} ch{c}: recorded {n} of {} frames, first difference at {first_diff:?} \
-                         (what follows is recorded {shift:?} frames later)",
-                        want.len()
+                         (what follows is recorded {shift:?} frames later; reel's device_xruns {})",
+                        want.len(),
+                        summary["device_xruns"]
                     ));
                 }
             }
