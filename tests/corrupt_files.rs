@@ -433,7 +433,9 @@ fn every_hostile_file_plays_what_it_can_or_fails_in_one_line_and_leaves_the_cach
             "{}: more than one line:\n{lines:#?}",
             case.path.display()
         );
-        failed += lines.len();
+        // A damaged FLAC that still decodes to its end gets a warning (its MD5 does not
+        // match), not an error: only errors are refusals, and only they are in `errors`.
+        failed += lines.iter().filter(|l| !l.contains(": warning: ")).count();
         match case.expect {
             Expect::Error(reason) => {
                 assert_eq!(

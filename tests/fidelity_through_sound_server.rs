@@ -171,8 +171,9 @@ fn an_album_split_at_odd_frames_plays_back_to_back_without_gap_or_overlap_in_eve
                     });
                     failures.push(format!(
                         "{ext} ch{c}: recorded {n} of {} frames, first difference at {first_diff:?} \
-                         (what follows is recorded {shift:?} frames later)",
-                        want.len()
+                         (what follows is recorded {shift:?} frames later; reel's device_xruns {})",
+                        want.len(),
+                        summary["device_xruns"]
                     ));
                 }
             }
@@ -348,5 +349,118 @@ fn the_gain_changes_on_the_first_sample_of_the_next_track() {
     assert!(
         after < 1e-3,
         "from the join on: off the second track's gain by {after:.2e}"
+    );
+}
+
+/// A 48 kHz 16-bit FLAC at full volume: what the sink records is its decode, sample for
+/// sample, and the summary says so; at half volume it says why not.
+#[test]
+fn a_48k_16_bit_flac_is_recorded_bit_perfect_and_the_summary_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.wav");
+    make_master(&master);
+    let flac = flac_with_tags(dir.path(), &master, "bp.flac", (0, TOTAL_FRAMES), &[]);
+    let decoded_wav = dir.path().join("decoded.wav");
+    let o = run_with_timeout(
+        Command::new(reel_bin())
+            .arg("decode")
+            .arg(&flac)
+            .arg("--out")
+            .arg(&decoded_wav),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success());
+    let decoded = read_wav(&decoded_wav);
+
+    let (rec, s) = play_and_record(dir.path(), std::slice::from_ref(&flac), &[]);
+    let track = &s["tracks"][0];
+    assert_eq!(track["bit_perfect"], true, "{s}");
+    assert_eq!(track["decoded_hash"], track["pushed_hash"], "{s}");
+    let start = onset(&rec.channels[0], 0.05);
+    for c in 0..2 {
+        let got = &rec.channels[c][start..start + TOTAL_FRAMES];
+        let want = &decoded.channels[c][..];
+        assert!(got == want, "channel {c}: the recording is not the decode");
+    }
+
+    let (_, s) = play_and_record(dir.path(), &[flac], &["--volume", "0.5"]);
+    assert_eq!(s["tracks"][0]["bit_perfect"], false, "{s}");
+    assert_eq!(s["tracks"][0]["bit_perfect_reason"], "volume", "{s}");
+}
+
+/// FLAC's STREAMINFO MD5 is checked when a track plays to its end: a mismatch is one warning
+/// line naming the file (the audio still played).
+#[test]
+fn a_flac_whose_audio_does_not_match_its_md5_is_named_in_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.wav");
+    make_master(&master);
+    let flac = flac_with_tags(dir.path(), &master, "md5.flac", (0, 9_600), &[]);
+    let mut bytes = std::fs::read(&flac).unwrap();
+    // "fLaC", the STREAMINFO block header, then 18 bytes before its 16-byte MD5.
+    assert_eq!(&bytes[..4], b"fLaC");
+    bytes[26] ^= 0xff;
+    let bad = dir.path().join("bad-md5.flac");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = run_with_timeout(
+        Command::new(reel_bin())
+            .args(["play", "--no-gui"])
+            .arg(&flac)
+            .arg(&bad),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("MD5")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].starts_with(&format!("reel: {}: ", bad.display())),
+        "{stderr}"
+    );
+}
+
+/// `auto`: two tracks of one album, played in order, both get the album gain; a track of
+/// another album next to them gets its own track gain.
+#[test]
+fn auto_replaygain_uses_the_album_gain_for_consecutive_tracks_of_one_album() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.wav");
+    make_master(&master);
+    let tags = |album: &'static str, track_db: &'static str| {
+        [
+            format!("ALBUM={album}"),
+            "ARTIST=reel".to_string(),
+            format!("REPLAYGAIN_TRACK_GAIN={track_db} dB"),
+            "REPLAYGAIN_ALBUM_GAIN=-4.00 dB".to_string(),
+        ]
+    };
+    let mut files = Vec::new();
+    for (i, (album, db)) in [("A", "-2.00"), ("A", "-7.00"), ("B", "-9.00")]
+        .iter()
+        .enumerate()
+    {
+        let t = tags(album, db);
+        let t: Vec<&str> = t.iter().map(String::as_str).collect();
+        files.push(flac_with_tags(
+            dir.path(),
+            &master,
+            &format!("{i}.flac"),
+            (0, 4_800),
+            &t,
+        ));
+    }
+    let (_, s) = play_and_record(dir.path(), &files, &[]);
+    let gains: Vec<(f64, bool)> = (0..3)
+        .map(|i| {
+            let t = &s["tracks"][i];
+            (
+                t["gain_db"].as_f64().unwrap(),
+                t["gain_album"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        gains,
+        vec![(-4.0, true), (-4.0, true), (-9.0, false)],
+        "{s}"
     );
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::bitperfect::SampleHash;
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
 use super::opener::{OpenerSlot, WaitTag};
 use super::pipeline::{OutputFormat, Pipeline};
@@ -84,6 +85,10 @@ pub(crate) struct Decoder {
     album_keys: HashMap<PathBuf, Option<String>>,
     /// Who supplies readers for queue entries (the session's streaming fills), if anyone.
     opener: Arc<OpenerSlot>,
+    /// Hash of the samples of the current track pushed into the ring (since its open or
+    /// last seek), and whether the volume was below 100 % at any push: bitperfect.rs.
+    pushed_hash: SampleHash,
+    volume_below_full: bool,
 }
 
 impl Decoder {
@@ -112,6 +117,8 @@ impl Decoder {
             gain: GainSettings::default(),
             album_keys: HashMap::new(),
             opener,
+            pushed_hash: SampleHash::default(),
+            volume_below_full: false,
         }
     }
 
@@ -457,6 +464,8 @@ impl Decoder {
             out.slot.link.set_activity(Activity::Seeking);
         }
         let result = catch_unwind(AssertUnwindSafe(|| p.seek_out_frames(frame)));
+        self.pushed_hash = SampleHash::default();
+        self.volume_below_full = false;
         match result {
             Ok(Ok(reached)) => {
                 self.request = request;
@@ -510,6 +519,8 @@ impl Decoder {
             match opened {
                 Ok(Ok(mut p)) => {
                     self.apply_gain(track, &mut p);
+                    self.pushed_hash = SampleHash::default();
+                    self.volume_below_full = false;
                     {
                         let mut st = self.status();
                         if let Some(r) = st.tracks.get_mut(track) {
@@ -583,6 +594,34 @@ impl Decoder {
             .clone()
     }
 
+    /// Queue entry `track` was decoded and pushed to its end: record what altered its
+    /// samples (bitperfect.rs), and check the file's own checksum of its audio (FLAC).
+    fn track_played_out(&mut self, track: usize, p: &mut Pipeline) {
+        let mut fidelity = p.fidelity();
+        fidelity.volume = self.volume_below_full;
+        fidelity.pushed = self.pushed_hash.digest();
+        if let Some(r) = self.status().tracks.get_mut(track) {
+            r.fidelity = Some(fidelity);
+        }
+        let verified = catch_unwind(AssertUnwindSafe(|| p.verify_end()))
+            .ok()
+            .flatten();
+        // One line per file: what was lost (damaged frames, truncation), else a checksum
+        // that does not match (damage no decoder error showed).
+        let what = p.damage_line().or_else(|| {
+            (verified == Some(false)).then(|| {
+                "its audio does not match the MD5 checksum in its header (damaged?)".to_string()
+            })
+        });
+        if let Some(what) = what {
+            if let Some(r) = self.status().tracks.get_mut(track) {
+                r.warning = Some(what.clone());
+            }
+            let path = p.path().to_path_buf();
+            self.emit(Event::FileWarning(FileWarning { path, what }));
+        }
+    }
+
     fn record_error(&mut self, track: usize, err: FileError) {
         if let Some(r) = self.status().tracks.get_mut(track) {
             r.error = Some(err.clone());
@@ -620,6 +659,11 @@ impl Decoder {
                 return Some(Duration::from_millis(1));
             }
             let n = out.slot.feed.push(&self.pending[self.pending_off..]);
+            self.pushed_hash
+                .update(&self.pending[self.pending_off..self.pending_off + n]);
+            if self.shared.volume() != 1.0 {
+                self.volume_below_full = true;
+            }
             self.pending_off += n;
             if self.pending_off < self.pending.len() {
                 // Full: wait for the device to drain about a quarter of the ring.
@@ -655,30 +699,15 @@ impl Decoder {
                 self.pending_off = 0;
             }
             Ok(Ok(None)) => {
-                self.track_damage(track);
-                self.pipeline = None;
+                if let Some((_, mut p)) = self.pipeline.take() {
+                    self.track_played_out(track, &mut p);
+                }
                 self.open_track(track + 1, 0, None);
             }
             Ok(Err(kind)) => self.track_failed(track, kind),
             Err(_) => self.track_failed(track, FileErrorKind::DecoderPanic),
         }
         None
-    }
-
-    /// The track's decoder reached its end: if the file was damaged or cut short, record it
-    /// and say so once.
-    fn track_damage(&mut self, track: usize) {
-        let Some((_, pipeline)) = &self.pipeline else {
-            return;
-        };
-        let Some(what) = pipeline.damage_line() else {
-            return;
-        };
-        let path = pipeline.path().to_path_buf();
-        if let Some(r) = self.status().tracks.get_mut(track) {
-            r.warning = Some(what.clone());
-        }
-        self.emit(Event::FileWarning(FileWarning { path, what }));
     }
 
     fn new_output(&mut self, slot: OutputSlot) {

@@ -14,6 +14,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod bitperfect;
 pub mod callback;
 pub mod channels;
 pub mod control;

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::bitperfect::Fidelity;
 use super::channels::ChannelMap;
 use super::opener::{TrackOpener, WaitTag};
 use super::replaygain::AppliedGain;
@@ -90,6 +91,24 @@ impl Pipeline {
 
     pub fn info(&self) -> &SourceInfo {
         self.source.info()
+    }
+
+    /// What this pipeline does to the decoded samples (the decoder adds the volume and the
+    /// pushed samples' hash): see bitperfect.rs.
+    pub fn fidelity(&self) -> Fidelity {
+        Fidelity {
+            file_bits: self.source.bits(),
+            resampled: self.resampler.is_some(),
+            remapped: !self.map.is_identity(),
+            gain: self.source.gain() != 1.0,
+            decoded: self.source.decoded_digest(),
+            ..Fidelity::default()
+        }
+    }
+
+    /// After the last chunk: the file's own checksum of its audio, when it has one (FLAC).
+    pub fn verify_end(&mut self) -> Option<bool> {
+        self.source.verify_end()
     }
 
     /// Apply a ReplayGain to every sample from the next chunk on (before resampling, in the

@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_FLAC, CODEC_ID_OPUS};
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -22,6 +22,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptio
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{TimeBase, Timestamp};
 
+use super::bitperfect::SampleHash;
 use super::gapless::{self, Mp4Trim, Trim};
 use super::opus;
 use super::replaygain::{self, AppliedGain, Loudness};
@@ -169,6 +170,14 @@ pub struct Source {
     codec_gain: f32,
     /// Every decoded sample is multiplied by this: `codec_gain` × the ReplayGain.
     gain: f32,
+    /// Running hash of the decoded samples (before any gain) since the open or the last seek.
+    decoded_hash: SampleHash,
+    /// Whether to keep `decoded_hash` (see [`proofs_wanted`]).
+    hashing: bool,
+    /// Bits per sample the codec declares (lossless formats).
+    bits: Option<u32>,
+    /// A seek happened: a whole-stream check (FLAC's MD5) no longer applies.
+    seeked: bool,
 }
 
 /// Packed little-endian PCM samples (WAV, AIFF-C `sowt`, CAF, MKV's `A_PCM`), converted by
@@ -372,8 +381,14 @@ impl Source {
         } else {
             // Where reel trims the encoder delay itself, symphonia must not trim it first.
             let gapless = !gapless::reel_trims_mp3(&facts);
-            symphonia::default::get_codecs()
-                .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(gapless))
+            // FLAC: the decoder checks the STREAMINFO MD5 when a track is played to its end.
+            let verify = params.codec == CODEC_ID_FLAC && proofs_wanted();
+            symphonia::default::get_codecs().make_audio_decoder(
+                &params,
+                &AudioDecoderOptions::default()
+                    .gapless(gapless)
+                    .verify(verify),
+            )
         };
         let decoder = made.map_err(|e| match e {
             // libopus is only wired for mono and stereo (the adapter has no multistream).
@@ -438,6 +453,10 @@ impl Source {
             trim,
             codec_gain: opus_head.map_or(1.0, |h| h.output_gain()),
             gain: opus_head.map_or(1.0, |h| h.output_gain()),
+            decoded_hash: SampleHash::default(),
+            hashing: proofs_wanted(),
+            bits: params.bits_per_sample,
+            seeked: false,
         };
         if source.info.channels == 0 {
             // Some containers (ADTS AAC, for one) only reveal the channel count in the first
@@ -465,6 +484,32 @@ impl Source {
     pub fn set_gain(&mut self, gain: AppliedGain) {
         self.info.gain = gain;
         self.gain = self.codec_gain * gain.linear;
+    }
+
+    /// The product of every gain applied to the decoded samples (1.0: none).
+    pub fn gain(&self) -> f32 {
+        self.gain
+    }
+
+    /// Bits per sample the codec declares (lossless formats).
+    pub fn bits(&self) -> Option<u32> {
+        self.bits
+    }
+
+    /// Hash and count of the samples decoded since the open or the last seek, before gain.
+    pub fn decoded_digest(&self) -> (String, u64) {
+        self.decoded_hash.digest()
+    }
+
+    /// After the end of the stream: whether the decoded audio matches the checksum the file
+    /// carries (FLAC's STREAMINFO MD5). `None` when there is none, or after a seek.
+    pub fn verify_end(&mut self) -> Option<bool> {
+        if self.seeked {
+            return None;
+        }
+        contain_panics(|| self.decoder.finalize().verify_ok)
+            .ok()
+            .flatten()
     }
 
     /// The file frame of the next frame [`Source::next_block`] will return.
@@ -656,6 +701,9 @@ impl Source {
                 frames -= drop;
             }
         }
+        if self.hashing {
+            self.decoded_hash.update(&self.samples[..frames * channels]);
+        }
         if self.gain != 1.0 {
             let g = self.gain;
             self.samples.iter_mut().for_each(|s| *s *= g);
@@ -690,7 +738,9 @@ impl Source {
                 self.damage.first_at_frame.get_or_insert(at);
             }
         }
-        self.next_pts = Some(pts.saturating_add(dur.min(i64::MAX as u64) as i64));
+        // A packet that claims no duration (Vorbis's first, which only primes the overlap)
+        // says nothing about where the next one starts.
+        self.next_pts = (dur > 0).then(|| pts.saturating_add(dur.min(i64::MAX as u64) as i64));
     }
 
     /// A duration in the track's time base, in frames.
@@ -795,6 +845,8 @@ impl Source {
         self.discard_before = Some(frame);
         // Counted positions restart from the timestamp of the first packet after the seek.
         self.next_frame = None;
+        self.seeked = true;
+        self.decoded_hash = SampleHash::default();
         self.frames_out = frame;
         self.next_pts = None;
         self.bad_in_a_row = 0;
@@ -817,6 +869,14 @@ fn mp4_trim_of(media: &mut dyn MediaSource) -> Option<Mp4Trim> {
         return None;
     }
     gapless::read_mp4_trim(media)
+}
+
+/// Whether this source's proofs are wanted: the decoded samples' hash and FLAC's MD5 check
+/// are reported only for playback (bitperfect.rs), so only the engine's decoder thread pays
+/// for them. `reel decode`, which benches decode speed against ffmpeg, and the cache's probe
+/// do not (measured: together they doubled `reel decode`'s CPU time on a FLAC).
+fn proofs_wanted() -> bool {
+    std::thread::current().name() == Some(crate::engine::DECODER_THREAD)
 }
 
 thread_local! {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::bitperfect::Fidelity;
 use super::source::SourceInfo;
 use crate::error::FileError;
 
@@ -37,6 +38,8 @@ pub struct TrackRecord {
     /// Milliseconds from the request to the first callback that wrote this track's audio.
     pub time_to_first_audio_ms: Option<f64>,
     pub frames_decoded: u64,
+    /// Set when the track was decoded to its end: what altered its samples, and the hashes.
+    pub fidelity: Option<Fidelity>,
 }
 
 /// What the player is doing. Serialised in lower case ("playing"), as the metrics log has
