@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::shared::{Feed, Link};
+use super::shared::{Episode, Feed, Link};
 use super::source::SourceInfo;
 use crate::error::{FileError, OutputError};
 
@@ -67,6 +67,8 @@ pub enum Event {
     },
     /// The output could not be opened at all.
     OutputError(OutputError),
+    /// An underrun episode ended: the listener heard a gap (its cause says why).
+    Underrun(Episode),
 }
 
 /// Internal: a freshly built output stream handed from the supervisor to the decoder.

@@ -6,7 +6,8 @@
 //!     │                   pipeline.rs, resample.rs,       SPSC)      on the audio thread)
 //!     │                   channels.rs)                                   │ atomics (shared.rs)
 //!     └──────Event────── supervisor thread (supervisor.rs, output.rs) ◀──┘
-//!                        owns the cpal stream, rebuilds it, watches the counters
+//!                        owns the output stream (through backend.rs: cpal's in
+//!                        output.rs, or the tests' mock.rs), rebuilds it, watches the counters
 //! ```
 //!
 //! Threads: the caller's, the decoder, the supervisor, and cpal's audio thread. Only
@@ -14,6 +15,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod backend;
 pub mod callback;
 pub mod channels;
 pub mod control;
@@ -39,6 +41,7 @@ pub use meters::MeterSnapshot;
 pub use output::OutputRequest;
 pub use shared::Episode;
 pub use status::{PlayState, TrackRecord};
+pub use supervisor::STREAM_STALL;
 
 use crate::error::OutputError;
 use control::DecoderMsg;
@@ -89,7 +92,16 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Start on a real device (cpal).
     pub fn start(config: EngineConfig) -> Result<Engine, OutputError> {
+        Engine::start_with_backend(config, Box::new(output::CpalBackend::default()))
+    }
+
+    /// Start on the output `backend` opens (the tests' [`mock::MockBackend`], for one).
+    pub fn start_with_backend(
+        config: EngineConfig,
+        backend: Box<dyn backend::Backend>,
+    ) -> Result<Engine, OutputError> {
         quiet_decoder_panics();
         let epoch = Instant::now();
         let shared = Arc::new(Shared::default());
@@ -121,6 +133,7 @@ impl Engine {
             output: output.clone(),
             epoch,
             request: config.output.clone(),
+            backend,
         };
         let (first_tx, first_rx) = crossbeam_channel::bounded(1);
         threads.push(
