@@ -34,6 +34,22 @@ pub enum Command {
     Volume(f32),
 }
 
+impl Command {
+    /// Whether this may start playback (and so needs the output device).
+    pub fn may_start_playback(&self) -> bool {
+        matches!(
+            self,
+            Command::Load(_)
+                | Command::PlayIndex(_)
+                | Command::Play
+                | Command::Resume
+                | Command::TogglePause
+                | Command::Next
+                | Command::Previous
+        )
+    }
+}
+
 /// Engine → UI/CLI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

@@ -41,7 +41,7 @@ pub use meters::MeterSnapshot;
 pub use output::OutputRequest;
 pub use shared::Episode;
 pub use status::{PlayState, TrackRecord};
-pub use supervisor::STREAM_STALL;
+pub use supervisor::{IDLE_RELEASE, IDLE_RELEASE_ENV, STREAM_STALL};
 
 use crate::error::OutputError;
 use control::DecoderMsg;
@@ -174,7 +174,7 @@ impl Engine {
     /// short lock, no I/O, so the UI thread may call it every frame.
     pub fn output_problem(&self) -> Option<String> {
         let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        if out.stream.is_some() {
+        if out.stream.is_some() || out.released {
             return None;
         }
         Some(
@@ -189,6 +189,10 @@ impl Engine {
             // Volume needs no thread hop: the callback reads the atomic and ramps.
             self.shared.set_volume(v);
             return;
+        }
+        if cmd.may_start_playback() {
+            // A device released while idle is opened again (see `supervisor::IDLE_RELEASE`).
+            let _ = self.supervisor_tx.send(SupervisorMsg::Wake);
         }
         let _ = self.decoder_tx.send(DecoderMsg::User(cmd, Instant::now()));
     }
@@ -235,12 +239,13 @@ impl Engine {
     /// peak and RMS levels).
     pub fn snapshot(&self) -> MeterSnapshot {
         let mut snap = MeterSnapshot::default();
-        let stream = {
+        let (stream, released) = {
             let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-            out.stream.clone()
+            (out.stream.clone(), out.released)
         };
         meters::read_atomics(&mut snap, &self.shared, stream.as_ref().map(|s| &*s.link));
-        snap.device_ok = stream.is_some();
+        // Released while idle is not a problem: it is opened again on play.
+        snap.device_ok = stream.is_some() || released;
         let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         snap.state = match st.state {
             PlayState::Playing => "playing",

@@ -40,9 +40,27 @@ pub const POSITION_EVERY: Duration = Duration::from_millis(250);
 pub const DRAIN_MARGIN: Duration = Duration::from_millis(10);
 /// Underrun episodes kept for the meters' history.
 pub const EPISODE_HISTORY: usize = 512;
+/// With nothing playing (queue ended, stopped or paused) for this long, the output stream is
+/// closed, so the sound server can suspend the sink (and a laptop's card or a Bluetooth
+/// headset can sleep). Playing again opens it, at the position kept.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+/// Overrides [`IDLE_RELEASE`], in milliseconds (for tests, which should not wait 10 s).
+pub const IDLE_RELEASE_ENV: &str = "REEL_IDLE_RELEASE_MS";
+/// The poll while the device is released: nothing is due; a command wakes the supervisor.
+const RELEASED_POLL: Duration = Duration::from_secs(1);
+
+/// [`IDLE_RELEASE`], or what [`IDLE_RELEASE_ENV`] says.
+pub fn idle_release() -> Duration {
+    std::env::var(IDLE_RELEASE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(IDLE_RELEASE, Duration::from_millis)
+}
 
 pub(crate) enum SupervisorMsg {
     Reconfigure(OutputRequest),
+    /// A command that may start playback: open the device if it was released while idle.
+    Wake,
     Shutdown,
 }
 
@@ -52,6 +70,8 @@ pub(crate) struct OutputState {
     pub stream: Option<StreamInfo>,
     pub lost_reason: Option<String>,
     pub episodes: VecDeque<Episode>,
+    /// The stream was closed because nothing played for [`IDLE_RELEASE`] (not a problem).
+    pub released: bool,
 }
 
 #[derive(Clone)]
@@ -99,9 +119,18 @@ impl Supervisor {
         let mut next_try = Instant::now() + REOPEN_EVERY;
         let mut watch = Watch::default();
         let mut poll = SUPERVISOR_POLL;
+        let release_after = idle_release();
+        let mut idle_since: Option<Instant> = None;
+        let mut released = false;
         loop {
             match self.rx.recv_timeout(poll) {
                 Ok(SupervisorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(SupervisorMsg::Wake) => {
+                    if released {
+                        released = false;
+                        next_try = Instant::now();
+                    }
+                }
                 Ok(SupervisorMsg::Reconfigure(req)) => {
                     request = req;
                     if let Some(r) = running.take() {
@@ -118,13 +147,31 @@ impl Supervisor {
                 self.lose(r, Some(why), &mut watch);
                 next_try = Instant::now() + REOPEN_EVERY;
             }
-            if running.is_none() && Instant::now() >= next_try {
+            if let Some(r) = &running {
+                if !self.is_idle(r) {
+                    idle_since = None;
+                } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= release_after {
+                    let r = running.take().expect("checked");
+                    self.release(r);
+                    released = true;
+                    idle_since = None;
+                }
+            }
+            if running.is_none() && !released && Instant::now() >= next_try {
+                let was_released = self.lock_output().released;
                 match self.open(&request) {
                     Ok(r) => {
-                        self.lock_output().lost_reason = None;
-                        let _ = self.events.send(Event::DeviceReady {
-                            device: r.stream.describe().device.clone(),
-                        });
+                        {
+                            let mut out = self.lock_output();
+                            out.lost_reason = None;
+                            out.released = false;
+                        }
+                        // Back after a loss is news; back after an idle release is not.
+                        if !was_released {
+                            let _ = self.events.send(Event::DeviceReady {
+                                device: r.stream.describe().device.clone(),
+                            });
+                        }
                         running = Some(r);
                     }
                     Err(e) => {
@@ -144,6 +191,7 @@ impl Supervisor {
                     self.drain_episodes(r);
                     watch.tick(&self, r)
                 }
+                None if released => RELEASED_POLL,
                 None => SUPERVISOR_POLL,
             };
         }
@@ -216,6 +264,27 @@ impl Supervisor {
         if let Some((track, frame)) = at {
             st.held_at = Some((track, frame as f64 * 1000.0 / link.rate().max(1) as f64));
         }
+    }
+
+    /// Nothing plays: stopped, paused or played out, with no flush outstanding.
+    fn is_idle(&self, r: &Running) -> bool {
+        let link = r.stream.link();
+        self.lock_status().state != PlayState::Playing
+            && matches!(link.mode(), Mode::Idle | Mode::Paused)
+            && link.no_flush_pending()
+    }
+
+    /// Close an idle stream so the server can suspend the sink. The decoder keeps where it
+    /// was (as after a loss); the next command that may play wakes the supervisor to reopen.
+    fn release(&self, r: Running) {
+        self.hold_position(r.stream.link());
+        {
+            let mut out = self.lock_output();
+            out.stream = None;
+            out.released = true;
+        }
+        self.close(r);
+        let _ = self.decoder.send(DecoderMsg::OutputLost);
     }
 
     fn close(&self, r: Running) {
