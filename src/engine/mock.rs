@@ -341,10 +341,14 @@ impl DeviceStream for MockStream {
     }
 
     fn close(self: Box<Self>) {
-        let mut st = self.device.lock();
-        if st.open.as_ref().is_some_and(|o| o.id == self.id) {
-            st.open = None;
+        {
+            let mut st = self.device.lock();
+            if st.open.as_ref().is_some_and(|o| o.id == self.id) {
+                st.open = None;
+            }
         }
+        // A test may be waiting for this (see `MockDevice::wait_closed`).
+        self.device.gate.nudge();
     }
 }
 
@@ -438,6 +442,12 @@ impl MockDevice {
 
     pub fn plug_in(&self) {
         self.device.lock().unplugged = false;
+    }
+
+    /// Block until no stream is open (the engine closed it). Panics after [`DECODER_HANG`].
+    pub fn wait_closed(&self) {
+        self.gate()
+            .wait_for("the stream closed", || self.link().is_none());
     }
 
     /// Steps taken so far (the mock's own counter).
