@@ -181,7 +181,10 @@ impl Supervisor {
                         {
                             request.device = None;
                         }
-                        self.lock_output().lost_reason = Some(e.to_string());
+                        // Reopening after an idle release failed: that is a problem now.
+                        let mut out = self.lock_output();
+                        out.lost_reason = Some(e.to_string());
+                        out.released = false;
                     }
                 }
                 next_try = Instant::now() + REOPEN_EVERY;
