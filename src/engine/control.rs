@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::replaygain::GainSettings;
-use super::shared::{Feed, Link};
+use super::shared::{Episode, Feed, Link};
 use super::source::SourceInfo;
 use crate::error::{FileError, FileWarning, OutputError};
 
@@ -36,6 +36,22 @@ pub enum Command {
     /// ReplayGain mode and pre-amp. They apply from the next track opened (send before
     /// `Load` for the first): a gain never jumps in the middle of a track.
     ReplayGain(GainSettings),
+}
+
+impl Command {
+    /// Whether this may start playback (and so needs the output device).
+    pub fn may_start_playback(&self) -> bool {
+        matches!(
+            self,
+            Command::Load(_)
+                | Command::PlayIndex(_)
+                | Command::Play
+                | Command::Resume
+                | Command::TogglePause
+                | Command::Next
+                | Command::Previous
+        )
+    }
 }
 
 /// Engine → UI/CLI.
@@ -74,6 +90,8 @@ pub enum Event {
     },
     /// The output could not be opened at all.
     OutputError(OutputError),
+    /// An underrun episode ended: the listener heard a gap (its cause says why).
+    Underrun(Episode),
 }
 
 /// Internal: a freshly built output stream handed from the supervisor to the decoder.

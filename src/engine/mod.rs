@@ -6,7 +6,8 @@
 //!     │                   pipeline.rs, resample.rs,       SPSC)      on the audio thread)
 //!     │                   channels.rs)                                   │ atomics (shared.rs)
 //!     └──────Event────── supervisor thread (supervisor.rs, output.rs) ◀──┘
-//!                        owns the cpal stream, rebuilds it, watches the counters
+//!                        owns the output stream (through backend.rs: cpal's in
+//!                        output.rs, or the tests' mock.rs), rebuilds it, watches the counters
 //! ```
 //!
 //! Threads: the caller's, the decoder, the supervisor, and cpal's audio thread. Only
@@ -14,6 +15,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod backend;
 pub mod bitperfect;
 pub mod callback;
 pub mod channels;
@@ -47,6 +49,7 @@ pub use output::OutputRequest;
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
 pub use status::{PlayState, TrackRecord};
+pub use supervisor::{IDLE_RELEASE, IDLE_RELEASE_ENV, STREAM_STALL};
 
 use crate::error::OutputError;
 use control::DecoderMsg;
@@ -101,7 +104,16 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Start on a real device (cpal).
     pub fn start(config: EngineConfig) -> Result<Engine, OutputError> {
+        Engine::start_with_backend(config, Box::new(output::CpalBackend::default()))
+    }
+
+    /// Start on the output `backend` opens (the tests' [`mock::MockBackend`], for one).
+    pub fn start_with_backend(
+        config: EngineConfig,
+        backend: Box<dyn backend::Backend>,
+    ) -> Result<Engine, OutputError> {
         quiet_decoder_panics();
         let epoch = Instant::now();
         let shared = Arc::new(Shared::default());
@@ -135,6 +147,7 @@ impl Engine {
             output: output.clone(),
             epoch,
             request: config.output.clone(),
+            backend,
         };
         let (first_tx, first_rx) = crossbeam_channel::bounded(1);
         threads.push(
@@ -176,7 +189,7 @@ impl Engine {
     /// short lock, no I/O, so the UI thread may call it every frame.
     pub fn output_problem(&self) -> Option<String> {
         let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        if out.stream.is_some() {
+        if out.stream.is_some() || out.released {
             return None;
         }
         Some(
@@ -197,6 +210,10 @@ impl Engine {
             // Volume needs no thread hop: the callback reads the atomic and ramps.
             self.shared.set_volume(v);
             return;
+        }
+        if cmd.may_start_playback() {
+            // A device released while idle is opened again (see `supervisor::IDLE_RELEASE`).
+            let _ = self.supervisor_tx.send(SupervisorMsg::Wake);
         }
         let _ = self.decoder_tx.send(DecoderMsg::User(cmd, Instant::now()));
     }
@@ -243,12 +260,13 @@ impl Engine {
     /// peak and RMS levels).
     pub fn snapshot(&self) -> MeterSnapshot {
         let mut snap = MeterSnapshot::default();
-        let stream = {
+        let (stream, released) = {
             let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-            out.stream.clone()
+            (out.stream.clone(), out.released)
         };
         meters::read_atomics(&mut snap, &self.shared, stream.as_ref().map(|s| &*s.link));
-        snap.device_ok = stream.is_some();
+        // Released while idle is not a problem: it is opened again on play.
+        snap.device_ok = stream.is_some() || released;
         let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         snap.state = st.state;
         snap.codec = st.codec.clone();

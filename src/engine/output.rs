@@ -1,5 +1,6 @@
 //! cpal output: choosing a device and a configuration, and building the stream around a
-//! [`Callback`]. Runs on the supervisor thread.
+//! [`Callback`]. [`CpalBackend`] is the engine's real [`Backend`]. Runs on the supervisor
+//! thread.
 //!
 //! Host: cpal's default on Linux, ALSA. Through the `pipewire-alsa` or pulseaudio ALSA plugin it
 //! reaches whichever sound server runs, it reports real callback timestamps (so device latency
@@ -18,8 +19,10 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedBufferSize};
 use ringbuf::HeapCons;
 
+use super::backend::{Backend, DeviceStream, Health, Opened, StreamDescription};
 use super::callback::{Callback, RingStorage, Wiring, wire};
 use super::shared::{Episode, Feed, Link, Shared};
+use super::supervisor::STREAM_STALL;
 use crate::error::OutputError;
 
 /// Error kinds the error callback reports to the supervisor (0 = none).
@@ -39,31 +42,88 @@ pub struct OutputRequest {
     pub period_frames: u32,
 }
 
+/// The engine's output through cpal (see the module docs for the host and buffer choices).
+#[derive(Default)]
+pub struct CpalBackend {
+    /// Test seam: runs on the supervisor thread after the stream is built and before it is
+    /// started, i.e. while it is being set up (see `tests/realtime_priority.rs`).
+    on_setup: Option<Box<dyn FnMut() + Send>>,
+}
+
+impl CpalBackend {
+    /// A backend that calls `f` during each stream's set-up (between building and starting
+    /// it). For tests that need something to happen at exactly that moment.
+    pub fn with_setup_hook(f: impl FnMut() + Send + 'static) -> CpalBackend {
+        CpalBackend {
+            on_setup: Some(Box::new(f)),
+        }
+    }
+}
+
+impl Backend for CpalBackend {
+    fn open(
+        &mut self,
+        req: &OutputRequest,
+        shared: &Arc<Shared>,
+        epoch: Instant,
+    ) -> Result<Opened, OutputError> {
+        let (stream, feed, episodes) = open(req, shared, epoch, self.on_setup.as_mut())?;
+        Ok(Opened {
+            stream: Box::new(stream),
+            feed,
+            episodes,
+        })
+    }
+}
+
 /// A running output stream and everything that must outlive it.
 pub struct OpenedStream {
     stream: cpal::Stream,
-    pub link: Arc<Link>,
-    pub device_name: String,
-    pub host_name: String,
-    pub sample_format: SampleFormat,
-    pub period_frames: u32,
-    /// How the audio thread is scheduled (see [`promote_audio_thread`]).
-    pub scheduling: String,
+    link: Arc<Link>,
+    description: StreamDescription,
+    /// Engine clock when it was started, and the engine's epoch (for the stall watchdog).
+    started_ns: u64,
+    epoch: Instant,
     /// Set by the error callback (one of the STREAM_* codes).
-    pub error: Arc<AtomicU8>,
+    error: Arc<AtomicU8>,
     /// Keeps the ring's storage and the callback's own state alive here, so that when cpal
     /// drops its closure on the audio thread only reference counts change there; the memory
     /// is freed here, on the supervisor thread, after the stream is gone.
     _keepalive: (RingStorage, Arc<CallbackSlot>),
 }
 
-impl OpenedStream {
+impl DeviceStream for OpenedStream {
+    fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+
+    fn describe(&self) -> &StreamDescription {
+        &self.description
+    }
+
+    /// An error the error callback recorded, or a callback that stopped coming (a sound
+    /// server killed mid-write stops calling back without an error) for [`STREAM_STALL`].
+    fn health(&mut self) -> Health {
+        let code = self.error.load(Ordering::Acquire);
+        if code != STREAM_OK {
+            return Health::Failed(format!("the output stream failed (code {code})"));
+        }
+        let now_ns = self.epoch.elapsed().as_nanos() as u64;
+        let last_ns = self.link.last_callback_ns().max(self.started_ns);
+        if now_ns.saturating_sub(last_ns) > STREAM_STALL.as_nanos() as u64 {
+            return Health::Failed(
+                "the output stopped calling back (sound server gone?)".to_string(),
+            );
+        }
+        Health::Running
+    }
+
     /// Stop the stream. The callback (and its Arcs) are dropped by cpal's thread, but the
     /// storage they point at is still held by `_keepalive`, which drops here, afterwards.
-    pub fn close(self) {
+    fn close(self: Box<Self>) {
         let OpenedStream {
             stream, _keepalive, ..
-        } = self;
+        } = *self;
         let _ = stream.pause();
         drop(stream);
         drop(_keepalive);
@@ -194,10 +254,11 @@ fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, 
 }
 
 /// Open the requested device and start a stream feeding from a new ring.
-pub fn open(
+fn open(
     req: &OutputRequest,
     shared: &Arc<Shared>,
     epoch: Instant,
+    on_setup: Option<&mut Box<dyn FnMut() + Send>>,
 ) -> Result<(OpenedStream, Feed, HeapCons<Episode>), OutputError> {
     let host = host_choice()?.host;
     let device = find_device(&host, req.device.as_deref())?;
@@ -244,7 +305,6 @@ pub fn open(
     let callback_keepalive = callback.clone();
     let error = Arc::new(AtomicU8::new(STREAM_OK));
 
-    let threads_before = threads_named(None).unwrap_or_default();
     let stream = match format {
         SampleFormat::I8 => build::<i8>(&device, config, callback, &error, shared),
         SampleFormat::I16 => build::<i16>(&device, config, callback, &error, shared),
@@ -264,11 +324,14 @@ pub fn open(
         }
     }
     .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
+    if let Some(f) = on_setup {
+        f();
+    }
     stream
         .play()
         .map_err(|e| OutputError::NoDevice(format!("{device_name}: {e}")))?;
-    let period_frames = stream.buffer_size().unwrap_or(period);
-    let scheduling = match promote_audio_threads(&threads_before) {
+    let started_ns = epoch.elapsed().as_nanos() as u64;
+    let scheduling = match promote_audio_thread(&link) {
         Ok(s) => s,
         Err(why) => format!("normal ({why})"),
     };
@@ -276,11 +339,14 @@ pub fn open(
         OpenedStream {
             stream,
             link,
-            device_name,
-            host_name: host.id().name().to_string(),
-            sample_format: format,
-            period_frames,
-            scheduling,
+            description: StreamDescription {
+                device: device_name,
+                host: host.id().name().to_string(),
+                sample_format: format.to_string(),
+                scheduling,
+            },
+            started_ns,
+            epoch,
             error,
             _keepalive: (storage, callback_keepalive),
         },
@@ -347,28 +413,11 @@ where
 /// threads (88 and up by default), above everything at normal priority.
 pub const AUDIO_THREAD_RT_PRIORITY: i32 = 60;
 
-/// How long to look for the audio host's threads after starting the stream.
+/// How long to wait for the callback's first call (which registers its thread) after starting
+/// the stream.
 const AUDIO_THREAD_SEARCH: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Thread ids in this process, with their names; only those named `name` when given.
-fn threads_named(name: Option<&str>) -> Result<Vec<(i32, String)>, String> {
-    let tasks =
-        std::fs::read_dir("/proc/self/task").map_err(|e| format!("cannot list threads: {e}"))?;
-    Ok(tasks
-        .flatten()
-        .filter_map(|t| {
-            let tid = t.file_name().to_str()?.parse::<i32>().ok()?;
-            let comm = std::fs::read_to_string(t.path().join("comm"))
-                .ok()?
-                .trim_end()
-                .to_string();
-            Some((tid, comm))
-        })
-        .filter(|(_, comm)| name.is_none_or(|n| n == comm))
-        .collect())
-}
-
-/// Give the audio host's stream threads real-time (SCHED_FIFO) priority.
+/// Give the thread that runs our callback real-time (SCHED_FIFO) priority.
 ///
 /// Why by hand: cpal's `realtime` feature promotes only ALSA hardware PCMs, so through a sound
 /// server the thread that runs our callback stays at normal priority, and a fully loaded CPU
@@ -376,54 +425,63 @@ fn threads_named(name: Option<&str>) -> Result<Vec<(i32, String)>, String> {
 /// our ring is full (measured: 4–6 gaps of up to 32 ms in 12 s). Our callback never blocks, so
 /// running it at real-time priority cannot starve anything.
 ///
-/// It runs here, on the supervisor thread, so the audio thread makes no syscall for it. The
-/// stream's threads are the ones that appeared while it was built (cpal's pulseaudio host does
-/// not name them); they are promoted with sched_setscheduler(2) on their tids. Without the
-/// privilege (RLIMIT_RTPRIO of 0, no CAP_SYS_NICE) they stay at normal priority and the meters
-/// say so.
-pub fn promote_audio_threads(before: &[(i32, String)]) -> Result<String, String> {
-    // A new thread names itself when it first runs, which on a busy machine may be a moment
-    // after `play()` returns: look for a bounded time.
+/// Which thread: the one the callback itself registered, by identity. Its first call stores
+/// `pthread_self()` in the link ([`Link::register_audio_thread`]): reading the thread pointer
+/// is not a syscall and allocates nothing, so the callback's contract holds. The promotion
+/// (`pthread_setschedparam`, a syscall) happens here, on the supervisor thread, once that
+/// first call has come. (Before, every thread that appeared while the stream was being built
+/// was promoted: on the PulseAudio host that was cpal's helper threads, not the protocol
+/// reactor that actually runs the callback, and any other thread of ours that happened to
+/// start at that moment, such as a cache copy.) The thread outlives this call: it belongs to
+/// the stream, which the supervisor holds until it closes it.
+///
+/// Without the privilege (RLIMIT_RTPRIO of 0, no CAP_SYS_NICE) it stays at normal priority
+/// and the meters say so.
+pub fn promote_audio_thread(link: &Link) -> Result<String, String> {
     let deadline = std::time::Instant::now() + AUDIO_THREAD_SEARCH;
-    let old: std::collections::HashSet<i32> = before.iter().map(|(t, _)| *t).collect();
-    let fresh = loop {
-        let fresh: Vec<(i32, String)> = threads_named(None)?
-            .into_iter()
-            .filter(|(t, _)| !old.contains(t))
-            .collect();
-        if !fresh.is_empty() || std::time::Instant::now() >= deadline {
-            break fresh;
+    let thread = loop {
+        if let Some(t) = link.audio_thread() {
+            break t;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err("the callback has not run yet".into());
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     };
-    if fresh.is_empty() {
-        return Err("audio thread not found".into());
+    let mut policy = 0;
+    // SAFETY: sched_param is plain data; zero is a valid value.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: `thread` is a live thread (see above); the out-pointers are valid.
+    let r = unsafe { libc::pthread_getschedparam(thread, &mut policy, &mut param) };
+    if r != 0 {
+        return Err(format!(
+            "cannot read its scheduling: {}",
+            std::io::Error::from_raw_os_error(r)
+        ));
+    }
+    let policy = policy & !libc::SCHED_RESET_ON_FORK;
+    if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+        // The host (or its sound-server library) already made it real-time.
+        return Ok(format!(
+            "SCHED_FIFO {} (set by the host)",
+            param.sched_priority
+        ));
     }
     let param = libc::sched_param {
         sched_priority: AUDIO_THREAD_RT_PRIORITY,
     };
-    let mut promoted = 0;
-    let mut last_err = None;
-    for (tid, _) in &fresh {
-        // SAFETY: sched_getscheduler/sched_setscheduler take a tid and a pointer to a live
-        // sched_param; they have no other memory-safety preconditions.
-        let policy = unsafe { libc::sched_getscheduler(*tid) } & !libc::SCHED_RESET_ON_FORK;
-        if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
-            continue; // the host (or its sound-server library) already made it real-time
-        }
-        let r = unsafe {
-            libc::sched_setscheduler(*tid, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
-        };
-        if r == 0 {
-            promoted += 1;
-        } else {
-            last_err = Some(std::io::Error::last_os_error().to_string());
-        }
+    // SAFETY: as above; glibc passes the policy (with SCHED_RESET_ON_FORK, so no child
+    // inherits real-time priority) to sched_setscheduler(2) on the thread's tid.
+    let r = unsafe {
+        libc::pthread_setschedparam(thread, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if r != 0 {
+        return Err(format!(
+            "real-time priority refused: {}",
+            std::io::Error::from_raw_os_error(r)
+        ));
     }
-    match last_err {
-        None => Ok(format!(
-            "SCHED_FIFO {AUDIO_THREAD_RT_PRIORITY} ({promoted} threads)"
-        )),
-        Some(e) => Err(format!("real-time priority refused: {e}")),
-    }
+    Ok(format!(
+        "SCHED_FIFO {AUDIO_THREAD_RT_PRIORITY} (the callback's thread)"
+    ))
 }

@@ -8,7 +8,6 @@
 //! about to be heard, the end of the queue) and every [`SUPERVISOR_IDLE_POLL`] otherwise.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,10 +15,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ringbuf::HeapCons;
 use ringbuf::traits::Consumer;
 
+use super::backend::{Backend, DeviceStream, Health};
 use super::control::{DecoderMsg, Event, OutputSlot};
 use super::meters::heard_index;
-use super::output::{self, OpenedStream, OutputRequest, STREAM_OK};
-use super::shared::{Episode, Mode, Shared};
+use super::output::OutputRequest;
+use super::shared::{Activity, Episode, Mode, Shared};
 use super::status::{PlayState, Status};
 use crate::error::OutputError;
 
@@ -40,9 +40,27 @@ pub const POSITION_EVERY: Duration = Duration::from_millis(250);
 pub const DRAIN_MARGIN: Duration = Duration::from_millis(10);
 /// Underrun episodes kept for the meters' history.
 pub const EPISODE_HISTORY: usize = 512;
+/// With nothing playing (queue ended, stopped or paused) for this long, the output stream is
+/// closed, so the sound server can suspend the sink (and a laptop's card or a Bluetooth
+/// headset can sleep). Playing again opens it, at the position kept.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+/// Overrides [`IDLE_RELEASE`], in milliseconds (for tests, which should not wait 10 s).
+pub const IDLE_RELEASE_ENV: &str = "REEL_IDLE_RELEASE_MS";
+/// The poll while the device is released: nothing is due; a command wakes the supervisor.
+const RELEASED_POLL: Duration = Duration::from_secs(1);
+
+/// [`IDLE_RELEASE`], or what [`IDLE_RELEASE_ENV`] says.
+pub fn idle_release() -> Duration {
+    std::env::var(IDLE_RELEASE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(IDLE_RELEASE, Duration::from_millis)
+}
 
 pub(crate) enum SupervisorMsg {
     Reconfigure(OutputRequest),
+    /// A command that may start playback: open the device if it was released while idle.
+    Wake,
     Shutdown,
 }
 
@@ -52,6 +70,8 @@ pub(crate) struct OutputState {
     pub stream: Option<StreamInfo>,
     pub lost_reason: Option<String>,
     pub episodes: VecDeque<Episode>,
+    /// The stream was closed because nothing played for [`IDLE_RELEASE`] (not a problem).
+    pub released: bool,
 }
 
 #[derive(Clone)]
@@ -72,21 +92,21 @@ pub(crate) struct Supervisor {
     pub output: Arc<Mutex<OutputState>>,
     pub epoch: Instant,
     pub request: OutputRequest,
+    pub backend: Box<dyn Backend>,
 }
 
 struct Running {
-    stream: OpenedStream,
+    stream: Box<dyn DeviceStream>,
     episodes: HeapCons<Episode>,
-    last_callbacks: u64,
-    last_progress: Instant,
 }
 
 impl Supervisor {
     /// Open the first stream; the result is reported before the loop starts.
-    pub fn run(self, first: Sender<Result<String, OutputError>>) {
-        let mut running = match self.open() {
+    pub fn run(mut self, first: Sender<Result<String, OutputError>>) {
+        let mut request = self.request.clone();
+        let mut running = match self.open(&request) {
             Ok(r) => {
-                let _ = first.send(Ok(r.stream.device_name.clone()));
+                let _ = first.send(Ok(r.stream.describe().device.clone()));
                 Some(r)
             }
             Err(e) => {
@@ -98,50 +118,60 @@ impl Supervisor {
         drop(first);
         let mut next_try = Instant::now() + REOPEN_EVERY;
         let mut watch = Watch::default();
-        let mut request = self.request.clone();
         let mut poll = SUPERVISOR_POLL;
+        let release_after = idle_release();
+        let mut idle_since: Option<Instant> = None;
+        let mut released = false;
         loop {
             match self.rx.recv_timeout(poll) {
                 Ok(SupervisorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(SupervisorMsg::Wake) => {
+                    if released {
+                        released = false;
+                        next_try = Instant::now();
+                    }
+                }
                 Ok(SupervisorMsg::Reconfigure(req)) => {
                     request = req;
                     if let Some(r) = running.take() {
-                        self.lose(r, None);
+                        self.lose(r, None, &mut watch);
                     }
                     next_try = Instant::now();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if let Some(r) = &mut running {
-                let code = r.stream.error.load(Ordering::Acquire);
-                let callbacks = r.stream.link.callbacks();
-                if callbacks != r.last_callbacks {
-                    r.last_callbacks = callbacks;
-                    r.last_progress = Instant::now();
-                }
-                let stalled = r.last_progress.elapsed() > STREAM_STALL;
-                if code != STREAM_OK || stalled {
-                    let why = if stalled {
-                        "the output stopped calling back (sound server gone?)".to_string()
-                    } else {
-                        format!("the output stream failed (code {code})")
-                    };
+            if let Some(r) = &mut running
+                && let Health::Failed(why) = r.stream.health()
+            {
+                let r = running.take().expect("checked");
+                self.lose(r, Some(why), &mut watch);
+                next_try = Instant::now() + REOPEN_EVERY;
+            }
+            if let Some(r) = &running {
+                if !self.is_idle(r) {
+                    idle_since = None;
+                } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= release_after {
                     let r = running.take().expect("checked");
-                    self.lose(r, Some(why));
-                    next_try = Instant::now() + REOPEN_EVERY;
+                    self.release(r);
+                    released = true;
+                    idle_since = None;
                 }
             }
-            if running.is_none() && Instant::now() >= next_try {
-                let me = Supervisor {
-                    request: request.clone(),
-                    ..self.clone_handles()
-                };
-                match me.open() {
+            if running.is_none() && !released && Instant::now() >= next_try {
+                let was_released = self.lock_output().released;
+                match self.open(&request) {
                     Ok(r) => {
-                        self.lock_output().lost_reason = None;
-                        let _ = self.events.send(Event::DeviceReady {
-                            device: r.stream.device_name.clone(),
-                        });
+                        {
+                            let mut out = self.lock_output();
+                            out.lost_reason = None;
+                            out.released = false;
+                        }
+                        // Back after a loss is news; back after an idle release is not.
+                        if !was_released {
+                            let _ = self.events.send(Event::DeviceReady {
+                                device: r.stream.describe().device.clone(),
+                            });
+                        }
                         running = Some(r);
                     }
                     Err(e) => {
@@ -151,7 +181,10 @@ impl Supervisor {
                         {
                             request.device = None;
                         }
-                        self.lock_output().lost_reason = Some(e.to_string());
+                        // Reopening after an idle release failed: that is a problem now.
+                        let mut out = self.lock_output();
+                        out.lost_reason = Some(e.to_string());
+                        out.released = false;
                     }
                 }
                 next_try = Instant::now() + REOPEN_EVERY;
@@ -161,6 +194,7 @@ impl Supervisor {
                     self.drain_episodes(r);
                     watch.tick(&self, r)
                 }
+                None if released => RELEASED_POLL,
                 None => SUPERVISOR_POLL,
             };
         }
@@ -169,83 +203,143 @@ impl Supervisor {
         }
     }
 
-    fn clone_handles(&self) -> Supervisor {
-        Supervisor {
-            rx: self.rx.clone(),
-            decoder: self.decoder.clone(),
-            events: self.events.clone(),
-            shared: self.shared.clone(),
-            status: self.status.clone(),
-            output: self.output.clone(),
-            epoch: self.epoch,
-            request: self.request.clone(),
-        }
-    }
-
     fn lock_output(&self) -> std::sync::MutexGuard<'_, OutputState> {
         self.output.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn open(&self) -> Result<Running, OutputError> {
-        let (stream, feed, episodes) = output::open(&self.request, &self.shared, self.epoch)?;
-        let link = stream.link.clone();
+    fn open(&mut self, request: &OutputRequest) -> Result<Running, OutputError> {
+        let opened = self.backend.open(request, &self.shared, self.epoch)?;
+        let link = opened.stream.link().clone();
+        let d = opened.stream.describe();
         self.lock_output().stream = Some(StreamInfo {
             link: link.clone(),
-            device: stream.device_name.clone(),
-            host: stream.host_name.clone(),
-            sample_format: stream.sample_format.to_string(),
-            scheduling: stream.scheduling.clone(),
+            device: d.device.clone(),
+            host: d.host.clone(),
+            sample_format: d.sample_format.clone(),
+            scheduling: d.scheduling.clone(),
         });
-        let _ = self
-            .decoder
-            .send(DecoderMsg::Output(OutputSlot { link, feed }));
+        let _ = self.decoder.send(DecoderMsg::Output(OutputSlot {
+            link,
+            feed: opened.feed,
+        }));
         Ok(Running {
-            stream,
-            episodes,
-            last_callbacks: 0,
-            last_progress: Instant::now(),
+            stream: opened.stream,
+            episodes: opened.episodes,
         })
     }
 
-    fn lose(&self, r: Running, why: Option<String>) {
-        let _ = self.decoder.send(DecoderMsg::OutputLost);
-        if let Some(why) = &why {
-            let _ = self.events.send(Event::DeviceLost(why.clone()));
+    /// The stream is gone (`why`), or being replaced (`None`: a reconfiguration).
+    fn lose(&self, r: Running, why: Option<String>, watch: &mut Watch) {
+        let link = r.stream.link();
+        let playing = self.lock_status().state == PlayState::Playing;
+        if playing && link.mode() == Mode::Playing && watch.device_change_from_ns.is_none() {
+            // The listener hears the old stream up to the end of its last period; the gap
+            // runs from there to the new stream's first audio (see `Watch::tick`).
+            let period_ns = link.period_frames() as u64 * 1_000_000_000 / link.rate().max(1) as u64;
+            watch.device_change_from_ns = Some(link.last_callback_ns() + period_ns);
         }
+        self.hold_position(link);
         {
             let mut out = self.lock_output();
             out.stream = None;
-            out.lost_reason = why;
+            out.lost_reason = why.clone();
+        }
+        // The stream is closed and the meters show the loss (and the held position) before
+        // anyone hears of it.
+        self.close(r);
+        let _ = self.decoder.send(DecoderMsg::OutputLost);
+        if let Some(why) = why {
+            let _ = self.events.send(Event::DeviceLost(why));
+        }
+    }
+
+    /// Publish where the listener was on the stream being lost, which is where playback will
+    /// resume: the frame the callback would have taken next, or the pause position. (The
+    /// decoder records the same when it hears of the loss; doing it here first means a
+    /// snapshot taken after the `DeviceLost` event already shows it.)
+    fn hold_position(&self, link: &super::shared::Link) {
+        let mut st = self.lock_status();
+        let at = match st.state {
+            PlayState::Playing => st.locate(st.link_id, link.consumed()),
+            PlayState::Paused => st.paused_at,
+            PlayState::Stopped => None,
+        };
+        if let Some((track, frame)) = at {
+            st.held_at = Some((track, frame as f64 * 1000.0 / link.rate().max(1) as f64));
+        }
+    }
+
+    /// Nothing plays: stopped, paused or played out, with no flush outstanding.
+    fn is_idle(&self, r: &Running) -> bool {
+        let link = r.stream.link();
+        self.lock_status().state != PlayState::Playing
+            && matches!(link.mode(), Mode::Idle | Mode::Paused)
+            && link.no_flush_pending()
+    }
+
+    /// Close an idle stream so the server can suspend the sink. The decoder keeps where it
+    /// was (as after a loss); the next command that may play wakes the supervisor to reopen.
+    fn release(&self, r: Running) {
+        self.hold_position(r.stream.link());
+        {
+            let mut out = self.lock_output();
+            out.stream = None;
+            out.released = true;
         }
         self.close(r);
+        let _ = self.decoder.send(DecoderMsg::OutputLost);
     }
 
     fn close(&self, r: Running) {
-        let Running {
-            stream, episodes, ..
-        } = r;
+        let Running { stream, episodes } = r;
         stream.close();
         drop(episodes);
     }
 
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn drain_episodes(&self, r: &mut Running) {
-        let mut out = None;
         while let Some(e) = r.episodes.try_pop() {
-            out.get_or_insert_with(|| self.lock_output())
-                .episodes
-                .push_back(e);
+            self.publish_episode(e);
         }
-        if let Some(mut out) = out {
+    }
+
+    /// Keep `e` in the meters' history and tell the engine's user.
+    fn publish_episode(&self, e: Episode) {
+        {
+            let mut out = self.lock_output();
+            out.episodes.push_back(e);
             while out.episodes.len() > EPISODE_HISTORY {
                 out.episodes.pop_front();
             }
         }
+        let _ = self.events.send(Event::Underrun(e));
+    }
+
+    /// A device change while playing ended at `first_audio_ns` (engine clock), with the new
+    /// stream's first audio: count the gap as an underrun episode.
+    fn device_change_heard(&self, from_ns: u64, first_audio_ns: u64, rate: u32) {
+        let duration_ns = first_audio_ns.saturating_sub(from_ns);
+        let frames = (duration_ns as u128 * rate as u128 / 1_000_000_000) as u64;
+        self.shared.count_underrun();
+        self.shared.add_silent_frames(frames);
+        self.publish_episode(Episode {
+            start_ns: from_ns,
+            duration_ns,
+            frames,
+            cause: Activity::DeviceChange,
+        });
     }
 }
 
 /// Turns counters into heard-based events.
 #[derive(Default)]
 struct Watch {
+    /// While the stream is being replaced during playback: when the listener stopped hearing
+    /// the old one (engine clock).
+    device_change_from_ns: Option<u64>,
     heard_track: Option<usize>,
     last_position: Option<Instant>,
     finished_sent: bool,
@@ -257,7 +351,7 @@ struct Watch {
 impl Watch {
     /// Returns how long to wait before the next tick.
     fn tick(&mut self, sup: &Supervisor, r: &Running) -> Duration {
-        let link = &r.stream.link;
+        let link = r.stream.link();
         let now_ns = sup.epoch.elapsed().as_nanos() as u64;
         let mut events = Vec::new();
         let mut finished = false;
@@ -281,6 +375,9 @@ impl Watch {
                         }
                         None => first.gap_ns as f64 / 1e6,
                     };
+                    if let Some(from_ns) = self.device_change_from_ns.take() {
+                        sup.device_change_heard(from_ns, first.at_ns, link.rate());
+                    }
                     let track = seg.track;
                     st.last_ttfa_ms = Some(ms);
                     if let Some(rec) = st.tracks.get_mut(track)
@@ -291,6 +388,10 @@ impl Watch {
                 }
             }
             let playing = st.state == PlayState::Playing;
+            if !playing {
+                // Paused or stopped while the device changed: no gap is heard.
+                self.device_change_from_ns = None;
+            }
             let idx = heard_index(link, &sup.shared, now_ns);
             let link_id = st.link_id;
             let located = st.locate(link_id, idx);
