@@ -256,6 +256,7 @@ fn main() {
             metrics_log: a.metrics_log,
             files: a.files,
             cache_dir: cli.cache_dir,
+            library_dir: cli.library_dir,
         }),
         Some(Cmd::Play(a)) => play(a, cli.cache_dir),
         Some(Cmd::Decode(a)) => cli::decode(cli::DecodeOptions {
@@ -300,6 +301,7 @@ fn main() {
             files: cli.files,
             metrics_log: cli.metrics_log,
             cache_dir: cli.cache_dir,
+            library_dir: cli.library_dir,
             ..GuiOptions::default()
         }),
     };

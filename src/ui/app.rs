@@ -18,6 +18,7 @@ use super::cover::Covers;
 use super::dialogs::{Dialogs, Pick};
 use super::labels;
 use super::library::{self, Library};
+use super::library_worker::{LibraryJob, LibraryReport, LibraryWorker};
 use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
 use super::settings::{PERIOD_FRAMES_CHOICES, RING_MS_RANGE, Settings, Theme};
@@ -25,10 +26,11 @@ use super::signals::Watcher;
 use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
-use crate::cache::{Cache, Entry, Stats};
+use crate::cache::{Cache, Stats};
 use crate::engine::output::DeviceListing;
 use crate::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest};
 use crate::error::OutputError;
+use crate::library::Track;
 
 /// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
@@ -47,6 +49,8 @@ pub struct AppOptions {
     pub start: Option<Duration>,
     pub metrics_log: Option<GuiMetricsLog>,
     pub close_on_signal: Option<Watcher>,
+    /// The library's directory; `None`: `$REEL_LIBRARY_DIR` or the user's data directory.
+    pub library_dir: Option<PathBuf>,
 }
 
 impl AppOptions {
@@ -60,6 +64,7 @@ impl AppOptions {
             start: None,
             metrics_log: None,
             close_on_signal: None,
+            library_dir: None,
         }
     }
 }
@@ -98,6 +103,10 @@ pub struct App {
     cache: Arc<Cache>,
     events: Receiver<Event>,
     worker: Worker,
+    /// The library's own thread (the collection, in SQLite).
+    lib_worker: LibraryWorker,
+    /// A library scan in progress: files looked at, of files found.
+    scan: Option<(usize, usize)>,
     settings: Settings,
     /// What the engine runs with, and what the settings window edits.
     applied_output: OutputRequest,
@@ -173,7 +182,12 @@ impl App {
 
         let worker = Worker::start(opts.cache.clone(), ctx.clone());
         worker.send(Job::Refresh);
+        let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {
+            lib_worker.send(LibraryJob::Add {
+                paths: opts.files.clone(),
+                quiet: true,
+            });
             worker.send(Job::Import {
                 paths: opts.files.clone(),
                 then: Then::Replace,
@@ -198,6 +212,8 @@ impl App {
             cache: opts.cache,
             events,
             worker,
+            lib_worker,
+            scan: None,
             applied_output: request.clone(),
             edit_output: request,
             settings,
@@ -261,16 +277,22 @@ impl App {
 
     /// Cache work is waiting or running (an import, a listing).
     pub fn busy(&self) -> bool {
-        self.worker.busy() || self.import.is_some()
+        self.worker.busy() || self.import.is_some() || self.lib_worker.busy()
     }
 
-    /// Library entries listed.
+    /// Library tracks listed.
     pub fn library_len(&self) -> usize {
         self.library.len()
     }
 
-    pub fn library_entry(&self, hash: &str) -> Option<&Entry> {
-        self.library.entry(hash)
+    /// The library track selected in the view.
+    pub fn library_selected(&self) -> Option<&std::path::Path> {
+        self.library.selected.as_deref()
+    }
+
+    /// The library track of this (canonical) path, as listed.
+    pub fn library_track(&self, path: &std::path::Path) -> Option<&Track> {
+        self.library.track(path)
     }
 
     // ---- actions ------------------------------------------------------------------------
@@ -296,7 +318,15 @@ impl App {
         if paths.is_empty() {
             return;
         }
-        self.worker.send(Job::Import { paths, then });
+        // Whatever the user brings in belongs to the library; only what is to be played now
+        // goes through the cache.
+        self.lib_worker.send(LibraryJob::Add {
+            paths: paths.clone(),
+            quiet: then != Then::Library,
+        });
+        if then != Then::Library {
+            self.worker.send(Job::Import { paths, then });
+        }
     }
 
     fn current_index(&self) -> Option<usize> {
@@ -346,24 +376,24 @@ impl App {
 
     fn library_action(&mut self, a: library::Action) {
         match a {
-            library::Action::Play(h) => self.worker.send(Job::Enqueue {
-                hashes: vec![h],
+            library::Action::Play(p) => self.worker.send(Job::Import {
+                paths: vec![p],
                 then: Then::PlayNow,
             }),
-            library::Action::Queue(h) => self.worker.send(Job::Enqueue {
-                hashes: vec![h],
+            library::Action::Queue(p) => self.worker.send(Job::Import {
+                paths: vec![p],
                 then: Then::Queue,
             }),
-            library::Action::Remove(h) => {
-                if self.queue.iter().any(|q| q.hash == h) {
+            library::Action::RemoveFromLibrary(p) => {
+                self.lib_worker.send(LibraryJob::Remove(vec![p]));
+            }
+            library::Action::RemoveCachedCopy(h) => {
+                if let Some(q) = self.queue.iter().find(|q| q.hash == h) {
+                    let name = q.source.display().to_string();
                     self.notice(
                         NoticeKind::Error,
                         format!(
-                            "{}: queued; clear the queue before removing it from the cache",
-                            self.library
-                                .entry(&h)
-                                .map(|e| e.name.clone())
-                                .unwrap_or(h.clone())
+                            "{name}: queued; clear the queue before removing it from the cache"
                         ),
                     );
                 } else {
@@ -409,7 +439,8 @@ impl App {
                     stats,
                     max_size_bytes,
                 } => {
-                    self.library.set_entries(entries);
+                    // The cache changed: which library tracks are cached may have too.
+                    self.lib_worker.send(LibraryJob::Refresh(Some(entries)));
                     self.stats = stats;
                     if self.max_size_bytes != max_size_bytes {
                         self.edit_cap_mib = max_size_bytes as f64 / (1u64 << 20) as f64;
@@ -417,6 +448,23 @@ impl App {
                     self.max_size_bytes = max_size_bytes;
                 }
                 Report::Error(e) => self.notice(NoticeKind::Error, e),
+            }
+        }
+        let reports: Vec<LibraryReport> = self.lib_worker.reports.try_iter().collect();
+        for r in reports {
+            match r {
+                LibraryReport::Tracks(tracks) => self.library.set_tracks(tracks),
+                LibraryReport::Progress { done, total } => self.scan = Some((done, total)),
+                LibraryReport::Scanned { summary, errors } => {
+                    self.scan = None;
+                    for e in errors {
+                        self.notice(NoticeKind::Error, e);
+                    }
+                    if let Some(summary) = summary {
+                        self.notice(NoticeKind::Info, summary);
+                    }
+                }
+                LibraryReport::Error(e) => self.notice(NoticeKind::Error, e),
             }
         }
     }
@@ -568,7 +616,7 @@ impl App {
             }
             if ui
                 .add_enabled(!picking, egui::Button::new(labels::ADD_FOLDER))
-                .on_hover_text("Pick a folder: its audio files are copied into the cache and appear in the library")
+                .on_hover_text("Pick a folder: its audio files are added to the library (tags only; nothing is copied)")
                 .clicked()
             {
                 self.dialogs.open(Pick::Folder, ui.ctx());
@@ -577,6 +625,16 @@ impl App {
             ui.toggle_value(&mut self.settings.show_meters, labels::METERS)
                 .on_hover_text("Show or hide the meters panel");
             ui.toggle_value(&mut self.show_settings, labels::SETTINGS);
+            if let Some((done, total)) = self.scan {
+                ui.separator();
+                let frac = if total > 0 { done as f32 / total as f32 } else { 1.0 };
+                ui.add(
+                    egui::ProgressBar::new(frac)
+                        .desired_width(200.0)
+                        .text(format!("Scanning {done} of {total}")),
+                )
+                .on_hover_text("Reading tags into the library (nothing is copied)");
+            }
             if let Some(p) = &self.import {
                 ui.separator();
                 let frac = if p.total > 0 {
@@ -860,7 +918,7 @@ impl eframe::App for App {
                 ui,
                 &mut self.settings.sort,
                 &mut self.settings.sort_ascending,
-                playing_item.as_ref().map(|q| q.hash.as_str()),
+                playing_item.as_ref().map(|q| q.source.as_path()),
             );
         });
         if self.show_settings {
@@ -896,6 +954,7 @@ impl Drop for App {
             m.finish();
         }
         self.record_plays();
+        self.lib_worker.shutdown();
         self.worker.shutdown(true);
         self.engine.send(Command::Stop);
     }
