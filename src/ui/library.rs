@@ -235,7 +235,9 @@ impl Library {
         playing: Option<&std::path::Path>,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        ui.horizontal(|ui| {
+        // Wrapped: with the filters, the bar is wider than a narrow library panel, and a button
+        // past its edge would be drawn clipped and could not be clicked.
+        ui.horizontal_wrapped(|ui| {
             ui.add(
                 egui::TextEdit::singleline(&mut self.filter)
                     .hint_text(labels::FILTER_HINT)
