@@ -30,7 +30,8 @@ RUN_ARGS ?= assets/demo.flac
 TEST_THREADS ?= 1
 
 # Everything the build and the tests use, as Debian packages:
-#   build-essential pkg-config libasound2-dev   compile and link against ALSA (cpal)
+#   build-essential pkg-config libasound2-dev   compile and link against ALSA (cpal); build-essential
+#                                               also compiles SQLite for rusqlite (`bundled`)
 #   libopus-dev                                  the system libopus that Opus decoding links
 #                                                (symphonia-adapter-libopus without `bundled`)
 #   pipewire wireplumber pipewire-pulse          the private sound server of `make test`

@@ -52,6 +52,7 @@ MEM_LONG_SECS = 600 if QUICK else 3600
 BIG_WAV_BYTES = 100 * 1000 * 1000
 LIST_ENTRIES = 2000 if QUICK else 10_000
 LIST_RUNS = 10 if QUICK else 20
+LIB_TRACKS = 5000 if QUICK else 100_000
 GUI_SECS = 5 if QUICK else 10
 CALLBACK_RUNS = 2 if QUICK else 5
 RING_SECS = 15 if QUICK else 120
@@ -69,6 +70,10 @@ T_TTFA_WARM_MS = 20.0
 T_TTFA_COLD_MS = 100.0
 T_IMPORT = 0.9
 T_LIST_MS = 50.0
+# The library's (issue 11).
+T_LIB_SCAN_FILES_S = 1000.0
+T_LIB_RESCAN_S = 5.0
+T_LIB_SEARCH_MS = 50.0
 T_CALLBACK_P99_PCT = 1.0
 T_RING_MS = 50
 
@@ -741,6 +746,45 @@ def fig_import(files, results, cmds):
 
 
 # ---------------------------------------------------------------------------------------------
+# 5b. Library: first scan, rescan, list --search at 100,000 tracks
+
+
+def fig_library(results, cmds):
+    log(f"5b. library of {LIB_TRACKS:,} small files: first scan, rescan, list --search")
+    tiny = write_tiny_wavs(WORK / f"tiny-{LIB_TRACKS}", LIB_TRACKS)
+    lib, cache = WORK / "bench-library", WORK / "bench-library-cache"
+    scan_argv = [REEL, "--library-dir", lib, "--cache-dir", cache, "library", "add", tiny]
+    scans, rescans = [], []
+    for _ in range(1 if not QUICK else 2):
+        shutil.rmtree(lib, ignore_errors=True)
+        scans.append(run(scan_argv, timeout=3600).wall_s)
+        rescans.append(run(scan_argv, timeout=3600).wall_s)
+    # The last one of the middle files: matches one track, as a user's search for a title does.
+    needle = f"t{LIB_TRACKS // 2:05d}"
+    search_argv = [REEL, "--library-dir", lib, "--cache-dir", cache, "library", "list", "--search", needle]
+    for _ in range(3):
+        run(search_argv, stdout=subprocess.DEVNULL)
+    st = [run(search_argv).wall_s * 1000 for _ in range(LIST_RUNS)]
+    rate = [LIB_TRACKS / s for s in scans]
+    res = {
+        "tracks": LIB_TRACKS,
+        "first_scan_files_per_s": summary(rate),
+        "rescan_s": summary(rescans),
+        "search_ms": summary(st),
+        "pass_scan": statistics.median(rate) >= T_LIB_SCAN_FILES_S,
+        "pass_rescan": statistics.median(rescans) <= T_LIB_RESCAN_S,
+        "pass_search": statistics.median(st) <= T_LIB_SEARCH_MS,
+    }
+    cmds["library"] = [
+        cmdline(["rm", "-rf", lib]) + "; " + cmdline(scan_argv) + "   # first scan, then again: the rescan",
+        cmdline(search_argv) + f" >/dev/null   # {LIST_RUNS} times after 3 warm-ups",
+    ]
+    log(f"   first scan {fmt_sum(res['first_scan_files_per_s'], 0)} files/s, rescan {fmt_sum(res['rescan_s'], 2)} s,"
+        f" list --search {fmt_sum(res['search_ms'], 1)} ms")
+    results["library"] = res
+
+
+# ---------------------------------------------------------------------------------------------
 # 6. GUI CPU under Xvfb
 
 
@@ -1055,6 +1099,11 @@ def report(m, R, cmds, timings, reruns=()):
         if "nosync_speed_vs_cp" in im:
             w(f"| 5 | the same import with fsync a no-op (`eatmydata`) ÷ `cp` | (information) | {fmt(im['nosync_speed_vs_cp']['median'])}× | |")
         w(f"| 5 | `reel cache list`, {im['list']['entries']:,} entries | ≤ {T_LIST_MS:.0f} ms | {fmt(im['list']['wall_ms']['median'], 1)} ms | {verdict(im['list']['pass'])} |")
+    lb = R.get("library")
+    if lb:
+        w(f"| 5b | library first scan, {lb['tracks']:,} small files | ≥ {T_LIB_SCAN_FILES_S:,.0f} files/s | {fmt(lb['first_scan_files_per_s']['median'], 0)} files/s | {verdict(lb['pass_scan'])} |")
+        w(f"| 5b | library rescan, nothing changed | ≤ {T_LIB_RESCAN_S:.0f} s | {fmt(lb['rescan_s']['median'], 2)} s | {verdict(lb['pass_rescan'])} |")
+        w(f"| 5b | `reel library list --search`, {lb['tracks']:,} tracks | ≤ {T_LIB_SEARCH_MS:.0f} ms | {fmt(lb['search_ms']['median'], 1)} ms | {verdict(lb['pass_search'])} |")
     g = R.get("gui")
     if g:
         if g["measured"]:
@@ -1309,6 +1358,7 @@ def main():
         ("memory", lambda: fig_memory(files, R, cmds, cache_dir)),
         ("ttfa", lambda: fig_ttfa(files, R, cmds)),
         ("import", lambda: fig_import(files, R, cmds)),
+        ("library", lambda: fig_library(R, cmds)),
         ("gui", lambda: fig_gui(files, R, cmds, cache_dir)),
         ("callback", lambda: fig_callback(R, cmds)),
         ("ring", lambda: fig_ring(files, R, cmds, cache_dir)),

@@ -33,4 +33,6 @@ pub struct GuiOptions {
     /// `--metrics-log FILE`: JSON Lines with the meters and `ui_frames`.
     pub metrics_log: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// `--library-dir`: the library the window shows.
+    pub library_dir: Option<PathBuf>,
 }

@@ -306,6 +306,7 @@ fn main() {
             metrics_log: a.metrics_log,
             files: expand(a.files),
             cache_dir: cli.cache_dir,
+            library_dir: cli.library_dir,
         }),
         Some(Cmd::Play(mut a)) => {
             a.files = expand(a.files);
@@ -365,6 +366,7 @@ fn main() {
             files: expand(cli.files),
             metrics_log: cli.metrics_log,
             cache_dir: cli.cache_dir,
+            library_dir: cli.library_dir,
             ..GuiOptions::default()
         }),
     };

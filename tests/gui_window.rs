@@ -1,5 +1,6 @@
 //! The window, driven headlessly with egui_kittest: the real `reel::ui::App` with a real engine
-//! playing into the test sound server and a real cache (its own temporary directory per test).
+//! playing into the test sound server, a real cache and a real library (their own temporary
+//! directories per test).
 //! Files are dropped the way the windowing system drops them (`RawInput::dropped_files`),
 //! buttons are found by their labels and clicked, keys are pressed, and what is asserted is
 //! what the engine does (its own snapshot) and what the sink hears (a recording).
@@ -34,6 +35,14 @@ impl egui::DroppedFile for Dropped {
     }
 }
 
+/// Options for a window on the cache and library in `dir` (never the user's).
+fn options_in(dir: &Path) -> AppOptions {
+    let cache = Arc::new(Cache::open_dir(dir.join("cache")).unwrap());
+    let mut o = AppOptions::new(cache);
+    o.library_dir = Some(dir.join("library"));
+    o
+}
+
 /// How long a condition on the window may take (imports, device start, seeks).
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -45,10 +54,15 @@ struct Gui {
 impl Gui {
     fn open() -> Gui {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        Gui::open_in(dir)
+    }
+
+    /// A window on the cache and library already in `dir`.
+    fn open_in(dir: tempfile::TempDir) -> Gui {
+        let opts = options_in(dir.path());
         let harness = Harness::builder()
             .with_size(egui::vec2(1280.0, 800.0))
-            .build_eframe(move |cc| App::new(cc, AppOptions::new(cache)).expect("engine starts"));
+            .build_eframe(move |cc| App::new(cc, opts).expect("engine starts"));
         let mut g = Gui { harness, dir };
         g.harness.step();
         g
@@ -575,13 +589,12 @@ fn without_a_sound_server_the_window_opens_says_why_and_plays_once_it_is_back() 
 #[test]
 fn settings_and_the_queue_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let cache_dir = dir.path().join("cache");
     let file = dir.path().join("a440.flac");
     make_tone(&file, 440.0, 5.0, 48_000, 2, 0.5);
     let storage = {
-        let cache = Arc::new(Cache::open_dir(cache_dir.clone()).unwrap());
-        let mut h = Harness::builder()
-            .build_eframe(move |cc| App::new(cc, AppOptions::new(cache)).expect("engine starts"));
+        let opts = options_in(dir.path());
+        let mut h =
+            Harness::builder().build_eframe(move |cc| App::new(cc, opts).expect("engine starts"));
         h.input_mut()
             .dropped_files
             .push(Arc::new(Dropped(file.clone())));
@@ -599,10 +612,10 @@ fn settings_and_the_queue_survive_a_restart() {
         storage
     };
     let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
-    let cache = Arc::new(Cache::open_dir(cache_dir).unwrap());
+    let opts = options_in(dir.path());
     let mut h = Harness::builder().build_eframe(move |cc| {
         cc.storage = Some(storage);
-        App::new(cc, AppOptions::new(cache)).expect("engine starts")
+        App::new(cc, opts).expect("engine starts")
     });
     let deadline = Instant::now() + PATIENCE;
     while h.state().queue().is_empty() {
@@ -629,4 +642,62 @@ impl eframe::Storage for MemoryStorage {
         self.0.remove(key);
     }
     fn flush(&mut self) {}
+}
+
+#[test]
+fn the_library_view_shows_the_collection_marks_cached_and_missing_and_removes_apart_from_the_cache()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    for name in ["one.flac", "two.flac", "three.flac"] {
+        make_tone(&music.join(name), 440.0, 1.0, 48_000, 2, 0.5);
+    }
+    let music = std::fs::canonicalize(&music).unwrap();
+    // The collection, added before the window opens; one track cached, one whose file is gone.
+    let mut lib = reel::library::Library::open_dir(dir.path().join("library")).unwrap();
+    let r = lib.add(
+        std::slice::from_ref(&music),
+        &reel::library::AddOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(r.added, 3);
+    drop(lib);
+    let cache = Cache::open_dir(dir.path().join("cache")).unwrap();
+    let imported = cache.import(
+        &[music.join("two.flac")],
+        reel::cache::ImportOptions::default(),
+        &mut |_| {},
+    );
+    assert!(imported.results[0].is_ok());
+    drop(cache);
+    std::fs::remove_file(music.join("three.flac")).unwrap();
+
+    let mut g = Gui::open_in(dir);
+    g.until("library listed", |a| a.library_len() == 3 && !a.busy());
+    let two = music.join("two.flac");
+    let three = music.join("three.flac");
+    assert!(g.app().library_track(&two).unwrap().cached);
+    assert!(
+        !g.app()
+            .library_track(&music.join("one.flac"))
+            .unwrap()
+            .cached
+    );
+    assert!(g.app().library_track(&three).unwrap().source_missing);
+    g.harness.step();
+    g.harness.get_by_label("C");
+    g.harness.get_by_label("!");
+
+    // Removing "two" from the library leaves its file and its cached copy.
+    g.click("two.flac");
+    g.until("selected", |a| a.library_selected() == Some(two.as_path()));
+    g.click(labels::REMOVE_FROM_LIBRARY);
+    g.until("removed from the library", |a| {
+        a.library_len() == 2 && !a.busy()
+    });
+    assert!(g.app().library_track(&two).is_none());
+    assert!(two.is_file());
+    let cache = Cache::open_dir(g.dir.path().join("cache")).unwrap();
+    assert_eq!(cache.list().unwrap().len(), 1);
 }

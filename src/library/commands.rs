@@ -107,10 +107,7 @@ fn add(lib: &mut Library, cache_dir: Option<&Path>, paths: &[PathBuf]) -> i32 {
     for e in &report.errors {
         say(e);
     }
-    println!(
-        "library: {} added, {} updated, {} unchanged, {} missing, {} skipped (not audio)",
-        report.added, report.updated, report.unchanged, report.missing, report.skipped_not_audio
-    );
+    println!("{}", report.summary());
     if let Some(e) = &report.stopped {
         say(e);
         return code_of(e);

@@ -65,6 +65,17 @@ pub struct ScanReport {
     pub stopped: Option<LibraryError>,
 }
 
+impl ScanReport {
+    /// The one summary line: `library: A added, U updated, N unchanged, M missing, S skipped
+    /// (not audio)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "library: {} added, {} updated, {} unchanged, {} missing, {} skipped (not audio)",
+            self.added, self.updated, self.unchanged, self.missing, self.skipped_not_audio
+        )
+    }
+}
+
 /// How to scan.
 #[derive(Debug, Default, Clone)]
 pub struct AddOptions<'a> {

@@ -18,6 +18,7 @@ use super::cover::Covers;
 use super::dialogs::{Dialogs, Pick};
 use super::drop_overlay;
 use super::library::{self, Library};
+use super::library_worker::{LibraryJob, LibraryReport, LibraryWorker};
 use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
 use super::notices::{Notice, NoticeKind, Notices, Topic};
@@ -29,11 +30,12 @@ use super::top_bar::{self, ImportProgress};
 use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
-use crate::cache::{Cache, Entry, Stats};
+use crate::cache::{Cache, Stats};
 use crate::engine::{
     Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, PlayState,
 };
 use crate::error::OutputError;
+use crate::library::Track;
 
 /// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
@@ -50,6 +52,8 @@ pub struct AppOptions {
     pub start: Option<Duration>,
     pub metrics_log: Option<GuiMetricsLog>,
     pub close_on_signal: Option<Watcher>,
+    /// The library's directory; `None`: `$REEL_LIBRARY_DIR` or the user's data directory.
+    pub library_dir: Option<PathBuf>,
 }
 
 impl AppOptions {
@@ -63,6 +67,7 @@ impl AppOptions {
             start: None,
             metrics_log: None,
             close_on_signal: None,
+            library_dir: None,
         }
     }
 }
@@ -72,6 +77,10 @@ pub struct App {
     cache: Arc<Cache>,
     events: Receiver<Event>,
     worker: Worker,
+    /// The library's own thread (the collection, in SQLite).
+    lib_worker: LibraryWorker,
+    /// A library scan in progress: files looked at, of files found.
+    scan: Option<(usize, usize)>,
     settings: Settings,
     /// What the engine runs with.
     applied_output: OutputRequest,
@@ -144,7 +153,12 @@ impl App {
 
         let worker = Worker::start(opts.cache.clone(), ctx.clone());
         worker.send(Job::Refresh);
+        let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {
+            lib_worker.send(LibraryJob::Add {
+                paths: opts.files.clone(),
+                quiet: true,
+            });
             worker.send(Job::Import {
                 paths: opts.files.clone(),
                 then: Then::Replace,
@@ -171,6 +185,8 @@ impl App {
             worker,
             settings_window: SettingsWindow::new(request.clone(), max_size_bytes),
             applied_output: request,
+            lib_worker,
+            scan: None,
             settings,
             queue: Vec::new(),
             library: Library::default(),
@@ -229,16 +245,22 @@ impl App {
 
     /// Cache work is waiting or running (an import, a listing).
     pub fn busy(&self) -> bool {
-        self.worker.busy() || self.import.is_some()
+        self.worker.busy() || self.import.is_some() || self.lib_worker.busy()
     }
 
-    /// Library entries listed.
+    /// Library tracks listed.
     pub fn library_len(&self) -> usize {
         self.library.len()
     }
 
-    pub fn library_entry(&self, hash: &str) -> Option<&Entry> {
-        self.library.entry(hash)
+    /// The library track selected in the view.
+    pub fn library_selected(&self) -> Option<&std::path::Path> {
+        self.library.selected.as_deref()
+    }
+
+    /// The library track of this (canonical) path, as listed.
+    pub fn library_track(&self, path: &std::path::Path) -> Option<&Track> {
+        self.library.track(path)
     }
 
     // ---- actions ------------------------------------------------------------------------
@@ -252,7 +274,15 @@ impl App {
         }
         if Playlists::any(&paths) {
             self.playlists.expand(paths, then, ctx);
-        } else {
+            return;
+        }
+        // Whatever the user brings in belongs to the library; only what is to be played now
+        // goes through the cache.
+        self.lib_worker.send(LibraryJob::Add {
+            paths: paths.clone(),
+            quiet: then != Then::Library,
+        });
+        if then != Then::Library {
             self.worker.send(Job::Import { paths, then });
         }
     }
@@ -323,21 +353,20 @@ impl App {
 
     fn library_action(&mut self, a: library::Action) {
         match a {
-            library::Action::Play(h) => self.worker.send(Job::Enqueue {
-                hashes: vec![h],
+            library::Action::Play(p) => self.worker.send(Job::Import {
+                paths: vec![p],
                 then: Then::PlayNow,
             }),
-            library::Action::Queue(h) => self.worker.send(Job::Enqueue {
-                hashes: vec![h],
+            library::Action::Queue(p) => self.worker.send(Job::Import {
+                paths: vec![p],
                 then: Then::Queue,
             }),
-            library::Action::Remove(h) => {
-                if self.queue.iter().any(|q| q.hash == h) {
-                    let name = self
-                        .library
-                        .entry(&h)
-                        .map(|e| e.name.clone())
-                        .unwrap_or(h.clone());
+            library::Action::RemoveFromLibrary(p) => {
+                self.lib_worker.send(LibraryJob::Remove(vec![p]));
+            }
+            library::Action::RemoveCachedCopy(h) => {
+                if let Some(q) = self.queue.iter().find(|q| q.hash == h) {
+                    let name = q.source.display().to_string();
                     self.notices.post(
                         Topic::Queued(h),
                         NoticeKind::Error,
@@ -389,11 +418,29 @@ impl App {
                     stats,
                     max_size_bytes,
                 } => {
-                    self.library.set_entries(entries);
+                    // The cache changed: which library tracks are cached may have too.
+                    self.lib_worker.send(LibraryJob::Refresh(Some(entries)));
                     self.stats = stats;
                     self.max_size_bytes = max_size_bytes;
                 }
                 Report::Error(e) => self.notices.message(NoticeKind::Error, e),
+            }
+        }
+        let reports: Vec<LibraryReport> = self.lib_worker.reports.try_iter().collect();
+        for r in reports {
+            match r {
+                LibraryReport::Tracks(tracks) => self.library.set_tracks(tracks),
+                LibraryReport::Progress { done, total } => self.scan = Some((done, total)),
+                LibraryReport::Scanned { summary, errors } => {
+                    self.scan = None;
+                    for e in errors {
+                        self.notice(NoticeKind::Error, e);
+                    }
+                    if let Some(summary) = summary {
+                        self.notice(NoticeKind::Info, summary);
+                    }
+                }
+                LibraryReport::Error(e) => self.notice(NoticeKind::Error, e),
             }
         }
     }
@@ -569,6 +616,7 @@ impl App {
             &top_bar::Inputs {
                 picking: self.dialogs.is_open(),
                 import: self.import.as_ref(),
+                scan: self.scan,
                 busy: self.worker.busy(),
             },
             &mut self.settings.show_meters,
@@ -707,7 +755,7 @@ impl eframe::App for App {
                 ui,
                 &mut self.settings.sort,
                 &mut self.settings.sort_ascending,
-                playing_item.as_ref().map(|q| q.hash.as_str()),
+                playing_item.as_ref().map(|q| q.source.as_path()),
             );
         });
         self.settings_window(&ctx);
@@ -744,6 +792,7 @@ impl Drop for App {
             m.finish();
         }
         self.record_plays();
+        self.lib_worker.shutdown();
         self.worker.shutdown(true);
         self.engine.send(Command::Stop);
     }

@@ -14,6 +14,7 @@ pub const DISMISS: &str = "Dismiss";
 pub const CLEAR_QUEUE: &str = "Clear queue";
 pub const SAVE_QUEUE: &str = "Save queue…";
 pub const REMOVE_FROM_CACHE: &str = "Remove from cache";
+pub const REMOVE_FROM_LIBRARY: &str = "Remove from library";
 pub const FILTER_HINT: &str = "Filter library";
 pub const APPLY_OUTPUT: &str = "Apply output settings";
 pub const APPLY_CAP: &str = "Apply cap";

@@ -1,12 +1,17 @@
-//! The library: every file in the cache, with title, artist, album, duration and format from
-//! its tags (the file name when it has no title). A filter box, sortable columns, double-click
-//! to play, a context menu to queue or remove from the cache.
+//! The library view: the user's collection (`crate::library`, listed by the library worker,
+//! `library_worker.rs`), not the cache. Title (the file name when there is none), artist,
+//! album, duration and format; a mark for tracks that are cached (C) and for those whose file
+//! is missing (!). A filter box, an artist and an album filter, sortable columns,
+//! double-click to play, a context menu to queue, to remove from the library, or to remove
+//! the cached copy (two separate things). Runs on the UI thread: it only draws what the
+//! worker listed.
 //!
 //! Long libraries stay smooth: the filtered and sorted view is recomputed only when the
-//! entries, the filter or the sort change (not every frame), and the table lays out only the
-//! rows on screen (egui_extras' `rows`, which virtualises), so 10,000 entries cost what 30 do.
+//! tracks, the filters or the sort change (not every frame), and the table lays out only the
+//! rows on screen (egui_extras' `rows`, which virtualises), so 100,000 tracks cost what 30 do.
 
 use std::cmp::Ordering;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
@@ -15,32 +20,40 @@ use egui_extras::{Column, TableBuilder};
 use super::format;
 use super::labels;
 use super::settings::SortKey;
-use super::worker::display_title;
-use crate::cache::Entry;
+use crate::library::Track;
 
 /// What the user asked of the library this frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Queue this cached object and play it now.
-    Play(String),
+    /// Queue this file and play it now.
+    Play(PathBuf),
     /// Append it to the queue.
-    Queue(String),
-    /// Remove it from the cache.
-    Remove(String),
+    Queue(PathBuf),
+    /// Remove the track from the library (the file and its cached copy stay).
+    RemoveFromLibrary(PathBuf),
+    /// Remove its cached copy, by content hash (the track stays in the library).
+    RemoveCachedCopy(String),
 }
 
 #[derive(Default)]
 pub struct Library {
-    entries: Arc<Vec<Entry>>,
-    /// Per entry: title (or file name), artist, album, and everything lower-cased for the
+    tracks: Arc<Vec<Track>>,
+    /// Per track: title (or file name), artist, album, and everything lower-cased for the
     /// filter, computed once per listing.
     rows: Vec<Row>,
-    /// Indices into `entries`, filtered and sorted.
+    /// Indices into `tracks`, filtered and sorted.
     view: Vec<usize>,
     pub filter: String,
-    view_for: Option<(String, SortKey, bool)>,
-    pub selected: Option<String>,
+    /// Only this artist (or album artist) / album.
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    artists: Vec<String>,
+    albums: Vec<String>,
+    view_for: Option<ViewKey>,
+    pub selected: Option<PathBuf>,
 }
+
+type ViewKey = (String, Option<String>, Option<String>, SortKey, bool);
 
 struct Row {
     title: String,
@@ -48,43 +61,70 @@ struct Row {
     album: String,
     format: String,
     haystack: String,
+    /// Lower-cased title, artist, album and format: what sorting compares, computed once
+    /// here so that a sort of 100,000 rows allocates nothing.
+    keys: [String; 4],
 }
 
 impl Library {
-    pub fn set_entries(&mut self, entries: Arc<Vec<Entry>>) {
-        self.rows = entries
+    pub fn set_tracks(&mut self, tracks: Arc<Vec<Track>>) {
+        self.rows = tracks
             .iter()
-            .map(|e| {
-                let title = display_title(e);
-                let artist = e.tags.artist.clone().unwrap_or_default();
-                let album = e.tags.album.clone().unwrap_or_default();
-                let format = format!("{} {} Hz", e.codec, e.rate);
-                let haystack =
-                    format!("{title}\n{artist}\n{album}\n{}\n{format}", e.name).to_lowercase();
+            .map(|t| {
+                let title = t.display_title();
+                let artist = t.artist.clone().unwrap_or_default();
+                let album = t.album.clone().unwrap_or_default();
+                let format = format!("{} {} Hz", t.codec, t.rate);
+                let name = t
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let haystack = format!(
+                    "{title}\n{artist}\n{album}\n{}\n{name}\n{format}",
+                    t.album_artist.as_deref().unwrap_or("")
+                )
+                .to_lowercase();
+                let keys = [&title, &artist, &album, &format].map(|s| s.to_lowercase());
                 Row {
                     title,
                     artist,
                     album,
                     format,
                     haystack,
+                    keys,
                 }
             })
             .collect();
-        self.entries = entries;
+        let distinct = |f: &dyn Fn(&Track) -> Option<&String>| {
+            let mut v: Vec<String> = tracks.iter().filter_map(f).cloned().collect();
+            v.sort_by_key(|s| s.to_lowercase());
+            v.dedup();
+            v
+        };
+        self.artists = distinct(&|t| t.artist.as_ref());
+        self.albums = distinct(&|t| t.album.as_ref());
+        self.tracks = tracks;
         self.view_for = None;
         if let Some(sel) = &self.selected
-            && !self.entries.iter().any(|e| &e.hash == sel)
+            && !self.tracks.iter().any(|t| &t.path == sel)
         {
             self.selected = None;
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.tracks.len()
     }
 
-    pub fn entry(&self, hash: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.hash == hash)
+    pub fn track(&self, path: &std::path::Path) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.path == path)
+    }
+
+    /// Tracks shown after filtering, in order (refreshed by the last frame).
+    #[cfg(test)]
+    pub fn shown_tracks(&self) -> impl Iterator<Item = &Track> {
+        self.view.iter().map(|&i| &self.tracks[i])
     }
 
     /// Rows shown after filtering.
@@ -94,75 +134,145 @@ impl Library {
     }
 
     fn refresh_view(&mut self, sort: SortKey, ascending: bool) {
-        let key = (self.filter.clone(), sort, ascending);
+        let key = (
+            self.filter.clone(),
+            self.artist.clone(),
+            self.album.clone(),
+            sort,
+            ascending,
+        );
         if self.view_for.as_ref() == Some(&key) {
             return;
         }
         let needle = self.filter.trim().to_lowercase();
         let words: Vec<&str> = needle.split_whitespace().collect();
-        let mut view: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| words.iter().all(|w| self.rows[i].haystack.contains(w)))
+        // Typing on: everything the longer filter keeps, the shorter one kept, in the same
+        // order, so the view is narrowed in place instead of filtered and sorted again (a
+        // keystroke then costs one pass over the rows shown, not a sort of the library).
+        if let Some(old) = &self.view_for
+            && (&old.1, &old.2, old.3, old.4) == (&key.1, &key.2, key.3, key.4)
+            && needle.starts_with(old.0.trim().to_lowercase().as_str())
+        {
+            let rows = &self.rows;
+            self.view
+                .retain(|&i| words.iter().all(|w| rows[i].haystack.contains(w)));
+            self.view_for = Some(key);
+            return;
+        }
+        let tracks = &self.tracks;
+        let by_artist = |t: &Track| {
+            self.artist
+                .as_ref()
+                .is_none_or(|a| t.artist.as_ref() == Some(a) || t.album_artist.as_ref() == Some(a))
+        };
+        let by_album = |t: &Track| {
+            self.album
+                .as_ref()
+                .is_none_or(|a| t.album.as_ref() == Some(a))
+        };
+        let mut view: Vec<usize> = (0..tracks.len())
+            .filter(|&i| {
+                by_artist(&tracks[i])
+                    && by_album(&tracks[i])
+                    && words.iter().all(|w| self.rows[i].haystack.contains(w))
+            })
             .collect();
-        let cmp_text = |a: &str, b: &str| a.to_lowercase().cmp(&b.to_lowercase());
+        const TITLE: usize = 0;
+        const ARTIST: usize = 1;
+        const ALBUM: usize = 2;
+        const FORMAT: usize = 3;
         view.sort_by(|&a, &b| {
-            let (ra, rb) = (&self.rows[a], &self.rows[b]);
-            let (ea, eb) = (&self.entries[a], &self.entries[b]);
+            let (ka, kb) = (&self.rows[a].keys, &self.rows[b].keys);
+            let (ea, eb) = (&tracks[a], &tracks[b]);
             let o = match sort {
-                SortKey::Title => cmp_text(&ra.title, &rb.title),
-                SortKey::Artist => cmp_text(&ra.artist, &rb.artist)
-                    .then_with(|| cmp_text(&ra.album, &rb.album))
-                    .then_with(|| ea.tags.track.cmp(&eb.tags.track)),
-                SortKey::Album => {
-                    cmp_text(&ra.album, &rb.album).then_with(|| ea.tags.track.cmp(&eb.tags.track))
-                }
+                SortKey::Title => ka[TITLE].cmp(&kb[TITLE]),
+                SortKey::Artist => ka[ARTIST]
+                    .cmp(&kb[ARTIST])
+                    .then_with(|| ka[ALBUM].cmp(&kb[ALBUM]))
+                    .then_with(|| ea.disc.cmp(&eb.disc))
+                    .then_with(|| ea.track.cmp(&eb.track)),
+                SortKey::Album => ka[ALBUM]
+                    .cmp(&kb[ALBUM])
+                    .then_with(|| ea.disc.cmp(&eb.disc))
+                    .then_with(|| ea.track.cmp(&eb.track)),
                 SortKey::Duration => ea
                     .duration_secs
                     .partial_cmp(&eb.duration_secs)
                     .unwrap_or(Ordering::Equal),
-                SortKey::Format => cmp_text(&ra.format, &rb.format),
+                SortKey::Format => ka[FORMAT].cmp(&kb[FORMAT]),
             }
-            .then_with(|| cmp_text(&ra.title, &rb.title));
+            .then_with(|| ka[TITLE].cmp(&kb[TITLE]));
             if ascending { o } else { o.reverse() }
         });
         self.view = view;
         self.view_for = Some(key);
     }
 
-    /// The library panel. `playing`: the hash heard now (shown bold).
+    /// The artist and album filters.
+    fn filters(&mut self, ui: &mut egui::Ui) {
+        for (label, choice, options) in [
+            ("Artist", &mut self.artist, &self.artists),
+            ("Album", &mut self.album, &self.albums),
+        ] {
+            egui::ComboBox::from_label(label)
+                .selected_text(choice.clone().unwrap_or_else(|| format!("All ({label})")))
+                .width(150.0)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(choice, None, format!("All ({label})"));
+                    for o in options {
+                        ui.selectable_value(choice, Some(o.clone()), o);
+                    }
+                });
+        }
+    }
+
+    /// The library panel. `playing`: the file heard now (shown bold).
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         sort: &mut SortKey,
         ascending: &mut bool,
-        playing: Option<&str>,
+        playing: Option<&std::path::Path>,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        ui.horizontal(|ui| {
+        // Wrapped: with the filters, the bar is wider than a narrow library panel, and a button
+        // past its edge would be drawn clipped and could not be clicked.
+        ui.horizontal_wrapped(|ui| {
             ui.add(
                 egui::TextEdit::singleline(&mut self.filter)
                     .hint_text(labels::FILTER_HINT)
                     .desired_width(240.0),
             )
-            .on_hover_text("Show only entries whose title, artist, album, file name or format contain every word typed.");
+            .on_hover_text("Show only tracks whose title, artist, album, file name or format contain every word typed.");
             if !self.filter.is_empty() && ui.button("x").on_hover_text("Clear the filter").clicked() {
                 self.filter.clear();
             }
-            ui.label(format!("{} of {} entries", self.shown_after(*sort, *ascending), self.len()));
-            if let Some(sel) = self.selected.clone()
-                && ui
-                    .button(labels::REMOVE_FROM_CACHE)
-                    .on_hover_text("Delete the selected entry's cached copy (the original file is not touched). Entries that are queued or playing are kept.")
+            self.filters(ui);
+            ui.label(format!("{} of {} tracks", self.shown_after(*sort, *ascending), self.len()));
+            if let Some(sel) = self.selected.clone() {
+                if ui
+                    .button(labels::REMOVE_FROM_LIBRARY)
+                    .on_hover_text("Remove the selected track from the library. The file and its cached copy stay.")
                     .clicked()
-            {
-                actions.push(Action::Remove(sel));
+                {
+                    actions.push(Action::RemoveFromLibrary(sel.clone()));
+                }
+                if let Some(hash) = self.track(&sel).filter(|t| t.cached).and_then(|t| t.content_hash.clone())
+                    && ui
+                        .button(labels::REMOVE_FROM_CACHE)
+                        .on_hover_text("Delete the selected track's cached copy (the original file is not touched; the track stays in the library). Tracks that are queued or playing are kept.")
+                        .clicked()
+                {
+                    actions.push(Action::RemoveCachedCopy(hash));
+                }
             }
         });
         self.refresh_view(*sort, *ascending);
-        if self.entries.is_empty() {
+        if self.tracks.is_empty() {
             ui.add_space(24.0);
             ui.vertical_centered(|ui| {
                 ui.label(
-                    RichText::new("The library is empty. Drop audio files or folders here, or use “Add files…”.")
+                    RichText::new("The library is empty. Drop audio files or folders here, or use “Add folder…”.")
                         .size(15.0),
                 );
             });
@@ -177,12 +287,17 @@ impl Library {
             .resizable(true)
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .column(Column::exact(22.0))
             .column(Column::remainder().at_least(140.0).clip(true))
             .column(Column::initial(160.0).at_least(60.0).clip(true))
             .column(Column::initial(160.0).at_least(60.0).clip(true))
             .column(Column::initial(64.0).at_least(48.0))
             .column(Column::initial(110.0).at_least(60.0).clip(true))
             .header(row_h + 2.0, |mut header| {
+                header.col(|ui| {
+                    ui.label("")
+                        .on_hover_text("C: cached (plays from the cache); !: the file is missing");
+                });
                 for (key, name) in [
                     (SortKey::Title, "Title"),
                     (SortKey::Artist, "Artist"),
@@ -212,10 +327,10 @@ impl Library {
             .body(|body| {
                 body.rows(row_h, self.view.len(), |mut row| {
                     let i = self.view[row.index()];
-                    let e = &self.entries[i];
+                    let e = &self.tracks[i];
                     let r = &self.rows[i];
-                    let is_playing = playing == Some(e.hash.as_str());
-                    row.set_selected(self.selected.as_deref() == Some(e.hash.as_str()));
+                    let is_playing = playing == Some(e.path.as_path());
+                    row.set_selected(self.selected.as_deref() == Some(e.path.as_path()));
                     let text = |s: &str| {
                         if is_playing {
                             RichText::new(s).strong()
@@ -223,6 +338,9 @@ impl Library {
                             RichText::new(s)
                         }
                     };
+                    row.col(|ui| {
+                        ui.add(egui::Label::new(mark(e)).selectable(false));
+                    });
                     row.col(|ui| {
                         let t = if is_playing {
                             format!("> {}", r.title)
@@ -261,26 +379,36 @@ impl Library {
                     });
                     let resp = row.response();
                     if resp.clicked() {
-                        self.selected = Some(e.hash.clone());
+                        self.selected = Some(e.path.clone());
                     }
                     if resp.double_clicked() {
-                        actions.push(Action::Play(e.hash.clone()));
+                        actions.push(Action::Play(e.path.clone()));
                     }
-                    let source = e
-                        .original()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| e.name.clone());
-                    resp.on_hover_text(source).context_menu(|ui| {
+                    let mut hover = e.path.display().to_string();
+                    if e.source_missing {
+                        hover.push_str(if e.cached {
+                            "\nthe file is missing; its cached copy plays"
+                        } else {
+                            "\nthe file is missing"
+                        });
+                    }
+                    resp.on_hover_text(hover).context_menu(|ui| {
                         if ui.button("Play now").clicked() {
-                            actions.push(Action::Play(e.hash.clone()));
+                            actions.push(Action::Play(e.path.clone()));
                             ui.close();
                         }
                         if ui.button("Add to queue").clicked() {
-                            actions.push(Action::Queue(e.hash.clone()));
+                            actions.push(Action::Queue(e.path.clone()));
                             ui.close();
                         }
-                        if ui.button(labels::REMOVE_FROM_CACHE).clicked() {
-                            actions.push(Action::Remove(e.hash.clone()));
+                        if ui.button(labels::REMOVE_FROM_LIBRARY).clicked() {
+                            actions.push(Action::RemoveFromLibrary(e.path.clone()));
+                            ui.close();
+                        }
+                        if let Some(h) = e.content_hash.clone().filter(|_| e.cached)
+                            && ui.button(labels::REMOVE_FROM_CACHE).clicked()
+                        {
+                            actions.push(Action::RemoveCachedCopy(h));
                             ui.close();
                         }
                     });
@@ -303,41 +431,49 @@ impl Library {
     }
 }
 
+/// The mark column: C cached, ! missing.
+fn mark(t: &Track) -> &'static str {
+    match (t.cached, t.source_missing) {
+        (true, true) => "C!",
+        (true, false) => "C",
+        (false, true) => "!",
+        (false, false) => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{SourceRef, Tags};
 
-    fn entries(n: usize) -> Arc<Vec<Entry>> {
+    fn tracks(n: usize) -> Arc<Vec<Track>> {
         Arc::new(
             (0..n)
-                .map(|i| Entry {
-                    hash: format!("{i:064x}"),
-                    ext: "flac".into(),
+                .map(|i| Track {
+                    id: i as i64,
+                    path: format!("/music/file{i}.flac").into(),
                     size: 1000,
-                    check: String::new(),
-                    name: format!("file{i}.flac"),
-                    sources: vec![SourceRef {
-                        path: format!("/music/file{i}.flac").into(),
-                        size: 1000,
-                        mtime_s: 0,
-                        mtime_ns: 0,
-                    }],
+                    mtime: (0, 0),
+                    title: Some(format!("Track {i}")),
+                    artist: Some(if i % 2 == 0 { "Alpha" } else { "Beta" }.into()),
+                    album: Some(format!("Album {}", i % 3)),
+                    album_artist: None,
+                    track: None,
+                    disc: None,
+                    year: None,
+                    genre: None,
+                    has_cover: false,
                     codec: "flac".into(),
                     container: "flac".into(),
                     rate: 44_100,
                     channels: 2,
+                    bit_depth: Some(16),
                     duration_secs: Some(i as f64),
-                    tags: Tags {
-                        title: Some(format!("Track {i}")),
-                        artist: Some(if i % 2 == 0 { "Alpha" } else { "Beta" }.into()),
-                        album: None,
-                        track: None,
-                        cover_art: false,
-                    },
-                    imported_at_ms: 0,
-                    last_played_ms: None,
                     play_count: 0,
+                    last_played_ms: None,
+                    added_ms: 0,
+                    content_hash: None,
+                    cached: i % 5 == 0,
+                    source_missing: i % 7 == 0,
                 })
                 .collect(),
         )
@@ -377,7 +513,7 @@ mod tests {
     #[test]
     fn ten_thousand_entries_lay_out_only_the_rows_on_screen() {
         let mut lib = Library::default();
-        lib.set_entries(entries(10_000));
+        lib.set_tracks(tracks(10_000));
         let (mut sort, mut asc) = (SortKey::Title, true);
         let texts = drawn_texts(&mut lib, &mut sort, &mut asc);
         let rows = texts.iter().filter(|t| t.starts_with("Track ")).count();
@@ -389,7 +525,7 @@ mod tests {
     #[test]
     fn the_filter_keeps_entries_matching_every_word_and_sorting_reverses() {
         let mut lib = Library::default();
-        lib.set_entries(entries(100));
+        lib.set_tracks(tracks(100));
         lib.filter = "BETA 7".into();
         let (mut sort, mut asc) = (SortKey::Duration, false);
         let texts = drawn_texts(&mut lib, &mut sort, &mut asc);
@@ -400,5 +536,47 @@ mod tests {
         assert_eq!(lib.shown(), expected.len());
         let first = texts.iter().find(|t| t.starts_with("Track ")).unwrap();
         assert_eq!(first, &format!("Track {}", expected.last().unwrap()));
+    }
+
+    #[test]
+    fn the_artist_and_album_filters_narrow_the_view_and_marks_show_cached_and_missing() {
+        let mut lib = Library::default();
+        lib.set_tracks(tracks(30));
+        lib.artist = Some("Alpha".into());
+        lib.album = Some("Album 0".into());
+        let (mut sort, mut asc) = (SortKey::Duration, true);
+        let texts = drawn_texts(&mut lib, &mut sort, &mut asc);
+        // Even i (Alpha) with i % 3 == 0 (Album 0): 0, 6, 12, 18, 24.
+        let shown: Vec<String> = lib.shown_tracks().map(|t| t.display_title()).collect();
+        assert_eq!(
+            shown,
+            ["Track 0", "Track 6", "Track 12", "Track 18", "Track 24"]
+        );
+        // Track 0 is both cached (i % 5) and missing (i % 7).
+        assert!(texts.iter().any(|t| t == "C!"), "{texts:?}");
+        lib.artist = None;
+        lib.album = None;
+        drawn_texts(&mut lib, &mut sort, &mut asc);
+        assert_eq!(lib.shown(), 30);
+    }
+
+    #[test]
+    fn narrowing_the_filter_while_typing_shows_what_filtering_afresh_shows() {
+        let (mut sort, mut asc) = (SortKey::Album, false);
+        let mut typed = Library::default();
+        typed.set_tracks(tracks(200));
+        let mut fresh = Library::default();
+        fresh.set_tracks(tracks(200));
+        for text in [
+            "b", "be", "beta", "beta ", "beta 1", "beta 19", "beta 1", "al", "",
+        ] {
+            typed.filter = text.into();
+            drawn_texts(&mut typed, &mut sort, &mut asc);
+            fresh.set_tracks(fresh.tracks.clone()); // forgets the view: filters afresh
+            fresh.filter = text.into();
+            drawn_texts(&mut fresh, &mut sort, &mut asc);
+            let paths = |l: &Library| l.shown_tracks().map(|t| t.path.clone()).collect::<Vec<_>>();
+            assert_eq!(paths(&typed), paths(&fresh), "after typing {text:?}");
+        }
     }
 }

@@ -29,6 +29,7 @@ mod drop_overlay;
 mod format;
 pub mod labels;
 mod library;
+mod library_worker;
 mod meters;
 mod metrics;
 pub mod notices;
@@ -110,6 +111,7 @@ pub fn run(opts: GuiOptions) -> i32 {
         start: opts.start,
         metrics_log,
         close_on_signal: Some(signals.clone()),
+        library_dir: opts.library_dir,
     };
     let native = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()

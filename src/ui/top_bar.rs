@@ -24,6 +24,8 @@ pub struct Inputs<'a> {
     /// A file picker is open (the add buttons are off until it closes).
     pub picking: bool,
     pub import: Option<&'a ImportProgress>,
+    /// A library scan in progress: files done, files found.
+    pub scan: Option<(usize, usize)>,
     /// The cache worker is busy with something other than an import (a listing).
     pub busy: bool,
 }
@@ -51,8 +53,8 @@ pub fn show(
         if ui
             .add_enabled(!inputs.picking, egui::Button::new(labels::ADD_FOLDER))
             .on_hover_text(
-                "Pick a folder: its audio files are copied into the cache and appear in the \
-                 library",
+                "Pick a folder: its audio files are added to the library (tags only; nothing is \
+                 copied)",
             )
             .clicked()
         {
@@ -63,6 +65,20 @@ pub fn show(
             .on_hover_text("Show or hide the meters panel");
         ui.toggle_value(show_settings, labels::SETTINGS)
             .on_hover_text("Output device, ring and buffer sizes, cache cap, theme");
+        if let Some((done, total)) = inputs.scan {
+            ui.separator();
+            let frac = if total > 0 {
+                done as f32 / total as f32
+            } else {
+                1.0
+            };
+            ui.add(
+                egui::ProgressBar::new(frac)
+                    .desired_width(200.0)
+                    .text(format!("Scanning {done} of {total}")),
+            )
+            .on_hover_text("Reading tags into the library (nothing is copied)");
+        }
         if let Some(p) = inputs.import {
             ui.separator();
             let frac = if p.total > 0 {
