@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use reel::engine::mock::{GatePoint, MockConfig, MockDevice, mock};
 use reel::engine::shared::{Activity, Episode, Mode};
-use reel::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, STREAM_STALL};
+use reel::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, PlayState, STREAM_STALL};
 use support::make_tone;
 
 const RATE: u32 = 48_000;
@@ -255,7 +255,7 @@ fn pause_flushes_at_once_holds_the_position_and_resume_continues_there() {
     r.until_event("Paused", |e| matches!(e, Event::Paused));
     let link = r.dev.link().unwrap();
     let paused = r.snap();
-    assert_eq!(paused.state, "paused");
+    assert_eq!(paused.state, PlayState::Paused);
     assert_eq!(paused.ring_fill_frames, 0, "pause flushes the ring");
     // The pause holds exactly the frame the listener heard last.
     assert_eq!(
@@ -324,7 +324,7 @@ fn a_seek_is_heard_from_the_asked_position_and_a_slow_one_is_silent_not_an_under
     r.engine.send(Command::Play);
     r.until_event("Resumed", |e| matches!(e, Event::Resumed));
     r.step_until("playing from the start", 200, |s| {
-        s.state == "playing" && s.frames_played > 0 && s.position_ms < 3.0 * PERIOD_MS
+        s.state == PlayState::Playing && s.frames_played > 0 && s.position_ms < 3.0 * PERIOD_MS
     });
 }
 
@@ -446,7 +446,7 @@ fn a_stream_that_stops_calling_back_is_replaced_and_a_late_callback_is_not() {
     );
     r.wait_event("DeviceReady", |e| matches!(e, Event::DeviceReady { .. }));
     r.step_until("playing again", 200, |s| {
-        s.device_ok && s.state == "playing" && s.position_ms > held
+        s.device_ok && s.state == PlayState::Playing && s.position_ms > held
     });
     r.until_event("QueueFinished", |e| matches!(e, Event::QueueFinished));
     assert_eq!(r.dev.opens(), 2, "only the stalled stream was replaced");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reel::engine::mock::{MockConfig, MockDevice, mock};
 use reel::engine::shared::Mode;
-use reel::engine::{Command, Engine, EngineConfig, Event, IDLE_RELEASE_ENV};
+use reel::engine::{Command, Engine, EngineConfig, Event, IDLE_RELEASE_ENV, PlayState};
 use support::make_tone;
 
 const RATE: u32 = 48_000;
@@ -70,7 +70,9 @@ fn a_paused_player_releases_the_device_and_resumes_on_a_new_one_at_the_same_fram
     e.send(Command::Pause);
     // The pause waits for the callback to drop the ring: step until it has.
     let link = dev.link().unwrap();
-    run_until(&e, &dev, "paused", || e.snapshot().state == "paused");
+    run_until(&e, &dev, "paused", || {
+        e.snapshot().state == PlayState::Paused
+    });
     let paused = e.snapshot();
     assert_eq!(
         paused.position_ms,

@@ -8,7 +8,7 @@ mod support;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-use reel::engine::{Command, Engine, EngineConfig, Event, IDLE_RELEASE_ENV};
+use reel::engine::{Command, Engine, EngineConfig, Event, IDLE_RELEASE_ENV, PlayState};
 use support::*;
 
 /// Short enough to keep the test quick, long enough that the sink is still seen running
@@ -81,6 +81,6 @@ fn an_idle_player_lets_the_sink_suspend_and_plays_again_on_demand() {
         s.time_to_first_audio_ms
     );
     assert_eq!(sink_state(&sink), "RUNNING");
-    assert!(s.device_ok && s.state == "playing", "{s:?}");
+    assert!(s.device_ok && s.state == PlayState::Playing, "{s:?}");
     wait_event(&e, "QueueFinished", |ev| matches!(ev, Event::QueueFinished));
 }

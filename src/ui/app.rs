@@ -434,13 +434,13 @@ impl App {
                 LibraryReport::Scanned { summary, errors } => {
                     self.scan = None;
                     for e in errors {
-                        self.notice(NoticeKind::Error, e);
+                        self.notices.message(NoticeKind::Error, e);
                     }
                     if let Some(summary) = summary {
-                        self.notice(NoticeKind::Info, summary);
+                        self.notices.message(NoticeKind::Info, summary);
                     }
                 }
-                LibraryReport::Error(e) => self.notice(NoticeKind::Error, e),
+                LibraryReport::Error(e) => self.notices.message(NoticeKind::Error, e),
             }
         }
     }
