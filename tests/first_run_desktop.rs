@@ -104,30 +104,6 @@ fn without_a_pulse_cookie_reel_devices_names_the_sound_server_as_its_host() {
     assert!(stdout.contains(&test_sink()), "{stdout}");
 }
 
-/// CPU time (user + system) of process `pid` so far, from /proc/PID/stat.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
-    Duration::from_millis((f[11] + f[12]) * 1000 / ticks)
-}
-
-fn logged_position_ms(log: &Path) -> f64 {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|v| v["position_ms"].as_f64())
-        .unwrap_or(0.0)
-}
-
 /// CPU per second of heard audio, measured from 1 s of audio heard (start-up over) for 5 s.
 fn cpu_share_while_playing(mut cmd: Command, dir: &Path, name: &str) -> f64 {
     let file = dir.join(format!("{name}.flac"));

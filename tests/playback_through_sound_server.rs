@@ -339,32 +339,6 @@ fn sigint_stops_playback_cleanly_with_exit_code_0() {
     assert!(text.lines().last().unwrap().contains("\"summary\""));
 }
 
-/// CPU time (user + system) of process `pid` so far, from /proc/PID/stat.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_millis((f[11] + f[12]) * 1000 / ticks)
-}
-
-/// The last heard position in a metrics log, in ms.
-fn logged_position_ms(log: &Path) -> f64 {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|v| v["position_ms"].as_f64())
-        .unwrap_or(0.0)
-}
-
 /// Regression: the play loop selected on the background verifier's channel after the
 /// verifier had finished; a closed channel is always ready, so the main thread spun a whole
 /// core for the rest of the track. Playing is a few percent of a core; a spin is ~100 %.

@@ -48,15 +48,7 @@ pub fn probe(path: &Path) -> Result<Probed, FileError> {
     let info = source.info().clone();
     drop(source);
     let (tags, extra) = read_all(path).unwrap_or_default();
-    Ok(Probed {
-        codec: info.codec.clone(),
-        container: info.container.clone(),
-        rate: info.rate,
-        channels: info.channels,
-        duration_secs: info.duration_secs(),
-        tags,
-        extra,
-    })
+    Ok(Probed::of(&info, tags, extra))
 }
 
 /// [`probe`] of the file at `actual` (a temp file in the cache) as if it were `given` (its
@@ -70,15 +62,21 @@ pub fn probe_open(given: &Path, actual: &Path) -> Result<Probed, FileError> {
     let (tags, extra) = open_for_metadata_as(actual, given)
         .map(|mut f| tags_of(&mut *f))
         .unwrap_or_default();
-    Ok(Probed {
-        codec: info.codec.clone(),
-        container: info.container.clone(),
-        rate: info.rate,
-        channels: info.channels,
-        duration_secs: info.duration_secs(),
-        tags,
-        extra,
-    })
+    Ok(Probed::of(&info, tags, extra))
+}
+
+impl Probed {
+    fn of(info: &crate::engine::source::SourceInfo, tags: Tags, extra: ExtraTags) -> Probed {
+        Probed {
+            codec: info.codec.clone(),
+            container: info.container.clone(),
+            rate: info.rate,
+            channels: info.channels,
+            duration_secs: info.duration_secs(),
+            tags,
+            extra,
+        }
+    }
 }
 
 /// `path` probed by symphonia for its metadata (tags and pictures), with the extension as a
