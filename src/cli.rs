@@ -36,6 +36,9 @@ pub struct PlayOptions {
     pub start: Option<Duration>,
     /// `--cache-dir`; `None`: `$REEL_CACHE_DIR` or the user's cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// `--library-dir`; `None`: `$REEL_LIBRARY_DIR` or the user's data directory. Plays are
+    /// counted there for the files it holds.
+    pub library_dir: Option<PathBuf>,
     /// `--replaygain`, `--preamp`.
     pub gain: GainSettings,
 }
@@ -120,7 +123,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     };
     let quit = |mut session: Session| {
         session.end_streams(true, &|| true);
-        session.finish(true);
+        session.finish(true, opts.library_dir.as_deref());
     };
     if let Some(e) = prep.fatal {
         say(e);
@@ -243,7 +246,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     // Before the engine goes: its decoder may be waiting in a copy.
     session.end_streams(interrupted || fatal, &|| stop_now.load(Ordering::SeqCst));
     engine.shutdown();
-    for line in session.finish(interrupted) {
+    for line in session.finish(interrupted, opts.library_dir.as_deref()) {
         say(&line);
         errors.push(line);
     }

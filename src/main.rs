@@ -314,7 +314,7 @@ fn main() {
                 // Only playlists were given, and every entry was left out (each told above).
                 std::process::exit(cli::EXIT_FILE_ERROR);
             }
-            match play(a, cli.cache_dir) {
+            match play(a, cli.cache_dir, cli.library_dir) {
                 // Entries left out of a playlist are bad inputs, as a missing file is.
                 code if code == cli::EXIT_OK && left_out => cli::EXIT_FILE_ERROR,
                 code => code,
@@ -420,7 +420,7 @@ fn generate(what: GenerateCmd) -> i32 {
     }
 }
 
-fn play(a: PlayArgs, cache_dir: Option<PathBuf>) -> i32 {
+fn play(a: PlayArgs, cache_dir: Option<PathBuf>, library_dir: Option<PathBuf>) -> i32 {
     cli::play(cli::PlayOptions {
         files: a.files,
         output: OutputRequest {
@@ -435,6 +435,7 @@ fn play(a: PlayArgs, cache_dir: Option<PathBuf>) -> i32 {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64),
         cache_dir,
+        library_dir,
         gain: GainSettings {
             mode: a.replaygain,
             preamp_db: a.preamp,

@@ -326,3 +326,41 @@ fn the_library_lives_in_the_data_directory_unless_told_otherwise() {
     .ok();
     assert_eq!(r.stdout.trim(), home.join("elsewhere").to_str().unwrap());
 }
+
+/// A play counts in the library (play count, last played) for a file it holds, once playback
+/// is over; playing a file when there is no library does not create one.
+#[test]
+fn playing_a_library_track_counts_the_play_and_playing_never_creates_a_library() {
+    let dirs = Dirs::new();
+    let music = album(&dirs);
+    let track = music.join("01.flac");
+    let other = dirs.music("loose").join("other.flac");
+    tagged_flac(&other, "Loose", "Gamma", "None", 1);
+    let _sink = support::lock_sink();
+
+    // No library yet: playing leaves none behind.
+    dirs.reel(&["play", "--no-gui", other.to_str().unwrap()])
+        .ok();
+    assert!(!dirs.db().exists(), "playing created a library");
+
+    dirs.add(&[&music]).ok();
+    let before = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    dirs.reel(&["play", "--no-gui", track.to_str().unwrap()])
+        .ok();
+    let tracks = dirs.list(&["--sort", "played"]);
+    let played: Vec<&serde_json::Value> = tracks
+        .iter()
+        .filter(|t| t["play_count"].as_u64() != Some(0))
+        .collect();
+    assert_eq!(played.len(), 1, "{tracks:#?}");
+    assert_eq!(played[0]["title"], "Morning");
+    assert_eq!(played[0]["play_count"], 1);
+    assert!(
+        played[0]["last_played_ms"].as_u64().unwrap_or(0) >= before,
+        "{:#?}",
+        played[0]
+    );
+}

@@ -638,7 +638,7 @@ impl Session {
 
     /// After the engine stopped: the full check's last findings (lines), plays recorded, pins
     /// dropped. Returns lines to say (errors).
-    pub fn finish(mut self, interrupted: bool) -> Vec<String> {
+    pub fn finish(mut self, interrupted: bool, library_dir: Option<&Path>) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(v) = self.verifier.take() {
             // Corrupt objects found after their track was over: still said, and removed.
@@ -664,8 +664,40 @@ impl Session {
             lines.push(e.to_string());
         }
         cache.unpin_all();
+        let library_plays: Vec<(PathBuf, u64)> = self
+            .played
+            .iter()
+            .map(|(i, at)| (self.entries[*i].given.clone(), *at))
+            .collect();
+        lines.extend(record_in_library(library_dir, &library_plays));
         lines
     }
+}
+
+/// Plays of files that are in the user's library count there too (play count, last played),
+/// recorded once playback is over, as the cache's are. Playing never creates a library: with
+/// none, or a file that is not in it, nothing is written.
+fn record_in_library(library_dir: Option<&Path>, plays: &[(PathBuf, u64)]) -> Option<String> {
+    if plays.is_empty() {
+        return None;
+    }
+    let dir = crate::library::resolve(library_dir).ok()?;
+    if !dir.join(crate::library::DB_FILE_NAME).exists() {
+        return None;
+    }
+    let mut library = match crate::library::Library::open_dir(dir) {
+        Ok(l) => l,
+        Err(e) => return Some(e.to_string()),
+    };
+    for (given, at) in plays {
+        // The library keys tracks by canonical path; a file whose source is gone (played
+        // offline) keeps the path it was given.
+        let path = fs::canonicalize(given).unwrap_or_else(|_| given.clone());
+        if let Err(e) = library.record_played(&path, *at) {
+            return Some(e.to_string());
+        }
+    }
+    None
 }
 
 /// The line for a cached copy found corrupt by the full check during play; `skipped`: it was
