@@ -353,6 +353,31 @@ fn a_starved_decoder_gives_one_starved_episode_with_every_silent_frame_counted()
     assert_eq!(r.engine.episodes(), vec![ep]);
 }
 
+/// Regression: after a seek inside the playing track, the decoder's activity stayed
+/// `seeking`, so a later starvation in that track was tagged `seeking` instead of `starved`.
+#[test]
+fn a_starvation_after_a_seek_in_the_same_track_is_starved_not_seeking() {
+    let mut r = rig();
+    let file = r.tone("a.wav", 10.0);
+    r.load(&[&file]);
+    r.first_audio();
+    r.dev.play(20);
+    r.engine.send(Command::Seek(Duration::from_secs(4)));
+    r.step_until("the seek heard", 200, |s| s.position_ms >= 4000.0);
+    r.dev.play(20);
+    r.dev.gate().hold(GatePoint::Push);
+    r.dev.gate().wait_held(GatePoint::Push);
+    let silent = r.run_dry(3);
+    r.dev.gate().release();
+    assert!(r.dev.step_fed().audible, "audio back once the decoder is");
+    let ep = r.wait_event("Underrun", |e| matches!(e, Event::Underrun(_)));
+    let Event::Underrun(ep) = ep else {
+        unreachable!()
+    };
+    assert_eq!(ep.cause.cause(), "starved");
+    assert_eq!(ep.frames, silent);
+}
+
 #[test]
 fn a_shortage_while_the_next_file_opens_is_an_opening_episode() {
     let mut r = rig();

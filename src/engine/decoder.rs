@@ -470,6 +470,10 @@ impl Decoder {
             Ok(Ok(reached)) => {
                 self.request = request;
                 self.add_segment(track, reached);
+                // The seek is done: a shortage from here on is the decoder falling behind.
+                if let Some(out) = &self.out {
+                    out.slot.link.set_activity(Activity::Decoding);
+                }
             }
             Ok(Err(kind)) => self.track_failed(track, kind),
             Err(_) => self.track_failed(track, FileErrorKind::DecoderPanic),
