@@ -35,4 +35,6 @@ pub struct GuiOptions {
     pub cache_dir: Option<PathBuf>,
     /// `--library-dir`: the library the window shows.
     pub library_dir: Option<PathBuf>,
+    /// `--replaygain` / `--preamp` when given: override the saved setting.
+    pub gain: Option<crate::engine::GainSettings>,
 }

@@ -307,6 +307,10 @@ fn main() {
             files: expand(a.files),
             cache_dir: cli.cache_dir,
             library_dir: cli.library_dir,
+            gain: (typed("replaygain") || typed("preamp")).then_some(GainSettings {
+                mode: a.replaygain,
+                preamp_db: a.preamp,
+            }),
         }),
         Some(Cmd::Play(mut a)) => {
             a.files = expand(a.files);

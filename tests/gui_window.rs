@@ -16,7 +16,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use reel::cache::Cache;
-use reel::engine::PlayState;
+use reel::engine::{GainMode, PlayState};
 use reel::ui::labels;
 use reel::ui::{App, AppOptions};
 use support::*;
@@ -700,4 +700,45 @@ fn the_library_view_shows_the_collection_marks_cached_and_missing_and_removes_ap
     assert!(two.is_file());
     let cache = Cache::open_dir(g.dir.path().join("cache")).unwrap();
     assert_eq!(cache.list().unwrap().len(), 1);
+}
+
+/// The settings window's Loudness section reaches the engine. A file tagged −6 dB plays at
+/// −6 dB from its tag by default (auto); once "ReplayGain off" is chosen, the track opened
+/// next (here the same file, played again from the start) plays with no gain.
+#[test]
+fn replaygain_chosen_in_the_settings_window_reaches_the_engine() {
+    let mut g = Gui::open();
+    let file = g.dir.path().join("tagged.flac");
+    make_tone_codec(
+        &file,
+        &[
+            "-c:a",
+            "flac",
+            "-metadata",
+            "REPLAYGAIN_TRACK_GAIN=-6.00 dB",
+        ],
+        440.0,
+        20.0,
+        48_000,
+        2,
+        0.5,
+    );
+    g.queue_and_play(std::slice::from_ref(&file));
+    g.until("the tag's gain in use", |a| {
+        let s = a.engine().snapshot();
+        s.gain_source == "tag" && (s.gain_db + 6.0).abs() < 0.01
+    });
+    g.click(labels::SETTINGS);
+    g.click(labels::REPLAYGAIN_OFF);
+    assert_eq!(g.app().settings().replaygain.mode, GainMode::Off);
+    g.click(labels::STOP);
+    g.until("stopped", |a| {
+        a.engine().snapshot().state == PlayState::Stopped
+    });
+    g.click(labels::PLAY);
+    g.until("playing again, with no gain", |a| {
+        let s = a.engine().snapshot();
+        s.state == PlayState::Playing && s.position_ms > 200.0 && s.gain_source == "none"
+    });
+    assert_eq!(g.app().engine().snapshot().gain_db, 0.0);
 }

@@ -25,7 +25,8 @@ use symphonia::core::meta::{MetadataContainer, MetadataRevision, StandardTag};
 use super::opus::db_to_linear;
 
 /// How a track's loudness is levelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum GainMode {
     /// Play every sample as decoded.
     Off,
@@ -65,7 +66,8 @@ impl fmt::Display for GainMode {
 }
 
 /// The user's settings: the mode and a pre-amp (dB) added to every gain found.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GainSettings {
     pub mode: GainMode,
     pub preamp_db: f64,

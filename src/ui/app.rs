@@ -32,7 +32,7 @@ use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Stats};
 use crate::engine::{
-    Command, Engine, EngineConfig, Event, MeterSnapshot, OutputRequest, PlayState,
+    Command, Engine, EngineConfig, Event, GainSettings, MeterSnapshot, OutputRequest, PlayState,
 };
 use crate::error::OutputError;
 use crate::library::Track;
@@ -54,6 +54,8 @@ pub struct AppOptions {
     pub close_on_signal: Option<Watcher>,
     /// The library's directory; `None`: `$REEL_LIBRARY_DIR` or the user's data directory.
     pub library_dir: Option<PathBuf>,
+    /// `--replaygain` / `--preamp` when given: override (and replace) the saved setting.
+    pub gain: Option<GainSettings>,
 }
 
 impl AppOptions {
@@ -68,6 +70,7 @@ impl AppOptions {
             metrics_log: None,
             close_on_signal: None,
             library_dir: None,
+            gain: None,
         }
     }
 }
@@ -118,6 +121,9 @@ impl App {
         if let Some(v) = opts.volume.filter(|v| v.is_finite()) {
             settings.volume = v.clamp(0.0, 1.0);
         }
+        if let Some(g) = opts.gain {
+            settings.replaygain = g;
+        }
         settings::apply_theme(&ctx, settings.theme);
         let request = opts.output.apply(&settings);
         let engine = Arc::new(Engine::start(EngineConfig {
@@ -125,6 +131,8 @@ impl App {
             require_device: false,
         })?);
         engine.send(Command::Volume(settings.volume));
+        // Before anything is loaded: the first track opens with it.
+        engine.send(Command::ReplayGain(settings.replaygain));
 
         // Engine events wake the window: a device lost while nothing repaints still shows.
         let (ev_tx, events) = crossbeam_channel::unbounded();
@@ -640,6 +648,7 @@ impl App {
                 cache_dir: self.cache.dir(),
             },
             &mut self.settings.theme,
+            &mut self.settings.replaygain,
         );
         for a in actions {
             match a {
@@ -652,6 +661,9 @@ impl App {
                 }
                 settings_window::Action::SetMaxSize(cap) => self.worker.send(Job::SetMaxSize(cap)),
                 settings_window::Action::Theme(theme) => settings::apply_theme(ctx, theme),
+                settings_window::Action::ReplayGain(gain) => {
+                    self.engine.send(Command::ReplayGain(gain))
+                }
             }
         }
     }

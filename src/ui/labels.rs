@@ -18,6 +18,12 @@ pub const REMOVE_FROM_LIBRARY: &str = "Remove from library";
 pub const FILTER_HINT: &str = "Filter library";
 pub const APPLY_OUTPUT: &str = "Apply output settings";
 pub const APPLY_CAP: &str = "Apply cap";
+pub const REPLAYGAIN_OFF: &str = "ReplayGain off";
+pub const REPLAYGAIN_TRACK: &str = "Track gain";
+pub const REPLAYGAIN_ALBUM: &str = "Album gain";
+pub const REPLAYGAIN_AUTO: &str = "Auto (album gain while an album plays in order)";
+pub const PREAMP: &str = "Pre-amp (dB)";
+pub const GAIN: &str = "Loudness gain";
 /// Accessible names of the sliders.
 pub const SEEK_SLIDER: &str = "Seek";
 pub const VOLUME_SLIDER: &str = "Volume";

@@ -269,6 +269,18 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
             );
             row(
                 ui,
+                labels::GAIN,
+                if s.gain_source == "none" || s.gain_source.is_empty() {
+                    "none".into()
+                } else {
+                    format!("{:+.1} dB ({})", s.gain_db, s.gain_source)
+                },
+                "The ReplayGain applied to the track heard, in the decoder thread, and where it \
+                 came from: the file's tags, reel's loudness scan, or none (Settings, \
+                 Loudness).",
+            );
+            row(
+                ui,
                 labels::TTFA,
                 s.time_to_first_audio_ms
                     .map(format::ms)

@@ -112,6 +112,7 @@ pub fn run(opts: GuiOptions) -> i32 {
         metrics_log,
         close_on_signal: Some(signals.clone()),
         library_dir: opts.library_dir,
+        gain: opts.gain,
     };
     let native = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()

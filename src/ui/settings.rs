@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS};
+use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainSettings};
 
 /// The key under which [`Settings`] is stored.
 pub const STORAGE_KEY: &str = "reel.settings";
@@ -49,7 +49,12 @@ pub struct Settings {
     pub show_meters: bool,
     pub sort: SortKey,
     pub sort_ascending: bool,
+    /// ReplayGain mode and pre-amp (README, "Fidelity"), as `reel play --replaygain --preamp`.
+    pub replaygain: GainSettings,
 }
+
+/// The pre-amp range the settings window offers, in dB (the same as `--preamp`).
+pub const PREAMP_DB_RANGE: std::ops::RangeInclusive<f64> = -24.0..=24.0;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -63,6 +68,7 @@ impl Default for Settings {
             show_meters: true,
             sort: SortKey::Artist,
             sort_ascending: true,
+            replaygain: GainSettings::default(),
         }
     }
 }
@@ -98,6 +104,13 @@ impl Settings {
             .ring_ms
             .clamp(*RING_MS_RANGE.start(), *RING_MS_RANGE.end());
         self.period_frames = self.period_frames.clamp(16, 16_384);
+        if !self.replaygain.preamp_db.is_finite() {
+            self.replaygain.preamp_db = 0.0;
+        }
+        self.replaygain.preamp_db = self
+            .replaygain
+            .preamp_db
+            .clamp(*PREAMP_DB_RANGE.start(), *PREAMP_DB_RANGE.end());
     }
 }
 

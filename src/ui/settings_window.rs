@@ -9,9 +9,9 @@ use crossbeam_channel::Receiver;
 use eframe::egui;
 
 use super::labels;
-use super::settings::{PERIOD_FRAMES_CHOICES, RING_MS_RANGE, Theme};
-use crate::engine::OutputRequest;
+use super::settings::{PERIOD_FRAMES_CHOICES, PREAMP_DB_RANGE, RING_MS_RANGE, Theme};
 use crate::engine::output::DeviceListing;
+use crate::engine::{GainMode, GainSettings, OutputRequest};
 use crate::error::OutputError;
 
 /// The window's title.
@@ -34,6 +34,9 @@ pub enum Action {
     SetMaxSize(u64),
     /// The theme was changed (it is already in the settings).
     Theme(Theme),
+    /// ReplayGain mode or pre-amp changed (already in the settings): for the tracks opened
+    /// from now on.
+    ReplayGain(GainSettings),
 }
 
 pub struct Inputs<'a> {
@@ -98,6 +101,7 @@ impl SettingsWindow {
         ctx: &egui::Context,
         inputs: &Inputs<'_>,
         theme: &mut Theme,
+        gain: &mut GainSettings,
     ) -> Vec<Action> {
         let mut out = Vec::new();
         if !self.open {
@@ -122,6 +126,9 @@ impl SettingsWindow {
                 ui.separator();
                 ui.strong("Cache");
                 self.cache_section(ui, inputs, &mut out);
+                ui.separator();
+                ui.strong("Loudness (ReplayGain)");
+                loudness_section(ui, gain, &mut out);
                 ui.separator();
                 ui.strong("Theme");
                 ui.horizontal(|ui| {
@@ -218,5 +225,37 @@ impl SettingsWindow {
             out.push(Action::SetMaxSize(cap));
         }
         ui.label(format!("Folder: {}", inputs.cache_dir.display()));
+    }
+}
+
+/// ReplayGain mode and pre-amp: applied to the tracks opened from now on (the one playing
+/// keeps its gain, so nothing jumps mid-track).
+fn loudness_section(ui: &mut egui::Ui, gain: &mut GainSettings, out: &mut Vec<Action>) {
+    let before = *gain;
+    ui.horizontal_wrapped(|ui| {
+        for (mode, label) in [
+            (GainMode::Off, labels::REPLAYGAIN_OFF),
+            (GainMode::Track, labels::REPLAYGAIN_TRACK),
+            (GainMode::Album, labels::REPLAYGAIN_ALBUM),
+            (GainMode::Auto, labels::REPLAYGAIN_AUTO),
+        ] {
+            ui.radio_value(&mut gain.mode, mode, label);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.add(
+            egui::DragValue::new(&mut gain.preamp_db)
+                .range(PREAMP_DB_RANGE)
+                .speed(0.1)
+                .fixed_decimals(1),
+        )
+        .labelled_by(ui.label(labels::PREAMP).id)
+        .on_hover_text(
+            "Added to every gain found; the gain is still lowered so that the track's peak \
+             stays at or under full scale",
+        );
+    });
+    if *gain != before {
+        out.push(Action::ReplayGain(*gain));
     }
 }
