@@ -347,36 +347,15 @@ fn playing_does_not_keep_a_core_busy() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tone.flac");
     make_tone(&file, 440.0, 20.0, 48_000, 2, 0.5);
-    let log = dir.path().join("metrics.jsonl");
     let _sink = lock_sink();
-    let mut child = Command::new(reel_bin())
-        .args(["play", "--no-gui", "--metrics-log"])
-        .arg(&log)
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // From 1 s of audio heard (start-up, import and the cache check are over) to 4 s.
-    wait_until(Duration::from_secs(15), || {
-        logged_position_ms(&log) > 1000.0
-    });
-    let (cpu0, pos0) = (cpu_time(child.id()), logged_position_ms(&log));
-    wait_until(Duration::from_secs(15), || {
-        logged_position_ms(&log) > pos0 + 3000.0
-    });
-    let (cpu1, pos1) = (cpu_time(child.id()), logged_position_ms(&log));
-    send_sigint(child.id());
-    let status = wait_child_with_timeout(&mut child, Duration::from_secs(5));
-    assert_eq!(status.code(), Some(0));
-    let share = (cpu1 - cpu0).as_secs_f64() * 1000.0 / (pos1 - pos0);
-    assert!(
-        share < 0.25,
-        "reel used {:?} of CPU for {:.0} ms of audio ({:.0} % of a core)",
-        cpu1 - cpu0,
-        pos1 - pos0,
-        share * 100.0
+    let share = cpu_share_while_playing(
+        Command::new(reel_bin()),
+        &file,
+        &dir.path().join("metrics.jsonl"),
+        3000.0,
     );
+    assert!(share < 0.25, "reel used {:.0} % of a core", share * 100.0);
 }
 
 #[test]

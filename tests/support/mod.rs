@@ -848,3 +848,27 @@ pub fn logged_position_ms(log: &Path) -> f64 {
         .find_map(|v| v["position_ms"].as_f64())
         .unwrap_or(0.0)
 }
+
+/// `cmd` (a `reel` command) run as `play --no-gui --metrics-log LOG FILE`: its CPU (user +
+/// system) per ms of audio heard, from 1 s of audio heard (start-up, import and cache checks
+/// over) for `span_ms` more; then SIGINT, which must end it with exit 0.
+pub fn cpu_share_while_playing(mut cmd: Command, file: &Path, log: &Path, span_ms: f64) -> f64 {
+    let mut child = cmd
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(log)
+        .arg(file)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(15), || logged_position_ms(log) > 1000.0);
+    let (cpu0, pos0) = (cpu_time(child.id()), logged_position_ms(log));
+    wait_until(Duration::from_secs(15), || {
+        logged_position_ms(log) > pos0 + span_ms
+    });
+    let (cpu1, pos1) = (cpu_time(child.id()), logged_position_ms(log));
+    send_sigint(child.id());
+    let status = wait_child_with_timeout(&mut child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{}: reel failed", file.display());
+    (cpu1 - cpu0).as_secs_f64() * 1000.0 / (pos1 - pos0)
+}
