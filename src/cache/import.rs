@@ -70,6 +70,21 @@ pub struct Imported {
     pub repaired: bool,
 }
 
+impl Imported {
+    /// A cache hit: `given` found cached as `hash` in `object`; nothing copied.
+    pub(crate) fn hit(given: &Path, hash: String, object: PathBuf, size: u64) -> Imported {
+        Imported {
+            path: given.to_path_buf(),
+            hash,
+            object,
+            size,
+            hit: true,
+            duplicate: false,
+            repaired: false,
+        }
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Default)]
 pub struct ImportReport {
@@ -381,15 +396,7 @@ impl Cache {
                         let object = self.object_path(e);
                         if fs::metadata(&object).is_ok_and(|m| m.len() == e.size) {
                             hits.push(e.hash.clone());
-                            Plan::Hit(Imported {
-                                path: c.given.clone(),
-                                hash: e.hash.clone(),
-                                object,
-                                size: e.size,
-                                hit: true,
-                                duplicate: false,
-                                repaired: false,
-                            })
+                            Plan::Hit(Imported::hit(&c.given, e.hash.clone(), object, e.size))
                         } else {
                             Plan::Miss { damaged: true }
                         }

@@ -43,15 +43,7 @@ impl Cache {
             self.pin_locked(st, std::slice::from_ref(&hash))?;
             st.pending.hits += 1;
             st.pending.bytes_saved += size;
-            Ok(Some(Some(Imported {
-                path: given.to_path_buf(),
-                hash,
-                object,
-                size,
-                hit: true,
-                duplicate: false,
-                repaired: false,
-            })))
+            Ok(Some(Some(Imported::hit(given, hash, object, size))))
         })?;
         match hit {
             None => Ok(Found::Miss),
@@ -73,15 +65,7 @@ impl Cache {
                 if let Some((e, _)) = st.index.lookup_source(key) {
                     let (hash, size, object) = (e.hash.clone(), e.size, self.object_path(e));
                     self.pin_locked(st, std::slice::from_ref(&hash))?;
-                    return Ok(Some(Imported {
-                        path: given.to_path_buf(),
-                        hash,
-                        object,
-                        size,
-                        hit: true,
-                        duplicate: false,
-                        repaired: false,
-                    }));
+                    return Ok(Some(Imported::hit(given, hash, object, size)));
                 }
             }
             Ok(None)

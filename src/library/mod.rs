@@ -256,6 +256,17 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, LibraryError> {
 }
 
 /// The bytes a path is stored as.
+/// Another connection holds the lock past the busy timeout: worth trying again.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        )
+    )
+}
+
 fn key(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()
 }
@@ -451,12 +462,7 @@ impl Library {
         let mut tries = 0;
         loop {
             match f(&self.conn) {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && tries < BUSY_RETRIES =>
-                {
+                Err(e) if is_busy(&e) && tries < BUSY_RETRIES => {
                     tries += 1;
                 }
                 other => return other.map_err(self.db_err(doing)),
@@ -482,12 +488,7 @@ impl Library {
                 Ok(r)
             })();
             match attempt {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && tries < BUSY_RETRIES =>
-                {
+                Err(e) if is_busy(&e) && tries < BUSY_RETRIES => {
                     tries += 1;
                 }
                 other => return other.map_err(self.db_err(doing)),
