@@ -721,8 +721,17 @@ impl Decoder {
             (Some(_), _) => (self.resume_at, self.out_rate()),
             (None, _) => (self.resume_at, self.resume_rate),
         };
+        // With a server buffer behind the stream, the first audio replaces the server's queue
+        // and the server asks for all of it at once: prime that much, plus a period.
+        let server = slot.link.server_buffer_frames();
+        let server_fill = if server > 0 {
+            server + slot.link.rate() as u64 * PRIME_MS / 1000
+        } else {
+            0
+        };
         let prime = (slot.link.rate() as u64 * PRIME_MS / 1000)
-            .min(slot.link.capacity_frames() / 2)
+            .max(server_fill)
+            .min(slot.link.capacity_frames() * 3 / 4)
             .max(1);
         slot.link.set_prime_frames(prime);
         let id = self.next_link_id;

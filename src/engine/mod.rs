@@ -69,6 +69,14 @@ pub const DEFAULT_RING_MS: u32 = 200;
 /// too; `--period` still lets a user ask for less.
 pub const DEFAULT_PERIOD_FRAMES: u32 = 1024;
 
+/// Audio the sound server keeps queued behind reel's stream (PulseAudio protocol only). A
+/// stall of reel's whole process shorter than this (a loaded machine, a page-in, a debugger)
+/// is never heard: 200 ms covers a 150 ms freeze with a period to spare. It delays nothing the
+/// user does: after a pause, seek or stop the next block replaces what the server holds (see
+/// `shared::ServerQueue`). The ring is this much larger, so that priming holds enough audio
+/// to refill the server at once. See README, "Where the latency goes".
+pub const SERVER_BUFFER_MS: u32 = 200;
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub output: OutputRequest,
