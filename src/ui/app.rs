@@ -45,6 +45,11 @@ pub const VOLUME_STEP: f32 = 0.05;
 /// What the window is started with.
 pub struct AppOptions {
     pub cache: Arc<Cache>,
+    /// Files other `reel FILE...` hand over, and the slot its thread wakes the UI through.
+    pub instance: Option<(
+        crate::instance::Listener,
+        Arc<std::sync::OnceLock<egui::Context>>,
+    )>,
     /// Imported, queued (replacing the saved queue) and played.
     pub files: Vec<PathBuf>,
     pub output: OutputOverride,
@@ -63,6 +68,7 @@ impl AppOptions {
     pub fn new(cache: Arc<Cache>) -> AppOptions {
         AppOptions {
             cache,
+            instance: None,
             files: Vec::new(),
             output: OutputOverride::default(),
             volume: None,
@@ -103,6 +109,8 @@ pub struct App {
     share: Arc<FrameShare>,
     metrics: Option<MetricsThread>,
     signals: Option<Watcher>,
+    /// Files that other `reel FILE...` hand to this window (src/instance.rs).
+    instance: Option<crate::instance::Listener>,
     /// Plays to record in the index once audio stops (hash, when).
     played: Vec<(String, u64)>,
     /// `--start`: seek here when the first file starts.
@@ -185,6 +193,10 @@ impl App {
         if let Some(w) = &opts.close_on_signal {
             w.attach(&ctx);
         }
+        let instance = opts.instance.map(|(listener, wake)| {
+            let _ = wake.set(ctx.clone());
+            listener
+        });
         let max_size_bytes = opts.cache.settings().max_size_bytes;
         Ok(App {
             engine,
@@ -212,6 +224,7 @@ impl App {
             share,
             metrics,
             signals: opts.close_on_signal,
+            instance,
             played: Vec::new(),
             start_at: opts.start,
             window_title: String::new(),
@@ -568,6 +581,15 @@ impl App {
         }
     }
 
+    /// Files another `reel FILE...` handed over: queued and played now, and the window raised.
+    fn take_handed_over(&mut self, ctx: &egui::Context) {
+        let batches = self.instance.as_ref().map(|l| l.take()).unwrap_or_default();
+        for files in batches {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            self.add_paths(files, Then::PlayNow, ctx);
+        }
+    }
+
     fn handle_drops(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -705,6 +727,7 @@ impl eframe::App for App {
         self.share.painted(&self.snap);
 
         self.handle_drops(&ctx);
+        self.take_handed_over(&ctx);
         self.shortcuts(&ctx);
 
         let current = self.current_index();
