@@ -15,6 +15,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod analysis;
 pub mod backend;
 pub mod bitperfect;
 pub mod callback;
@@ -44,7 +45,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
-pub use opener::{TrackOpener, WaitTag};
+pub use opener::{ScanKnown, TrackOpener, WaitTag};
 pub use output::OutputRequest;
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;

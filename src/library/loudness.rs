@@ -1,0 +1,241 @@
+//! The library's loudness scan results: EBU R 128 figures and the waveform summary of each
+//! track (engine/analysis.rs computes them), stored in the track's row, never in the file (its
+//! bytes, and so its cache hash, stay as they are).
+//!
+//! Filled two ways: `reel library add` scans the tracks still unscanned after adding
+//! ([`Library::scan_loudness`], on the caller's thread), and the first play of a track stores
+//! what the decoder thread measured while playing it ([`Library::store_analysis`], called by
+//! the session once playback is over). Each track's result is one transaction, written only
+//! if the file is still the one measured (same size and mtime): a kill -9 leaves a track
+//! scanned or not, never half, and two reels writing at once queue on SQLite's lock (busy
+//! timeout, then [`Library::write`]'s retries).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Library, key, path_of};
+use crate::cache::now_ms;
+use crate::engine::analysis::{Analysis, FileScan, analyze_file};
+use crate::error::{FileError, FileErrorKind, LibraryError};
+
+/// What the library knows of a track's loudness, for playing it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scanned {
+    /// Not in the library: nothing to look up, nothing to store.
+    NotInLibrary,
+    /// In the library, not scanned yet: a play to its end should store its scan.
+    NotYet,
+    /// Scanned: integrated loudness (LUFS) and true peak (dBTP), `None` for silence.
+    Done {
+        integrated_lufs: Option<f64>,
+        true_peak_dbtp: Option<f64>,
+    },
+}
+
+/// What [`Library::scan_loudness`] did.
+#[derive(Debug, Default)]
+pub struct LoudnessReport {
+    /// Tracks scanned and stored.
+    pub scanned: usize,
+    /// Tracks whose tags declare their ReplayGain: not scanned (tags win over a scan).
+    pub tagged: usize,
+    /// One per track that could not be scanned (gone, damaged, unreadable).
+    pub errors: Vec<LibraryError>,
+    /// The database failed or the scan was interrupted: what was scanned before is kept.
+    pub stopped: Option<LibraryError>,
+}
+
+impl LoudnessReport {
+    /// `loudness: S scanned, T tagged (not scanned), E failed`.
+    pub fn summary(&self) -> String {
+        format!(
+            "loudness: {} scanned, {} tagged (not scanned), {} failed",
+            self.scanned,
+            self.tagged,
+            self.errors.len()
+        )
+    }
+}
+
+/// Progress of the loudness scan: tracks done of the tracks to scan.
+#[derive(Debug, Clone)]
+pub struct LoudnessProgress<'a> {
+    pub file: &'a Path,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// A track to scan: its canonical path, and the size and mtime its row was read at.
+type ToScan = (PathBuf, u64, (i64, u32));
+
+/// A file as it is now: its size and mtime (what a stored result is tied to).
+fn stat(path: &Path) -> Option<(u64, (i64, u32))> {
+    let m = fs::metadata(path).ok()?;
+    Some((m.len(), (m.mtime(), m.mtime_nsec() as u32)))
+}
+
+impl Library {
+    /// The tracks not scanned yet whose file was there when last looked for, in path order:
+    /// (path, size, mtime).
+    fn unscanned(&self) -> Result<Vec<ToScan>, LibraryError> {
+        self.retry("while listing tracks to scan", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT path, size, mtime_s, mtime_ns FROM tracks \
+                 WHERE loudness_scanned_ms IS NULL AND source_missing = 0 ORDER BY path",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    path_of(r.get(0)?),
+                    r.get::<_, i64>(1)? as u64,
+                    (r.get(2)?, r.get::<_, i64>(3)? as u32),
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Scans every track not scanned yet whose tags declare no ReplayGain, storing each
+    /// result as it comes (see the module docs). `progress` is called before each track;
+    /// `cancel` (Ctrl-C) stops between two blocks of audio, keeping what was stored.
+    pub fn scan_loudness(
+        &mut self,
+        cancel: Option<&AtomicBool>,
+        progress: &mut dyn FnMut(&LoudnessProgress<'_>),
+    ) -> LoudnessReport {
+        let mut report = LoudnessReport::default();
+        let todo = match self.unscanned() {
+            Ok(t) => t,
+            Err(e) => {
+                report.stopped = Some(e);
+                return report;
+            }
+        };
+        let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        for (i, (path, size, mtime)) in todo.iter().enumerate() {
+            progress(&LoudnessProgress {
+                file: path,
+                done: i,
+                total: todo.len(),
+            });
+            // A file changed since it was added would be stored against the wrong row: it
+            // waits for the next `library add`, which reads it again.
+            if stat(path) != Some((*size, *mtime)) {
+                continue;
+            }
+            // Another reel may have scanned it meanwhile (two `library add`s at once).
+            if matches!(self.scanned(path), Ok(Scanned::Done { .. })) {
+                continue;
+            }
+            match analyze_file(path, &|| !cancelled()) {
+                Ok(None) => {
+                    report.stopped = Some(LibraryError::Interrupted);
+                    return report;
+                }
+                Ok(Some(FileScan::Tagged)) => report.tagged += 1,
+                Ok(Some(FileScan::Scanned(a))) => {
+                    match self.store_analysis(path, *size, *mtime, &a) {
+                        Ok(_) => report.scanned += 1,
+                        Err(e) => {
+                            report.stopped = Some(e);
+                            return report;
+                        }
+                    }
+                }
+                Err(e) => report.errors.push(LibraryError::File(e)),
+            }
+        }
+        report
+    }
+
+    /// Stores the scan of the track at `path` (canonical), if the library has it with this
+    /// size and mtime: the figures and the waveform together, in one transaction. Returns
+    /// whether a track was updated.
+    pub fn store_analysis(
+        &mut self,
+        path: &Path,
+        size: u64,
+        mtime: (i64, u32),
+        a: &Analysis,
+    ) -> Result<bool, LibraryError> {
+        let now = now_ms() as i64;
+        self.write("while saving a loudness scan", |tx| {
+            tx.execute(
+                "UPDATE tracks SET loudness_lufs = ?1, true_peak_dbtp = ?2, \
+                 loudness_range_lu = ?3, waveform = ?4, loudness_scanned_ms = ?5 \
+                 WHERE path = ?6 AND size = ?7 AND mtime_s = ?8 AND mtime_ns = ?9",
+                params![
+                    a.integrated_lufs,
+                    a.true_peak_dbtp,
+                    a.range_lu,
+                    a.waveform,
+                    now,
+                    key(path),
+                    size as i64,
+                    mtime.0,
+                    mtime.1
+                ],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    /// [`Library::store_analysis`] for the file at `path` as it is now (canonicalised).
+    pub fn store_analysis_of(&mut self, path: &Path, a: &Analysis) -> Result<bool, LibraryError> {
+        let canon = fs::canonicalize(path)
+            .map_err(|e| LibraryError::File(FileError::new(path, FileErrorKind::from_io(&e))))?;
+        match stat(&canon) {
+            Some((size, mtime)) => self.store_analysis(&canon, size, mtime, a),
+            None => Ok(false),
+        }
+    }
+
+    /// What the library knows of the loudness of the file at `path` (canonical) as it is
+    /// now: a result stored for another size or mtime does not count.
+    pub fn scanned(&self, path: &Path) -> Result<Scanned, LibraryError> {
+        let Some((size, mtime)) = stat(path) else {
+            return Ok(Scanned::NotInLibrary);
+        };
+        let row = self.retry("while reading it", |c| {
+            c.query_row(
+                "SELECT loudness_scanned_ms IS NOT NULL, loudness_lufs, true_peak_dbtp, size, \
+                 mtime_s, mtime_ns FROM tracks WHERE path = ?1",
+                [key(path)],
+                |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        r.get::<_, Option<f64>>(1)?,
+                        r.get::<_, Option<f64>>(2)?,
+                        r.get::<_, i64>(3)? as u64,
+                        (r.get::<_, i64>(4)?, r.get::<_, i64>(5)? as u32),
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        Ok(match row {
+            None => Scanned::NotInLibrary,
+            Some((true, lufs, tp, s, m)) if (s, m) == (size, mtime) => Scanned::Done {
+                integrated_lufs: lufs,
+                true_peak_dbtp: tp,
+            },
+            Some(_) => Scanned::NotYet,
+        })
+    }
+
+    /// The waveform summary stored for the track at `path` (canonical), if scanned.
+    pub fn waveform(&self, path: &Path) -> Result<Option<Vec<u8>>, LibraryError> {
+        self.retry("while reading it", |c| {
+            c.query_row(
+                "SELECT waveform FROM tracks WHERE path = ?1",
+                [key(path)],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+}
