@@ -538,6 +538,9 @@ impl Decoder {
                         if let Some(r) = st.tracks.get_mut(track) {
                             r.info = Some(p.info().clone());
                             r.error = None;
+                            r.fidelity_at_open = Some(p.fidelity());
+                            // This play's verdict comes at its end, not an earlier play's.
+                            r.fidelity = None;
                         }
                         st.out_rate = fmt.rate;
                         st.resampler_delay_frames = p.resampler_delay_frames();

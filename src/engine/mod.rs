@@ -257,6 +257,18 @@ impl Engine {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// The bit-perfect verdict of queue entry `track` as the window's badge shows it
+    /// ([`bitperfect::badge_verdict`]): `(true, None)`, or false and the first reason.
+    pub fn bit_perfect(
+        &self,
+        track: usize,
+        volume_below_full: bool,
+        device_format: &str,
+    ) -> Option<(bool, Option<&'static str>)> {
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        bitperfect::badge_verdict(st.tracks.get(track)?, volume_below_full, device_format)
+    }
+
     /// A consistent copy of every meter. Resets the "since last read" figures (ring minimum,
     /// peak and RMS levels).
     pub fn snapshot(&self) -> MeterSnapshot {

@@ -226,16 +226,35 @@ impl Library {
         })
     }
 
-    /// The waveform summary stored for the track at `path` (canonical), if scanned.
-    pub fn waveform(&self, path: &Path) -> Result<Option<Vec<u8>>, LibraryError> {
+    /// The waveform summary stored for the track at `path` (canonical), or else for a track
+    /// with content `hash` (the window plays cached copies), if scanned.
+    pub fn waveform(
+        &self,
+        path: &Path,
+        hash: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, LibraryError> {
         self.retry("while reading it", |c| {
-            c.query_row(
-                "SELECT waveform FROM tracks WHERE path = ?1",
-                [key(path)],
-                |r| r.get::<_, Option<Vec<u8>>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
+            let by_path = c
+                .query_row(
+                    "SELECT waveform FROM tracks WHERE path = ?1",
+                    [key(path)],
+                    |r| r.get::<_, Option<Vec<u8>>>(0),
+                )
+                .optional()?
+                .flatten();
+            match (by_path, hash) {
+                (Some(w), _) => Ok(Some(w)),
+                (None, Some(h)) => c
+                    .query_row(
+                        "SELECT waveform FROM tracks WHERE content_hash = ?1 \
+                         AND waveform IS NOT NULL LIMIT 1",
+                        [h],
+                        |r| r.get::<_, Option<Vec<u8>>>(0),
+                    )
+                    .optional()
+                    .map(Option::flatten),
+                (None, None) => Ok(None),
+            }
         })
     }
 }

@@ -31,6 +31,7 @@ use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Stats};
+use crate::engine::analysis::Waveform;
 use crate::engine::{
     Command, Engine, EngineConfig, Event, GainSettings, MeterSnapshot, OutputRequest, PlayState,
 };
@@ -110,6 +111,9 @@ pub struct App {
     settings_window: SettingsWindow,
     window_title: String,
     frames: u64,
+    /// The seek bar's waveform: the content hash of the track it was asked for, and the
+    /// summary once the library worker has read it (`None`: not scanned, or not yet read).
+    waveform: Option<(String, Option<Arc<Waveform>>)>,
 }
 
 impl App {
@@ -214,6 +218,7 @@ impl App {
             signals: opts.close_on_signal,
             played: Vec::new(),
             start_at: opts.start,
+            waveform: None,
             window_title: String::new(),
             frames: 0,
         })
@@ -227,6 +232,11 @@ impl App {
 
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// The waveform the seek bar draws for the track heard now, once the library has it.
+    pub fn heard_waveform(&self) -> Option<&Waveform> {
+        self.waveform.as_ref().and_then(|(_, w)| w.as_deref())
     }
 
     /// The snapshot the last frame showed.
@@ -311,6 +321,19 @@ impl App {
             })
             .collect();
         self.playlists.save(entries, ctx);
+    }
+
+    /// Asks the library worker for the waveform of the track heard now, once per track.
+    fn want_waveform(&mut self, playing: Option<&QueueItem>) {
+        let Some(q) = playing else { return };
+        if self.waveform.as_ref().is_some_and(|(h, _)| *h == q.hash) {
+            return;
+        }
+        self.waveform = Some((q.hash.clone(), None));
+        self.lib_worker.send(LibraryJob::Waveform {
+            source: q.source.clone(),
+            hash: q.hash.clone(),
+        });
     }
 
     fn current_index(&self) -> Option<usize> {
@@ -437,7 +460,25 @@ impl App {
         let reports: Vec<LibraryReport> = self.lib_worker.reports.try_iter().collect();
         for r in reports {
             match r {
-                LibraryReport::Tracks(tracks) => self.library.set_tracks(tracks),
+                LibraryReport::Tracks(tracks) => {
+                    self.library.set_tracks(tracks);
+                    // The library changed (a scan may have stored it): ask again.
+                    if matches!(self.waveform, Some((_, None))) {
+                        self.waveform = None;
+                    }
+                }
+                LibraryReport::LoudnessStored => {
+                    if matches!(self.waveform, Some((_, None))) {
+                        self.waveform = None;
+                    }
+                }
+                LibraryReport::Waveform { hash, wave } => {
+                    if let Some((want, got)) = &mut self.waveform
+                        && *want == hash
+                    {
+                        *got = wave;
+                    }
+                }
                 LibraryReport::Progress { done, total } => self.scan = Some((done, total)),
                 LibraryReport::Scanned { summary, errors } => {
                     self.scan = None;
@@ -715,6 +756,7 @@ impl eframe::App for App {
                 .as_ref()
                 .map(|q| (q.hash.as_str(), q.object.as_path(), q.cover_art)),
         );
+        self.want_waveform(playing_item.as_ref());
         self.update_title(&ctx);
 
         egui::Panel::top("top-bar").show(ui, |ui| {
@@ -730,6 +772,18 @@ impl eframe::App for App {
                     snap: &self.snap,
                     now_playing: playing_item.as_ref(),
                     cover: self.covers.texture.as_ref(),
+                    waveform: self
+                        .waveform
+                        .as_ref()
+                        .filter(|(h, _)| playing_item.as_ref().is_some_and(|q| q.hash == *h))
+                        .and_then(|(_, w)| w.as_deref()),
+                    bit_perfect: current.and_then(|i| {
+                        self.engine.bit_perfect(
+                            i,
+                            self.settings.volume < 1.0,
+                            &self.snap.sample_format,
+                        )
+                    }),
                     volume: self.settings.volume,
                     queue_len: self.queue.len(),
                 },
