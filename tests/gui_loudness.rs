@@ -16,7 +16,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use reel::cache::Cache;
-use reel::engine::PlayState;
+use reel::engine::{GainMode, GainSettings, PlayState};
 use reel::ui::labels;
 use reel::ui::{App, AppOptions};
 use support::*;
@@ -44,13 +44,17 @@ struct Gui {
 }
 
 impl Gui {
-    /// A window at full volume on its own cache and library.
-    fn open() -> Gui {
+    /// A window at full volume on its own cache and library, ReplayGain in `mode`.
+    fn open(mode: GainMode) -> Gui {
         let dir = tempfile::tempdir().unwrap();
         let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
         let mut opts = AppOptions::new(cache);
         opts.library_dir = Some(dir.path().join("library"));
         opts.volume = Some(1.0);
+        opts.gain = Some(GainSettings {
+            mode,
+            preamp_db: 0.0,
+        });
         let harness = Harness::builder()
             .with_size(egui::vec2(1280.0, 800.0))
             .build_eframe(move |cc| App::new(cc, opts).expect("engine starts"));
@@ -120,7 +124,9 @@ fn flac(path: &Path, amp: f64, loud_secs: f64, secs: f64) {
 
 #[test]
 fn the_bit_perfect_badge_says_bit_perfect_and_names_the_volume_once_it_is_below_100_percent() {
-    let mut g = Gui::open();
+    // ReplayGain off: the window's loudness scan of the dropped file would otherwise give it
+    // a gain (the next test).
+    let mut g = Gui::open(GainMode::Off);
     let file = g.dir.path().join("clean.flac");
     flac(&file, 0.5, 3.0, 3.0);
     g.drop_and_play(&file);
@@ -142,7 +148,7 @@ fn the_bit_perfect_badge_says_bit_perfect_and_names_the_volume_once_it_is_below_
 
 #[test]
 fn the_seek_bar_gets_the_waveform_the_library_scanned_for_the_dropped_file() {
-    let mut g = Gui::open();
+    let mut g = Gui::open(GainMode::Auto);
     let file = g.dir.path().join("half.flac");
     // Loud for the first half, silent for the second.
     flac(&file, 0.5, 3.0, 6.0);
@@ -160,4 +166,40 @@ fn the_seek_bar_gets_the_waveform_the_library_scanned_for_the_dropped_file() {
         "{first:?}"
     );
     assert!(second[4..].iter().all(|c| *c == (0.0, 0.0)), "{second:?}");
+}
+
+#[test]
+fn a_dropped_untagged_file_plays_at_the_gain_of_its_loudness_scan_once_scanned() {
+    let mut g = Gui::open(GainMode::Auto);
+    let file = g.dir.path().join("quiet.flac");
+    // A −30 dBFS sine in both channels: −30 LUFS, so +12 dB to reach −18 LUFS.
+    flac(&file, 10f64.powf(-30.0 / 20.0), 4.0, 4.0);
+    g.drop_and_play(&file);
+    // The first play opened before the scan: no gain. Once the scan is stored, the next
+    // open of the track uses it.
+    g.until("the library scanned the dropped file", |h| {
+        h.state().heard_waveform().is_some()
+    });
+    g.until("the Stop button", |h| {
+        h.query_by_label(labels::STOP).is_some()
+    });
+    g.harness.get_by_label(labels::STOP).click();
+    g.until("stopped", |h| {
+        h.state().engine().snapshot().state == PlayState::Stopped
+    });
+    g.until("the Play button", |h| {
+        h.query_by_label(labels::PLAY).is_some()
+    });
+    g.harness.get_by_label(labels::PLAY).click();
+    g.until("playing at the scan's gain", |h| {
+        let s = h.state().engine().snapshot();
+        s.state == PlayState::Playing && s.gain_source == "scan"
+    });
+    let gain = g.harness.state().engine().snapshot().gain_db;
+    assert!((gain - 12.0).abs() < 0.5, "{gain}");
+    g.until("the badge names the gain", |h| {
+        h.query_by_role_and_label(egui::Role::Status, labels::BIT_PERFECT)
+            .and_then(|n| n.accesskit_node().value())
+            .is_some_and(|v| v == "not bit-perfect: gain")
+    });
 }

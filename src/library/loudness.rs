@@ -226,6 +226,35 @@ impl Library {
         })
     }
 
+    /// [`Library::scanned`] for content `hash` (the window plays cached copies, named by
+    /// their hash): a scan is of the content, so any track with that content will do.
+    pub fn scanned_by_hash(&self, hash: &str) -> Result<Scanned, LibraryError> {
+        let row = self.retry("while reading it", |c| {
+            c.query_row(
+                "SELECT loudness_scanned_ms IS NOT NULL, loudness_lufs, true_peak_dbtp \
+                 FROM tracks WHERE content_hash = ?1 \
+                 ORDER BY loudness_scanned_ms IS NULL LIMIT 1",
+                [hash],
+                |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        r.get::<_, Option<f64>>(1)?,
+                        r.get::<_, Option<f64>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        Ok(match row {
+            None => Scanned::NotInLibrary,
+            Some((true, lufs, tp)) => Scanned::Done {
+                integrated_lufs: lufs,
+                true_peak_dbtp: tp,
+            },
+            Some(_) => Scanned::NotYet,
+        })
+    }
+
     /// The waveform summary stored for the track at `path` (canonical), or else for a track
     /// with content `hash` (the window plays cached copies), if scanned.
     pub fn waveform(

@@ -165,6 +165,10 @@ impl App {
 
         let worker = Worker::start(opts.cache.clone(), ctx.clone());
         worker.send(Job::Refresh);
+        // Scanned tracks without tags play levelled here too (asked on the decoder thread).
+        engine.set_opener(Some(Arc::new(super::loudness::LibraryLoudness::new(
+            opts.library_dir.clone(),
+        ))));
         let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {
             lib_worker.send(LibraryJob::Add {
@@ -565,6 +569,15 @@ impl App {
                         .post(Topic::Output, NoticeKind::Error, e.to_string())
                 }
                 Event::Stopped | Event::QueueFinished => self.record_plays(),
+                // A first play scanned the track: into the library, against the user's file.
+                Event::Analysed { path, analysis, .. } => {
+                    if let Some(q) = self.queue.iter().find(|q| q.object == path) {
+                        self.lib_worker.send(LibraryJob::StoreAnalysis {
+                            source: q.source.clone(),
+                            analysis: Box::new(analysis),
+                        });
+                    }
+                }
                 _ => {}
             }
         }

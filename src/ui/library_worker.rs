@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
 use crate::cache::{Cache, Entry};
-use crate::engine::analysis::Waveform;
+use crate::engine::analysis::{Analysis, Waveform};
 use crate::library::{AddOptions, CacheView, Library, Query, Track};
 
 /// A scan reports its progress at most this often.
@@ -30,6 +30,12 @@ pub enum LibraryJob {
     Add { paths: Vec<PathBuf>, quiet: bool },
     /// Remove these tracks from the library (not their files, not their cached copies).
     Remove(Vec<PathBuf>),
+    /// Store the loudness scan the decoder made while the track at `source` played (its
+    /// first play), if the file is still the one measured.
+    StoreAnalysis {
+        source: PathBuf,
+        analysis: Box<Analysis>,
+    },
     /// The waveform summary of the track at `source` (or of content `hash`), for the seek
     /// bar: answered by [`LibraryReport::Waveform`], without listing again.
     Waveform { source: PathBuf, hash: String },
@@ -114,6 +120,16 @@ impl LibraryWorker {
                                     ctx.clone(),
                                 );
                             }
+                        }
+                        LibraryJob::StoreAnalysis { source, analysis } => {
+                            if let Err(e) = lib.store_analysis_of(&source, &analysis)
+                                && !e.is_about_the_file()
+                            {
+                                send(LibraryReport::Error(e.to_string()));
+                            }
+                            send(LibraryReport::LoudnessStored);
+                            pending.fetch_sub(1, Ordering::SeqCst);
+                            continue;
                         }
                         LibraryJob::Waveform { source, hash } => {
                             let canon = std::fs::canonicalize(&source).unwrap_or(source);
