@@ -168,6 +168,7 @@ impl App {
         // Scanned tracks without tags play levelled here too (asked on the decoder thread).
         engine.set_opener(Some(Arc::new(super::loudness::LibraryLoudness::new(
             opts.library_dir.clone(),
+            opts.cache.clone(),
         ))));
         let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {

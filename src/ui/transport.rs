@@ -254,7 +254,8 @@ fn bit_perfect_badge(ui: &mut egui::Ui, ok: bool, reason: Option<&str>) {
 }
 
 /// One vertical stroke per pixel column of `rect`, from the min to the max of the summary's
-/// columns under it; the part already heard (left of `heard`, 0..=1) in the accent colour.
+/// columns under it (scaled to the track's peak); the part already heard (left of `heard`,
+/// 0..=1) in the accent colour.
 fn waveform_shape(ui: &egui::Ui, rect: egui::Rect, w: &Waveform, heard: f32) -> egui::Shape {
     let n = w.columns.len();
     let px = rect.width().max(1.0) as usize;
@@ -262,7 +263,10 @@ fn waveform_shape(ui: &egui::Ui, rect: egui::Rect, w: &Waveform, heard: f32) -> 
         return egui::Shape::Noop;
     }
     let mid = rect.center().y;
-    let half = rect.height() / 2.0;
+    // Scaled to the track's own peak, so a quiet track shows its shape too (not below 1/20 of
+    // full scale, where the shape would be noise).
+    let peak = w.columns.iter().fold(0.05f32, |p, c| p.max(-c.0).max(c.1));
+    let half = rect.height() / 2.0 / peak;
     let played = ui.visuals().selection.bg_fill.gamma_multiply(0.8);
     let ahead = ui.visuals().weak_text_color().gamma_multiply(0.6);
     let shapes = (0..px)
