@@ -159,3 +159,72 @@ fn the_waveform_summary_of_a_loud_half_then_a_silent_half_is_stored_in_the_libra
         &cols[514..]
     );
 }
+
+/// Tracks whose loudness scan is stored, read by a connection of the test's own.
+fn scanned_rows(dirs: &Dirs) -> i64 {
+    let c = rusqlite::Connection::open(dirs.db()).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM tracks WHERE loudness_scanned_ms IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_during_the_loudness_scan_leaves_each_track_scanned_whole_or_not_and_the_next_add_finishes()
+ {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    const FILES: u32 = 600;
+    let dirs = Dirs::new();
+    let music = dirs.music("music");
+    for i in 0..FILES {
+        // Half a second of a tone each (16-bit stereo, 48 kHz).
+        cache_support::write_wav(&music.join(format!("{i:04}.wav")), 96_000, i);
+    }
+    let mut child = dirs
+        .cmd()
+        .args(["library", "add"])
+        .arg(&music)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the loudness scan (after the add) has stored some tracks.
+    wait_until(Duration::from_secs(60), || {
+        dirs.db().exists() && scanned_rows(&dirs) > 0
+    });
+    child.kill().unwrap(); // SIGKILL
+    let status = wait_child_with_timeout(&mut child, Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(9), "the scan ended before the kill");
+
+    assert_eq!(dirs.integrity(), "ok");
+    let db = rusqlite::Connection::open(dirs.db()).unwrap();
+    // Each track has its figures and its waveform together, or neither.
+    let halves: i64 = db
+        .query_row(
+            "SELECT count(*) FROM tracks WHERE (loudness_scanned_ms IS NULL) != (waveform IS NULL) \
+             OR (loudness_scanned_ms IS NULL) != (loudness_lufs IS NULL) \
+             OR (waveform IS NOT NULL AND length(waveform) != 2048)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(halves, 0);
+    let saved = scanned_rows(&dirs);
+    assert!(saved > 0 && saved < i64::from(FILES), "{saved}");
+
+    // The next add scans only what the killed one had not stored.
+    let r = dirs.add(&[&music]).ok();
+    assert!(
+        r.stdout
+            .contains(&format!("loudness: {} scanned,", i64::from(FILES) - saved)),
+        "{saved} were saved; {}",
+        r.stdout
+    );
+    assert_eq!(scanned_rows(&dirs), i64::from(FILES));
+    assert_eq!(dirs.integrity(), "ok");
+}
