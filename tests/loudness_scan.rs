@@ -228,3 +228,41 @@ fn kill_9_during_the_loudness_scan_leaves_each_track_scanned_whole_or_not_and_th
     assert_eq!(scanned_rows(&dirs), i64::from(FILES));
     assert_eq!(dirs.integrity(), "ok");
 }
+
+#[test]
+fn two_reels_adding_and_scanning_the_same_folder_at_once_both_succeed_and_scan_every_track() {
+    const FILES: u32 = 200;
+    let dirs = Dirs::new();
+    let music = dirs.music("music");
+    for i in 0..FILES {
+        cache_support::write_wav(&music.join(format!("{i:04}.wav")), 96_000, i);
+    }
+    // Both at once, each with a timeout (a reel that hung on the other's lock would fail).
+    let add = || {
+        run_with_timeout(
+            dirs.cmd().args(["library", "add"]).arg(&music),
+            Duration::from_secs(120),
+        )
+    };
+    let outs = std::thread::scope(|s| {
+        let a = s.spawn(add);
+        let b = s.spawn(add);
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    for out in outs {
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains(", 0 failed"), "{stdout}");
+    }
+    assert_eq!(dirs.integrity(), "ok");
+    assert_eq!(scanned_rows(&dirs), i64::from(FILES));
+    let tracks = dirs.list(&[]);
+    assert_eq!(tracks.len(), FILES as usize);
+    assert!(
+        tracks.iter().all(|t| t["loudness_lufs"].as_f64().is_some()),
+        "{tracks:?}"
+    );
+}

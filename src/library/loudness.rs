@@ -287,3 +287,89 @@ impl Library {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::{DB_FILE_NAME, MIGRATIONS, SCHEMA_VERSION};
+
+    fn analysis(lufs: f64) -> Analysis {
+        Analysis {
+            integrated_lufs: Some(lufs),
+            true_peak_dbtp: Some(-1.0),
+            range_lu: Some(3.0),
+            waveform: vec![0; 2048],
+        }
+    }
+
+    #[test]
+    fn a_library_from_before_the_scan_is_migrated_with_its_tracks_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib_dir = dir.path().join("lib");
+        std::fs::create_dir(&lib_dir).unwrap();
+        {
+            // A version-1 database, as the reel before the scan left it, with one track.
+            let c = rusqlite::Connection::open(lib_dir.join(DB_FILE_NAME)).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO tracks (path, path_text, size, mtime_s, mtime_ns, codec, container, \
+                 rate, channels, added_ms, scanned_ms, search) \
+                 VALUES (x'2f61', '/a', 1, 0, 0, 'flac', 'flac', 48000, 2, 0, 0, 'a')",
+                [],
+            )
+            .unwrap();
+        }
+        let lib = Library::open_dir(lib_dir.clone()).unwrap();
+        let v: i64 = lib
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let t = lib.list(&Default::default()).unwrap();
+        assert_eq!(t.len(), 1);
+        assert!(!t[0].loudness_scanned && t[0].loudness_lufs.is_none());
+    }
+
+    #[test]
+    fn a_scan_is_stored_only_against_the_file_it_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.wav");
+        std::fs::write(
+            &file,
+            b"not really audio, but a file with a size and an mtime",
+        )
+        .unwrap();
+        let file = std::fs::canonicalize(&file).unwrap();
+        let mut lib = Library::open_dir(dir.path().join("lib")).unwrap();
+        let (size, mtime) = stat(&file).unwrap();
+        lib.write("test", |tx| {
+            tx.execute(
+                "INSERT INTO tracks (path, path_text, size, mtime_s, mtime_ns, codec, container, \
+                 rate, channels, added_ms, scanned_ms, search) \
+                 VALUES (?1, '', ?2, ?3, ?4, 'pcm', 'wav', 48000, 2, 0, 0, '')",
+                params![key(&file), size as i64, mtime.0, mtime.1],
+            )
+        })
+        .unwrap();
+        assert_eq!(lib.scanned(&file).unwrap(), Scanned::NotYet);
+        // Measured from another version of the file: not stored.
+        assert!(
+            !lib.store_analysis(&file, size + 1, mtime, &analysis(-20.0))
+                .unwrap()
+        );
+        assert_eq!(lib.scanned(&file).unwrap(), Scanned::NotYet);
+        assert!(lib.store_analysis_of(&file, &analysis(-20.0)).unwrap());
+        assert_eq!(
+            lib.scanned(&file).unwrap(),
+            Scanned::Done {
+                integrated_lufs: Some(-20.0),
+                true_peak_dbtp: Some(-1.0)
+            }
+        );
+        assert_eq!(lib.waveform(&file, None).unwrap().unwrap().len(), 2048);
+        // The file changes: its scan no longer counts.
+        std::fs::write(&file, b"changed, and longer than it was before the change").unwrap();
+        assert_eq!(lib.scanned(&file).unwrap(), Scanned::NotYet);
+    }
+}
