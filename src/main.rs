@@ -69,10 +69,14 @@ enum Cmd {
 #[derive(Subcommand)]
 enum LibraryCmd {
     /// Add files, or folders scanned recursively (tags only; nothing is copied). Adding a
-    /// folder again finds new, changed and removed files.
+    /// folder again finds new, changed and removed files. Then scans the loudness (EBU R 128)
+    /// and waveform of every track not scanned yet whose tags declare no ReplayGain.
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Skip the loudness scan: tracks are then scanned on their first play.
+        #[arg(long)]
+        no_scan: bool,
     },
     /// List the tracks (C: cached, !: file missing).
     List {
@@ -363,7 +367,10 @@ fn main() {
             cli.library_dir.as_deref(),
             cli.cache_dir.as_deref(),
             match command {
-                LibraryCmd::Add { paths } => LibraryCommand::Add { paths },
+                LibraryCmd::Add { paths, no_scan } => LibraryCommand::Add {
+                    paths,
+                    scan: !no_scan,
+                },
                 LibraryCmd::List { json, search, sort } => LibraryCommand::List {
                     json,
                     search,

@@ -15,6 +15,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod analysis;
 pub mod backend;
 pub mod bitperfect;
 pub mod callback;
@@ -44,7 +45,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
-pub use opener::{TrackOpener, WaitTag};
+pub use opener::{ScanKnown, TrackOpener, WaitTag};
 pub use output::OutputRequest;
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
@@ -262,6 +263,18 @@ impl Engine {
     /// Engine clock: nanoseconds since start (the clock episodes are stamped with).
     pub fn clock_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// The bit-perfect verdict of queue entry `track` as the window's badge shows it
+    /// ([`bitperfect::badge_verdict`]): `(true, None)`, or false and the first reason.
+    pub fn bit_perfect(
+        &self,
+        track: usize,
+        volume_below_full: bool,
+        device_format: &str,
+    ) -> Option<(bool, Option<&'static str>)> {
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        bitperfect::badge_verdict(st.tracks.get(track)?, volume_below_full, device_format)
     }
 
     /// A consistent copy of every meter. Resets the "since last read" figures (ring minimum,

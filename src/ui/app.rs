@@ -31,6 +31,7 @@ use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Stats};
+use crate::engine::analysis::Waveform;
 use crate::engine::{
     Command, Engine, EngineConfig, Event, GainSettings, MeterSnapshot, OutputRequest, PlayState,
 };
@@ -118,6 +119,9 @@ pub struct App {
     settings_window: SettingsWindow,
     window_title: String,
     frames: u64,
+    /// The seek bar's waveform: the content hash of the track it was asked for, and the
+    /// summary once the library worker has read it (`None`: not scanned, or not yet read).
+    waveform: Option<(String, Option<Arc<Waveform>>)>,
 }
 
 impl App {
@@ -169,6 +173,11 @@ impl App {
 
         let worker = Worker::start(opts.cache.clone(), ctx.clone());
         worker.send(Job::Refresh);
+        // Scanned tracks without tags play levelled here too (asked on the decoder thread).
+        engine.set_opener(Some(Arc::new(super::loudness::LibraryLoudness::new(
+            opts.library_dir.clone(),
+            opts.cache.clone(),
+        ))));
         let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {
             lib_worker.send(LibraryJob::Add {
@@ -227,6 +236,7 @@ impl App {
             instance,
             played: Vec::new(),
             start_at: opts.start,
+            waveform: None,
             window_title: String::new(),
             frames: 0,
         })
@@ -240,6 +250,11 @@ impl App {
 
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// The waveform the seek bar draws for the track heard now, once the library has it.
+    pub fn heard_waveform(&self) -> Option<&Waveform> {
+        self.waveform.as_ref().and_then(|(_, w)| w.as_deref())
     }
 
     /// The snapshot the last frame showed.
@@ -324,6 +339,19 @@ impl App {
             })
             .collect();
         self.playlists.save(entries, ctx);
+    }
+
+    /// Asks the library worker for the waveform of the track heard now, once per track.
+    fn want_waveform(&mut self, playing: Option<&QueueItem>) {
+        let Some(q) = playing else { return };
+        if self.waveform.as_ref().is_some_and(|(h, _)| *h == q.hash) {
+            return;
+        }
+        self.waveform = Some((q.hash.clone(), None));
+        self.lib_worker.send(LibraryJob::Waveform {
+            source: q.source.clone(),
+            hash: q.hash.clone(),
+        });
     }
 
     fn current_index(&self) -> Option<usize> {
@@ -450,7 +478,25 @@ impl App {
         let reports: Vec<LibraryReport> = self.lib_worker.reports.try_iter().collect();
         for r in reports {
             match r {
-                LibraryReport::Tracks(tracks) => self.library.set_tracks(tracks),
+                LibraryReport::Tracks(tracks) => {
+                    self.library.set_tracks(tracks);
+                    // The library changed (a scan may have stored it): ask again.
+                    if matches!(self.waveform, Some((_, None))) {
+                        self.waveform = None;
+                    }
+                }
+                LibraryReport::LoudnessStored => {
+                    if matches!(self.waveform, Some((_, None))) {
+                        self.waveform = None;
+                    }
+                }
+                LibraryReport::Waveform { hash, wave } => {
+                    if let Some((want, got)) = &mut self.waveform
+                        && *want == hash
+                    {
+                        *got = wave;
+                    }
+                }
                 LibraryReport::Progress { done, total } => self.scan = Some((done, total)),
                 LibraryReport::Scanned { summary, errors } => {
                     self.scan = None;
@@ -537,6 +583,15 @@ impl App {
                         .post(Topic::Output, NoticeKind::Error, e.to_string())
                 }
                 Event::Stopped | Event::QueueFinished => self.record_plays(),
+                // A first play scanned the track: into the library, against the user's file.
+                Event::Analysed { path, analysis, .. } => {
+                    if let Some(q) = self.queue.iter().find(|q| q.object == path) {
+                        self.lib_worker.send(LibraryJob::StoreAnalysis {
+                            source: q.source.clone(),
+                            analysis: Box::new(analysis),
+                        });
+                    }
+                }
                 _ => {}
             }
         }
@@ -738,6 +793,7 @@ impl eframe::App for App {
                 .as_ref()
                 .map(|q| (q.hash.as_str(), q.object.as_path(), q.cover_art)),
         );
+        self.want_waveform(playing_item.as_ref());
         self.update_title(&ctx);
 
         egui::Panel::top("top-bar").show(ui, |ui| {
@@ -753,6 +809,18 @@ impl eframe::App for App {
                     snap: &self.snap,
                     now_playing: playing_item.as_ref(),
                     cover: self.covers.texture.as_ref(),
+                    waveform: self
+                        .waveform
+                        .as_ref()
+                        .filter(|(h, _)| playing_item.as_ref().is_some_and(|q| q.hash == *h))
+                        .and_then(|(_, w)| w.as_deref()),
+                    bit_perfect: current.and_then(|i| {
+                        self.engine.bit_perfect(
+                            i,
+                            self.settings.volume < 1.0,
+                            &self.snap.sample_format,
+                        )
+                    }),
                     volume: self.settings.volume,
                     queue_len: self.queue.len(),
                 },

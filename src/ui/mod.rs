@@ -30,6 +30,7 @@ mod format;
 pub mod labels;
 mod library;
 mod library_worker;
+mod loudness;
 mod meters;
 mod metrics;
 pub mod notices;
