@@ -42,6 +42,12 @@ pub const VOLUME_VALUE: &str = "Volume level";
 pub const POSITION: &str = "Position";
 /// The level bars' accessible names: `Level L`, `Level R` (or `Level M`, `Level 3`, ...).
 pub const LEVEL: &str = "Level";
+/// The other level figures' accessible names, with the channel after them: `True peak L`.
+pub const SAMPLE_PEAK: &str = "Sample peak";
+pub const TRUE_PEAK: &str = "True peak";
+pub const PEAK_HOLD: &str = "Peak hold";
+/// The clip indicator (a button that clears it).
+pub const CLIP: &str = "Clip";
 
 /// `CAPTION: VALUE`, the form every meter figure and the position take.
 pub fn figure(caption: &str, value: &str) -> String {

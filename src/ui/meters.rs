@@ -16,6 +16,7 @@ use egui_plot::{HLine, Line, Plot, PlotPoints, VLine};
 use super::format;
 use super::labels::{self, figure};
 use crate::cache::Stats;
+use crate::engine::levels::{PEAK_HOLD_MS, RMS_WINDOW_MS};
 use crate::engine::{Episode, MeterSnapshot, PlayState};
 
 /// How much ring-fill history the plot shows.
@@ -23,6 +24,13 @@ pub const HISTORY_SECS: f64 = 30.0;
 
 /// Levels below this read as an empty bar.
 const LEVEL_FLOOR_DBFS: f64 = -60.0;
+/// The level bars' right end: above full scale, so a true peak over 0 dBTP shows.
+const LEVEL_CEILING_DB: f64 = 3.0;
+/// The level bars' colours: RMS, sample peak, true-peak tick, hold marker.
+const RMS_FILL: Color32 = Color32::from_rgb(0x4f, 0x9d, 0x69);
+const PEAK_FILL: Color32 = Color32::from_rgb(0x9b, 0xd1, 0x8f);
+const TRUE_PEAK_TICK: Color32 = Color32::from_rgb(0xf2, 0xb6, 0x56);
+const HOLD_TICK: Color32 = Color32::WHITE;
 
 const WARN: Color32 = Color32::from_rgb(0xe0, 0x5a, 0x47);
 /// The plot's lines: ring fill, lowest between frames, capacity.
@@ -109,8 +117,16 @@ fn expose(
     });
 }
 
-pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
+/// What the listener asked of the engine through the panel this frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MeterActions {
+    /// The clip indicator was clicked: clear it.
+    pub clear_clip: bool,
+}
+
+pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) -> MeterActions {
     let s = m.snap;
+    let mut actions = MeterActions::default();
     egui::ScrollArea::vertical()
         .id_salt("meters-scroll")
         .show(ui, |ui| {
@@ -333,39 +349,7 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
 
             // Levels.
             ui.add_space(6.0);
-            ui.strong("Levels");
-            for (c, (peak, rms)) in s.peak_dbfs.iter().zip(&s.rms_dbfs).enumerate() {
-                let name = channel_name(c, s.peak_dbfs.len());
-                let frac = ((rms - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS).clamp(0.0, 1.0);
-                let words = format!("peak {} · RMS {}", format::dbfs(*peak), format::dbfs(*rms));
-                // The figures beside the bar, not over it: over a bar they were unreadable
-                // where the bar's fill ended under them.
-                let bar = ui
-                    .horizontal(|ui| {
-                        let caption = ui.label(RichText::new(&name).monospace());
-                        let bar = ui.add(
-                            egui::ProgressBar::new(frac as f32)
-                                .desired_width(120.0)
-                                .desired_height(8.0),
-                        );
-                        ui.label(RichText::new(&words).monospace()).labelled_by(caption.id);
-                        bar
-                    })
-                    .inner;
-                expose(
-                    ui,
-                    &bar,
-                    &format!("{} {name}", labels::LEVEL),
-                    rms.max(LEVEL_FLOOR_DBFS).round(),
-                    LEVEL_FLOOR_DBFS..=0.0,
-                    words,
-                );
-                bar.on_hover_text(
-                    "Peak and RMS level of this channel since the previous frame, in dB \
-                     relative to full scale (0 dBFS is the loudest a sample can be). The bar \
-                     shows the RMS from -60 dBFS.",
-                );
-            }
+            levels(ui, s, &mut actions);
 
             // Cache.
             ui.add_space(6.0);
@@ -393,6 +377,145 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                 }
             }
         });
+    actions
+}
+
+/// The clip indicator, then one row per channel: a bar (RMS filled, sample peak lighter
+/// beyond it, a true-peak tick, a hold marker) with its figures beside it. Each figure is
+/// also its own accessible meter ("True peak L", -0.1 dBTP).
+fn levels(ui: &mut egui::Ui, s: &MeterSnapshot, actions: &mut MeterActions) {
+    ui.horizontal(|ui| {
+        ui.strong(format!(
+            "Levels (RMS over {RMS_WINDOW_MS} ms, hold {:.1} s)",
+            PEAK_HOLD_MS as f64 / 1000.0
+        ))
+        .on_hover_text(levels_help());
+        if clip_indicator(ui, s.clipped).clicked() {
+            actions.clear_clip = true;
+        }
+    });
+    let n = s.peak_dbfs.len();
+    for c in 0..n {
+        let at = |v: &Vec<f64>| v.get(c).copied().unwrap_or(-200.0);
+        let ch = Channel {
+            name: channel_name(c, n),
+            peak: at(&s.peak_dbfs),
+            true_peak: at(&s.true_peak_dbtp),
+            rms: at(&s.rms_dbfs),
+            hold: at(&s.true_peak_hold_dbtp),
+        };
+        level_row(ui, &ch);
+    }
+}
+
+fn levels_help() -> String {
+    format!(
+        "Measured as the audio is decoded, shown when it is heard. \
+         Sample peak: the largest sample since the previous frame (dBFS, light bar). \
+         True peak: the largest value of the wave between the samples, 4x oversampled as \
+         ITU-R BS.1770-4 defines it (dBTP, orange tick); it can exceed the sample peak. \
+         RMS: the root mean square over the last {RMS_WINDOW_MS} ms (dBFS, dark bar). \
+         Hold: the highest true peak of the last {PEAK_HOLD_MS} ms (white tick). \
+         The red line is full scale (0 dB). Clip lights when a sample reaches full scale and \
+         stays lit until clicked."
+    )
+}
+
+/// One channel's figures, in dB (the engine reports -200 for silence).
+struct Channel {
+    name: String,
+    peak: f64,
+    true_peak: f64,
+    rms: f64,
+    hold: f64,
+}
+
+/// The clip indicator: a button that is red once a sample reached full scale; a click clears
+/// it. Accessible as "Clip", with the value "clipped" or "not clipped".
+fn clip_indicator(ui: &mut egui::Ui, clipped: bool) -> egui::Response {
+    let (text, fill) = if clipped {
+        (
+            RichText::new(labels::CLIP).strong().color(Color32::WHITE),
+            WARN,
+        )
+    } else {
+        (RichText::new(labels::CLIP).weak(), Color32::TRANSPARENT)
+    };
+    let button = ui.add(egui::Button::new(text).fill(fill).small());
+    let state = if clipped { "clipped" } else { "not clipped" };
+    ui.ctx()
+        .accesskit_node_builder(button.id, |node| node.set_value(state));
+    button.on_hover_text(
+        "Lights (and stays lit) when a sample heard reached full scale (|x| ≥ 1.0 after the \
+         volume): the converter cannot go beyond it, so the wave was clipped. Click to clear.",
+    )
+}
+
+/// Where `db` falls on a level bar from `LEVEL_FLOOR_DBFS` to `LEVEL_CEILING_DB`.
+fn level_x(rect: egui::Rect, db: f64) -> f32 {
+    let f = ((db - LEVEL_FLOOR_DBFS) / (LEVEL_CEILING_DB - LEVEL_FLOOR_DBFS)).clamp(0.0, 1.0);
+    rect.left() + rect.width() * f as f32
+}
+
+fn level_row(ui: &mut egui::Ui, ch: &Channel) {
+    let words = format!(
+        "peak {} · TP {} · RMS {}",
+        format::dbfs(ch.peak),
+        format::dbtp(ch.true_peak),
+        format::dbfs(ch.rms)
+    );
+    ui.horizontal(|ui| {
+        let caption = ui.label(RichText::new(&ch.name).monospace());
+        let (rect, bar) = ui.allocate_exact_size(egui::vec2(120.0, 10.0), egui::Sense::hover());
+        let p = ui.painter();
+        p.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+        let span =
+            |db: f64| egui::Rect::from_min_max(rect.min, egui::pos2(level_x(rect, db), rect.max.y));
+        p.rect_filled(span(ch.peak), 2.0, PEAK_FILL);
+        p.rect_filled(span(ch.rms), 2.0, RMS_FILL);
+        let full_scale = level_x(rect, 0.0);
+        p.vline(full_scale, rect.y_range(), egui::Stroke::new(1.0, WARN));
+        for (db, colour) in [(ch.true_peak, TRUE_PEAK_TICK), (ch.hold, HOLD_TICK)] {
+            if db > LEVEL_FLOOR_DBFS {
+                p.vline(
+                    level_x(rect, db),
+                    rect.y_range(),
+                    egui::Stroke::new(2.0, colour),
+                );
+            }
+        }
+        // The figures beside the bar, not over it: over a bar they were unreadable where
+        // the bar's fill ended under them.
+        ui.label(RichText::new(&words).monospace().small())
+            .labelled_by(caption.id);
+        let rounded = |db: f64| (db.max(LEVEL_FLOOR_DBFS) * 10.0).round() / 10.0;
+        expose(
+            ui,
+            &bar,
+            &format!("{} {}", labels::LEVEL, ch.name),
+            rounded(ch.rms),
+            LEVEL_FLOOR_DBFS..=0.0,
+            words.clone(),
+        );
+        let figures = [
+            (labels::SAMPLE_PEAK, ch.peak, format::dbfs(ch.peak)),
+            (labels::TRUE_PEAK, ch.true_peak, format::dbtp(ch.true_peak)),
+            (labels::PEAK_HOLD, ch.hold, format::dbtp(ch.hold)),
+        ];
+        for (what, db, said) in figures {
+            let name = format!("{what} {}", ch.name);
+            let node = ui.interact(rect, bar.id.with(what), egui::Sense::hover());
+            expose(
+                ui,
+                &node,
+                &name,
+                rounded(db),
+                LEVEL_FLOOR_DBFS..=LEVEL_CEILING_DB,
+                said,
+            );
+        }
+        bar.on_hover_text(levels_help());
+    });
 }
 
 fn channel_name(c: usize, n: usize) -> String {
