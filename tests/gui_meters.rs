@@ -72,7 +72,7 @@ fn words(h: &Harness<'static, App>, role: egui::Role, name: &str) -> Option<Stri
 }
 
 #[test]
-fn a_full_scale_track_shows_its_true_peak_and_lights_the_clip_indicator_until_clicked() {
+fn a_full_scale_track_shows_its_true_peak_callback_load_and_a_clip_light_until_clicked() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("full-scale.wav");
     make_tone(&file, 1000.0, 1.5, 48_000, 2, 1.0);
@@ -99,6 +99,13 @@ fn a_full_scale_track_shows_its_true_peak_and_lights_the_clip_indicator_until_cl
     });
     let tp = words(&h, egui::Role::ProgressIndicator, "True peak R").unwrap();
     assert!(tp.ends_with(" dBTP"), "{tp}");
+    let load = words(&h, egui::Role::Image, labels::CALLBACK_LOAD_PLOT).unwrap();
+    for figure in ["p50 ", "p99 ", "max ", " period"] {
+        assert!(
+            load.contains(figure),
+            "the callback-load plot says {load:?}"
+        );
+    }
     for name in ["Sample peak L", "Peak hold L", "Level R"] {
         assert!(
             words(&h, egui::Role::ProgressIndicator, name).is_some(),

@@ -36,6 +36,8 @@ pub const RESAMPLER_DELAY: &str = "Resampler delay";
 pub const RING_LATENCY: &str = "Ring";
 pub const UNDERRUNS: &str = "Underruns";
 pub const CALLBACK_LOAD: &str = "Callback load";
+/// The callback-load plot's accessible name (p50, p99 and max against the period).
+pub const CALLBACK_LOAD_PLOT: &str = "Callback load plot";
 pub const DECODE_SPEED: &str = "Decode speed";
 pub const TTFA: &str = "Time to first audio";
 pub const VOLUME_VALUE: &str = "Volume level";

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use eframe::egui::{self, Color32, RichText};
-use egui_plot::{HLine, Line, Plot, PlotPoints, VLine};
+use egui_plot::{Bar, BarChart, HLine, Line, Plot, PlotPoint, PlotPoints, Text, VLine};
 
 use super::format;
 use super::labels::{self, figure};
@@ -276,6 +276,7 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) -> MeterActions {
                 s.callback_p99_us,
                 s.callback_max_us
             ));
+            callback_load_plot(ui, s);
             row(
                 ui,
                 labels::DECODE_SPEED,
@@ -525,6 +526,104 @@ fn channel_name(c: usize, n: usize) -> String {
         (2, 1) => "R".into(),
         _ => format!("{}", c + 1),
     }
+}
+
+/// The callback-load plot's scale: log10 of % of the period, from 0.01 % to the period.
+const LOAD_LOG_FLOOR: f64 = -2.0;
+const LOAD_LOG_PERIOD: f64 = 2.0;
+
+/// The callback's p50, p99 and max duration as bars, in % of the period it must fill, on a
+/// log scale from 0.01 % up to the period itself (100 %, the red line): a healthy callback
+/// takes a small fraction, and a log scale shows both it and how far it is from the line.
+/// Accessible as [`labels::CALLBACK_LOAD_PLOT`] with the three figures as its value.
+fn callback_load_plot(ui: &mut egui::Ui, s: &MeterSnapshot) {
+    let figures = [
+        ("p50", s.callback_load_p50, s.callback_p50_us),
+        ("p99", s.callback_load_p99, s.callback_p99_us),
+        ("max", s.callback_load_max, s.callback_max_us),
+    ];
+    let log = |load: f64| (load * 100.0).max(1e-9).log10().clamp(LOAD_LOG_FLOOR, 3.0);
+    let bars = figures
+        .iter()
+        .enumerate()
+        .map(|(i, (name, load, _))| {
+            Bar::new(i as f64, log(*load) - LOAD_LOG_FLOOR)
+                .base_offset(LOAD_LOG_FLOOR)
+                .name(*name)
+                .width(0.6)
+                .fill(if *load >= 1.0 { WARN } else { FILL_LINE })
+        })
+        .collect();
+    let words = format!(
+        "{} of a {} period",
+        figures
+            .iter()
+            .map(|(name, load, us)| format!("{name} {} ({us:.0} µs)", format::percent(*load)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        format::ms(s.device_buffer_ms)
+    );
+    ui.horizontal(|ui| {
+        let plot = Plot::new("callback-load")
+            .height(80.0)
+            .width(170.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .allow_boxed_zoom(false)
+            .show_x(false)
+            .default_x_bounds(-0.6, 2.6)
+            .default_y_bounds(LOAD_LOG_FLOOR, LOAD_LOG_PERIOD + 0.3)
+            .y_axis_formatter(|mark, _| {
+                let v = mark.value;
+                if (v - v.round()).abs() < 1e-6 && v >= LOAD_LOG_FLOOR {
+                    format!("{} %", 10f64.powf(v.round()))
+                } else {
+                    String::new()
+                }
+            })
+            .show_axes([false, true])
+            .show(ui, |p| {
+                p.bar_chart(BarChart::new("callback load", bars));
+                // Each bar's name just above it (the plot has no x axis to carry them).
+                for (i, (name, load, _)) in figures.iter().enumerate() {
+                    let at = PlotPoint::new(i as f64, log(*load) + 0.1);
+                    p.text(
+                        Text::new("", at, RichText::new(*name).small())
+                            .anchor(egui::Align2::CENTER_BOTTOM),
+                    );
+                }
+                p.hline(HLine::new("period", LOAD_LOG_PERIOD).color(WARN));
+            })
+            .response;
+        plot.widget_info(|| egui::WidgetInfo {
+            value: Some((s.callback_load_max * 1000.0).round() / 10.0),
+            ..egui::WidgetInfo::labeled(egui::Role::Image, true, labels::CALLBACK_LOAD_PLOT)
+        });
+        ui.ctx()
+            .accesskit_node_builder(plot.id, |node| node.set_value(words.clone()));
+        plot.on_hover_text(
+            "How long the audio callback took, as a share of the period it fills (frames ÷ \
+             rate), over the recent callbacks: the median (p50), the 99th percentile and the \
+             longest, on a log scale from 0.01 %. The red line is the whole period (100 %): \
+             a callback that long starves the device.",
+        );
+        // The figures beside the plot, not over it.
+        ui.vertical(|ui| {
+            for (name, load, us) in figures {
+                ui.label(
+                    RichText::new(format!("{name} {} · {us:.0} µs", format::percent(load)))
+                        .monospace()
+                        .small(),
+                );
+            }
+            ui.label(
+                RichText::new(format!("of {}", format::ms(s.device_buffer_ms)))
+                    .monospace()
+                    .small(),
+            );
+        });
+    });
 }
 
 fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
