@@ -38,6 +38,8 @@ pub const UNDERRUNS: &str = "Underruns";
 pub const CALLBACK_LOAD: &str = "Callback load";
 /// The callback-load plot's accessible name (p50, p99 and max against the period).
 pub const CALLBACK_LOAD_PLOT: &str = "Callback load plot";
+/// The ring-fill plot's accessible name; its value lists the underrun episodes.
+pub const RING_PLOT: &str = "Ring fill over the last 30 s";
 pub const DECODE_SPEED: &str = "Decode speed";
 pub const TTFA: &str = "Time to first audio";
 pub const VOLUME_VALUE: &str = "Volume level";

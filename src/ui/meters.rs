@@ -42,7 +42,7 @@ const LEGEND: [(Color32, &str); 4] = [
     (FILL_LINE, "ring fill"),
     (MIN_LINE, "lowest between frames"),
     (CAPACITY_LINE, "capacity"),
-    (WARN, "underrun"),
+    (WARN, "underrun, with its cause"),
 ];
 
 /// The ring fill over the last [`HISTORY_SECS`], one point per painted frame, and the underrun
@@ -626,6 +626,50 @@ fn callback_load_plot(ui: &mut egui::Ui, s: &MeterSnapshot) {
     });
 }
 
+/// An underrun episode as the ring plot shows it: seconds relative to now, and its cause.
+struct PlotEpisode {
+    start_s: f64,
+    end_s: f64,
+    cause: &'static str,
+}
+
+/// The episodes that reach into the last [`HISTORY_SECS`], relative to `now` (s).
+fn recent_episodes(episodes: &[Episode], now: f64) -> Vec<PlotEpisode> {
+    episodes
+        .iter()
+        .map(|e| {
+            let start_s = e.start_ns as f64 / 1e9 - now;
+            PlotEpisode {
+                start_s,
+                end_s: start_s + e.duration_ns as f64 / 1e9,
+                cause: e.cause.cause(),
+            }
+        })
+        .filter(|e| e.end_s >= -HISTORY_SECS)
+        .collect()
+}
+
+/// "2 underruns: starved 12.3 s ago (21 ms) · server 3.1 s ago (43 ms)".
+fn episodes_words(episodes: &[PlotEpisode]) -> String {
+    if episodes.is_empty() {
+        return "no underrun in the last 30 s".into();
+    }
+    let each: Vec<String> = episodes
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {:.1} s ago ({})",
+                e.cause,
+                -e.start_s,
+                format::ms((e.end_s - e.start_s) * 1000.0)
+            )
+        })
+        .collect();
+    let n = episodes.len();
+    let noun = if n == 1 { "underrun" } else { "underruns" };
+    format!("{n} {noun}: {}", each.join(" · "))
+}
+
 fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
     let now = m.now_s;
     let fill: PlotPoints<'_> = m
@@ -641,16 +685,7 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
         .map(|&(t, _, mn)| [t - now, mn])
         .collect();
     let cap = m.snap.ring_capacity_ms.max(1.0);
-    let episodes: Vec<(f64, f64)> = m
-        .history
-        .episodes
-        .iter()
-        .map(|e| {
-            let start = e.start_ns as f64 / 1e9 - now;
-            (start, start + e.duration_ns as f64 / 1e9)
-        })
-        .filter(|(_, end)| *end >= -HISTORY_SECS)
-        .collect();
+    let episodes = recent_episodes(&m.history.episodes, now);
     // No legend inside the plot: wherever it sat, it covered data (top right: the newest).
     // The legend is a row under the plot instead.
     let plot = Plot::new("ring-history")
@@ -671,22 +706,44 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                     .color(MIN_LINE),
             );
             p.hline(HLine::new("capacity", cap).color(CAPACITY_LINE));
-            for (i, (start, end)) in episodes.iter().enumerate() {
+            for (i, e) in episodes.iter().enumerate() {
                 let name = if i == 0 { "underrun" } else { "" };
-                p.vline(VLine::new(name, *start).color(WARN).width(2.0));
-                if end - start > 0.05 {
-                    p.vline(VLine::new("", *end).color(WARN).width(1.0));
+                p.vline(VLine::new(name, e.start_s).color(WARN).width(2.0));
+                if e.end_s - e.start_s > 0.05 {
+                    p.vline(VLine::new("", e.end_s).color(WARN).width(1.0));
                 }
+                // The cause at the line's top, alternating heights so neighbours stay apart.
+                let y = cap * if i % 2 == 0 { 1.0 } else { 0.8 };
+                p.text(
+                    Text::new(
+                        "",
+                        PlotPoint::new(e.start_s, y),
+                        RichText::new(e.cause).small(),
+                    )
+                    .color(WARN)
+                    .anchor(egui::Align2::LEFT_TOP),
+                );
             }
         })
         .response;
-    plot.widget_info(|| {
-        egui::WidgetInfo::labeled(egui::Role::Image, true, "Ring fill over the last 30 s")
+    let said = episodes_words(&episodes);
+    plot.widget_info(|| egui::WidgetInfo {
+        value: Some(episodes.len() as f64),
+        ..egui::WidgetInfo::labeled(egui::Role::Image, true, labels::RING_PLOT)
     });
+    ui.ctx()
+        .accesskit_node_builder(plot.id, |node| node.set_value(said.clone()));
     plot.on_hover_text(
-        "Ring fill over the last 30 s (ms). Red lines mark underrun episodes: where the \
-         callback found the ring short.",
+        "Ring fill over the last 30 s (ms). Red lines mark underrun episodes, each with its \
+         cause: starved (the decoder fell behind), source (the file's source fell behind), \
+         server (reel gave the data but the sound server ran dry), device-change, opening, \
+         seeking.",
     );
+    // The episodes in words, under the plot (the plot's marks can crowd).
+    if !episodes.is_empty() {
+        ui.label(RichText::new(&said).small().color(WARN))
+            .on_hover_text("Underrun episodes in the last 30 s: when, how long, and why.");
+    }
     ui.horizontal_wrapped(|ui| {
         for (colour, what) in LEGEND {
             let (swatch, _) = ui.allocate_exact_size(egui::vec2(14.0, 8.0), egui::Sense::hover());
@@ -698,4 +755,62 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
             ui.label(RichText::new(what).small());
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::{NodeT, Queryable};
+
+    use super::*;
+    use crate::engine::shared::Activity;
+
+    #[test]
+    fn the_ring_plot_names_each_underrun_episode_with_its_cause() {
+        let snap = MeterSnapshot {
+            state: PlayState::Playing,
+            underruns: 2,
+            ring_capacity_ms: 200.0,
+            ring_fill_ms: 150.0,
+            ..Default::default()
+        };
+        let episode = |start_s: u64, cause| Episode {
+            start_ns: start_s * 1_000_000_000,
+            duration_ns: 21_000_000,
+            frames: 1008,
+            cause,
+        };
+        let mut history = History::default();
+        history.push(40.0, &snap, || {
+            vec![
+                episode(5, Activity::Seeking), // older than the plot: not shown
+                episode(28, Activity::Decoding),
+                episode(37, Activity::Source),
+            ]
+        });
+        let mut harness = Harness::new_ui(|ui| {
+            show(
+                ui,
+                &MeterInputs {
+                    snap: &snap,
+                    history: &history,
+                    now_s: 40.0,
+                    cache: None,
+                    output_problem: None,
+                },
+            );
+        });
+        harness.run();
+        let plot = harness.get_by_role_and_label(egui::Role::Image, labels::RING_PLOT);
+        let said = plot.accesskit_node().value().unwrap();
+        assert_eq!(
+            said,
+            "2 underruns: starved 12.0 s ago (21.0 ms) · source 3.0 s ago (21.0 ms)"
+        );
+        assert_eq!(plot.accesskit_node().numeric_value(), Some(2.0));
+        assert!(
+            harness.query_by_label(&said).is_some(),
+            "listed under the plot"
+        );
+    }
 }
