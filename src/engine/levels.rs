@@ -29,6 +29,9 @@
 //!   (|x| ≥ [`CLIP_LEVEL`]: the device's converter cannot go beyond it, and the callback clamps
 //!   there), until [`LevelReader::clear_clip`].
 //!
+//! A reading never takes more audio than the time since the previous one allows: a seek's
+//! flush moves the heard index past audio that was dropped, never played.
+//!
 //! The decoder's samples already carry the ReplayGain; the volume is applied by the callback,
 //! so the reader scales by the volume now (the callback glides to it within
 //! [`super::callback::VOLUME_RAMP_MS`]).
@@ -259,7 +262,10 @@ pub struct ReadAt {
 /// Reader state: where the previous reading stopped, the held peaks, the clip latch.
 #[derive(Debug, Default)]
 pub struct LevelReader {
-    last: Option<(usize, u64)>,
+    /// The previous reading: stream, heard index, engine clock.
+    last: Option<(usize, u64, u64)>,
+    /// Where the audio heard without a jump (a seek, a new stream) began.
+    heard_from: u64,
     sample_hold: [Hold; METERED_CHANNELS],
     true_hold: [Hold; METERED_CHANNELS],
     clipped: bool,
@@ -271,11 +277,25 @@ impl LevelReader {
     pub fn read(&mut self, tape: &LevelTape, at: ReadAt) -> Levels {
         let channels = at.channels.min(METERED_CHANNELS);
         let volume = at.volume as f64;
+        // No more can have been heard since the previous reading than the time since allows
+        // (plus a block): a seek's flush moves the heard index past audio never played.
         let from = match self.last {
-            Some((stream, last)) if stream == at.stream && last <= at.heard => last,
-            _ => at.heard,
+            Some((stream, last, last_ns)) if stream == at.stream && last <= at.heard => {
+                let elapsed_ns = at.now_ns.saturating_sub(last_ns) as u128;
+                let could_hear = (elapsed_ns * at.rate as u128 / 1_000_000_000) as u64;
+                let from = last.max(at.heard.saturating_sub(could_hear + LEVEL_BLOCK_FRAMES));
+                if from > last {
+                    // A jump: the RMS window starts again after it.
+                    self.heard_from = from;
+                }
+                from
+            }
+            _ => {
+                self.heard_from = at.heard;
+                at.heard
+            }
         };
-        self.last = Some((at.stream, at.heard));
+        self.last = Some((at.stream, at.heard, at.now_ns));
         let mut sample_peak = [0.0f64; METERED_CHANNELS];
         let mut true_peak = [0.0f64; METERED_CHANNELS];
         let mut squares = [0.0f64; METERED_CHANNELS];
@@ -283,7 +303,8 @@ impl LevelReader {
         if at.playing && at.heard > 0 {
             let last_block = (at.heard - 1) / LEVEL_BLOCK_FRAMES;
             let rms_frames = at.rate as u64 * RMS_WINDOW_MS / 1000;
-            let first_rms = at.heard.saturating_sub(rms_frames) / LEVEL_BLOCK_FRAMES;
+            let first_rms =
+                at.heard.saturating_sub(rms_frames).max(self.heard_from) / LEVEL_BLOCK_FRAMES;
             let first_peak = (from / LEVEL_BLOCK_FRAMES).min(last_block);
             let first = first_rms
                 .min(first_peak)
@@ -454,6 +475,33 @@ mod tests {
     }
 
     #[test]
+    fn audio_a_seek_skipped_is_never_taken_for_heard() {
+        let tape = LevelTape::new(RATE, 19200);
+        let mut writer = LevelWriter::new(RATE, 2);
+        writer.add(&tape, 0, &quarter_rate_sine(1.0, 0.0, 9600));
+        writer.add(&tape, 9600, &quarter_rate_sine(0.5, 0.0, 9600));
+        let mut reader = LevelReader::default();
+        let at = |heard, now_ns| ReadAt {
+            heard,
+            playing: true,
+            rate: RATE,
+            channels: 2,
+            volume: 1.0,
+            now_ns,
+            stream: 1,
+        };
+        reader.read(&tape, at(0, 0));
+        // 10 ms later the heard index is 400 ms on: the flush dropped the loud part.
+        let l = reader.read(&tape, at(19200, 10_000_000));
+        assert!(!l.clipped, "{l:?}");
+        assert!((l.sample_peak[0] - 0.5).abs() < 1e-6, "{l:?}");
+        assert!(
+            (l.rms[0] - 0.5 / 2f64.sqrt()).abs() < 1e-3,
+            "RMS of the heard part: {l:?}"
+        );
+    }
+
+    #[test]
     fn a_peak_is_held_for_the_hold_time_then_falls() {
         let tape = LevelTape::new(RATE, 9600);
         let mut writer = LevelWriter::new(RATE, 2);
@@ -498,7 +546,13 @@ mod tests {
         };
         let mut reader = LevelReader::default();
         reader.read(&tape, ReadAt { heard: 0, ..at });
-        let half = reader.read(&tape, at);
+        let half = reader.read(
+            &tape,
+            ReadAt {
+                now_ns: 100_000_000,
+                ..at
+            },
+        );
         assert!((db(half.sample_peak[0]) + 6.02).abs() < 0.01, "{half:?}");
         assert!(!half.clipped, "full scale at half volume does not clip");
         let paused = LevelReader::default().read(
