@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use support::*;
 
-/// The logged lines of `reel play --no-gui --metrics-log LOG file`.
-fn play_logged(dir: &Path, file: &Path) -> Vec<serde_json::Value> {
+/// The logged lines of `reel play --no-gui --metrics-log LOG file`, and its summary.
+fn play_logged(dir: &Path, file: &Path) -> (Vec<serde_json::Value>, serde_json::Value) {
     let log = dir.join("metrics.jsonl");
     let _sink = lock_sink();
     let out = run_with_timeout(
@@ -27,12 +27,14 @@ fn play_logged(dir: &Path, file: &Path) -> Vec<serde_json::Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::read_to_string(&log)
+    let mut lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["event"].is_null())
-        .collect()
+        .collect();
+    let summary = lines.pop().unwrap();
+    assert_eq!(summary["event"], "summary");
+    (lines, summary)
 }
 
 /// The highest true peak logged on any channel, in dBTP.
@@ -53,11 +55,12 @@ fn a_file_that_reaches_full_scale_latches_clipped_and_one_at_minus_6_db_does_not
     make_tone(&loud, 1000.0, 1.5, 48_000, 2, 1.0);
     make_tone(&quiet, 1000.0, 1.5, 48_000, 2, 0.5);
 
-    let lines = play_logged(dir.path(), &quiet);
+    let (lines, summary) = play_logged(dir.path(), &quiet);
     assert!(
         lines.iter().all(|l| l["clipped"] == false),
         "-6 dBFS clipped"
     );
+    assert_eq!(summary["clipped"], false);
     let tp = loudest_true_peak(&lines);
     assert!(
         (tp + 6.02).abs() < 0.2,
@@ -70,7 +73,8 @@ fn a_file_that_reaches_full_scale_latches_clipped_and_one_at_minus_6_db_does_not
         "a true peak per channel"
     );
 
-    let lines = play_logged(dir.path(), &loud);
+    let (lines, summary) = play_logged(dir.path(), &loud);
+    assert_eq!(summary["clipped"], true);
     let first = lines.iter().position(|l| l["clipped"] == true);
     let first = first.expect("a full-scale file never latched clipped");
     assert!(

@@ -58,6 +58,11 @@ pub const CLIP_LEVEL: f32 = 1.0;
 /// that comes late.
 const TAPE_SPARE_MS: u64 = 1000;
 
+/// Between two readings the heard index may run ahead of the clock by this much (a device
+/// latency that shrank, a late callback) and still count as heard; a bigger jump is a flush
+/// (seek, pause), whose dropped audio was never played.
+const HEARD_SLACK_MS: u64 = 50;
+
 /// A slot's tag while its writer is changing it.
 const WRITING: u64 = u64::MAX;
 
@@ -278,12 +283,13 @@ impl LevelReader {
         let channels = at.channels.min(METERED_CHANNELS);
         let volume = at.volume as f64;
         // No more can have been heard since the previous reading than the time since allows
-        // (plus a block): a seek's flush moves the heard index past audio never played.
+        // (plus a slack): a seek's flush moves the heard index past audio never played.
         let from = match self.last {
             Some((stream, last, last_ns)) if stream == at.stream && last <= at.heard => {
                 let elapsed_ns = at.now_ns.saturating_sub(last_ns) as u128;
                 let could_hear = (elapsed_ns * at.rate as u128 / 1_000_000_000) as u64;
-                let from = last.max(at.heard.saturating_sub(could_hear + LEVEL_BLOCK_FRAMES));
+                let slack = (at.rate as u64 * HEARD_SLACK_MS / 1000).max(LEVEL_BLOCK_FRAMES);
+                let from = last.max(at.heard.saturating_sub(could_hear + slack));
                 if from > last {
                     // A jump: the RMS window starts again after it.
                     self.heard_from = from;
