@@ -317,7 +317,8 @@ impl LevelReader {
                 .max((last_block + 1).saturating_sub(tape.len()));
             for b in first..=last_block {
                 let Some(block) = tape.block(b) else { continue };
-                if b >= first_peak {
+                // Nothing new heard (an underrun holds the index still): no peak either.
+                if b >= first_peak && from < at.heard {
                     for c in 0..channels {
                         sample_peak[c] = sample_peak[c].max(block.sample_peak[c] as f64 * volume);
                         true_peak[c] = true_peak[c].max(block.true_peak[c] as f64 * volume);
@@ -537,7 +538,7 @@ mod tests {
     }
 
     #[test]
-    fn the_volume_scales_every_figure_and_nothing_is_heard_when_not_playing() {
+    fn the_volume_scales_every_figure_and_nothing_is_heard_when_not_playing_or_stalled() {
         let tape = LevelTape::new(RATE, 9600);
         let mut writer = LevelWriter::new(RATE, 2);
         writer.add(&tape, 0, &quarter_rate_sine(1.0, 0.0, 4800));
@@ -561,6 +562,14 @@ mod tests {
         );
         assert!((db(half.sample_peak[0]) + 6.02).abs() < 0.01, "{half:?}");
         assert!(!half.clipped, "full scale at half volume does not clip");
+        let stalled = reader.read(
+            &tape,
+            ReadAt {
+                now_ns: 200_000_000,
+                ..at
+            },
+        );
+        assert_eq!(stalled.sample_peak[0], 0.0, "an underrun hears nothing new");
         let paused = LevelReader::default().read(
             &tape,
             ReadAt {
