@@ -53,10 +53,14 @@ pub struct History {
     points: VecDeque<(f64, f64, f64)>,
     episodes: Vec<Episode>,
     underruns_seen: Option<u64>,
+    /// The underrun count moved, but the episode is reported only once it ends: until an
+    /// episode newer than this one (the newest known then) arrives, look again each frame.
+    awaiting_after: Option<Option<u64>>,
 }
 
 impl History {
-    /// Adds this frame's figures; `episodes` is called only when the underrun count moved.
+    /// Adds this frame's figures; `episodes` is called only when the underrun count moved,
+    /// and then each frame until the new episode has arrived.
     pub fn push(
         &mut self,
         now_s: f64,
@@ -74,9 +78,18 @@ impl History {
         {
             self.points.pop_front();
         }
+        let newest = |e: &[Episode]| e.last().map(|e| e.start_ns);
         if self.underruns_seen != Some(snap.underruns) {
+            if self.underruns_seen.is_some() {
+                self.awaiting_after = Some(newest(&self.episodes));
+            }
             self.underruns_seen = Some(snap.underruns);
-            self.episodes = episodes();
+        } else if self.awaiting_after.is_none() {
+            return;
+        }
+        self.episodes = episodes();
+        if self.awaiting_after != Some(newest(&self.episodes)) {
+            self.awaiting_after = None;
         }
     }
 }
@@ -712,8 +725,9 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                 if e.end_s - e.start_s > 0.05 {
                     p.vline(VLine::new("", e.end_s).color(WARN).width(1.0));
                 }
-                // The cause at the line's top, alternating heights so neighbours stay apart.
-                let y = cap * if i % 2 == 0 { 1.0 } else { 0.8 };
+                // The cause at the line's foot (a healthy ring keeps the fill lines up top),
+                // inside the plot, alternating heights so neighbours stay apart.
+                let y = cap * if i % 2 == 0 { 0.02 } else { 0.3 };
                 p.text(
                     Text::new(
                         "",
@@ -721,7 +735,11 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
                         RichText::new(e.cause).small(),
                     )
                     .color(WARN)
-                    .anchor(egui::Align2::LEFT_TOP),
+                    .anchor(if e.start_s > -HISTORY_SECS / 2.0 {
+                        egui::Align2::RIGHT_BOTTOM // recent: on the left of its line
+                    } else {
+                        egui::Align2::LEFT_BOTTOM
+                    }),
                 );
             }
         })
@@ -764,6 +782,29 @@ mod tests {
 
     use super::*;
     use crate::engine::shared::Activity;
+
+    #[test]
+    fn an_episode_reported_after_the_count_moved_still_reaches_the_plot() {
+        let mut snap = MeterSnapshot {
+            state: PlayState::Playing,
+            ..Default::default()
+        };
+        let mut history = History::default();
+        history.push(1.0, &snap, Vec::new);
+        // The count moves when the episode begins; the episode comes when it ends.
+        snap.underruns = 1;
+        history.push(1.1, &snap, Vec::new);
+        let ended = Episode {
+            start_ns: 1_050_000_000,
+            duration_ns: 40_000_000,
+            frames: 1920,
+            cause: Activity::Decoding,
+        };
+        history.push(1.2, &snap, || vec![ended]);
+        assert_eq!(history.episodes, vec![ended]);
+        // Then no more look-ups until the count moves again.
+        history.push(1.3, &snap, || panic!("looked up again"));
+    }
 
     #[test]
     fn the_ring_plot_names_each_underrun_episode_with_its_cause() {
