@@ -58,7 +58,7 @@ DEB_PACKAGES := build-essential pkg-config libasound2-dev libopus-dev \
 	librsvg2-bin desktop-file-utils man-db groff-base python3-fusepy fuse
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
-DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse pw-record pw-play pw-dump \
+DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse parec pw-play pw-dump \
 	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv lame Xvfb xauth convert \
 	stress-ng hyperfine xwininfo import rsvg-convert desktop-file-validate man groff fusermount
 

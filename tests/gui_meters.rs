@@ -86,6 +86,13 @@ fn a_full_scale_track_shows_its_true_peak_callback_load_and_a_clip_light_until_c
         h.step();
     }
     assert_eq!(h.state().engine().volume(), 1.0);
+    // ReplayGain off (the window would play an untagged file at its loudness scan's gain).
+    h.get_by_label(labels::SETTINGS).click();
+    until(&mut h, "the settings window", |h| {
+        h.query_by_label(labels::REPLAYGAIN_OFF).is_some()
+    });
+    h.get_by_label(labels::REPLAYGAIN_OFF).click();
+    h.step();
     h.get_by_label(labels::PLAY).click();
 
     let clip = |h: &Harness<'static, App>| words(h, egui::Role::Button, labels::CLIP);

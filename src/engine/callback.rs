@@ -180,7 +180,7 @@ impl Callback {
 
         let mut written = self.serve_flush(out, now_ns);
         let fill_before = self.ring_frames();
-        let mode = self.link.settle_priming(fill_before);
+        let mode = self.link.settle_priming(fill_before, now_ns);
         if mode == Mode::Playing {
             written += self.play(&mut out[written * self.channels..], now_ns);
         } else {
@@ -230,7 +230,12 @@ impl Callback {
         }
         let rest = self.cons.occupied_len();
         self.cons.skip(rest);
-        self.link.acknowledge_flush(request, queued as u64);
+        self.link.acknowledge_flush(
+            request,
+            queued as u64,
+            now_ns,
+            self.shared.device_latency_ns(),
+        );
         self.fade_in_pos = 0;
         self.in_underrun = false;
         written

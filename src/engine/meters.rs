@@ -27,7 +27,12 @@ pub struct MeterSnapshot {
     pub device_buffer_frames: u32,
     pub device_buffer_ms: f64,
     /// cpal's playback − callback timestamp: how far ahead of the DAC the callback writes.
+    /// On a sound server this is mostly the server's buffer behind reel's stream.
     pub device_latency_ms: f64,
+    /// What reel asks the sound server to keep queued (0 = no server buffer, e.g. ALSA): the
+    /// target that `device_latency_ms` measures. The ring is this much larger than the
+    /// `--buffer-ms` asked for, so that one priming fills both.
+    pub server_buffer_ms: f64,
     /// The resampler's filter delay (0 without resampling).
     pub resampler_delay_ms: f64,
     /// ring + device + resampler: from "decoded" to "heard".
@@ -146,6 +151,7 @@ pub(crate) fn read_atomics(snap: &mut MeterSnapshot, shared: &Shared, link: Opti
         snap.ring_min_fill_ms = min as f64 * 1000.0 / rate;
         snap.ring_capacity_frames = link.capacity_frames();
         snap.ring_capacity_ms = link.capacity_frames() as f64 * 1000.0 / rate;
+        snap.server_buffer_ms = link.server_buffer_frames() as f64 * 1000.0 / rate;
         snap.device_buffer_frames = link.period_frames();
         snap.device_buffer_ms = snap.device_buffer_frames as f64 * 1000.0 / rate;
     }
@@ -164,19 +170,10 @@ pub(crate) fn fill_levels(snap: &mut MeterSnapshot, levels: Levels) {
     snap.peak_hold_ms = PEAK_HOLD_MS as f64;
 }
 
-/// The ring index the listener hears at engine time `now_ns`: the first frame of the last
-/// callback plays at callback time + device latency, and time runs on from there.
+/// The ring index the listener hears at engine time `now_ns` (see [`Link::heard_at`]).
 pub(crate) fn heard_index(link: &Link, shared: &Shared, now_ns: u64) -> u64 {
-    let consumed = link.consumed();
     if link.mode() != Mode::Playing {
-        return consumed;
+        return link.consumed();
     }
-    let period = link.period_frames() as u64;
-    let cb_ns = link.last_callback_ns();
-    let latency_ns = shared.device_latency_ns();
-    let first_of_last = consumed.saturating_sub(period);
-    let since_ns = now_ns.saturating_sub(cb_ns) as i128 - latency_ns as i128;
-    let advanced = since_ns * link.rate() as i128 / 1_000_000_000;
-    let heard = first_of_last as i128 + advanced;
-    heard.clamp(0, consumed as i128) as u64
+    link.heard_at(now_ns, shared.device_latency_ns())
 }

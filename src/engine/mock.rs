@@ -44,7 +44,9 @@ impl GatePoint {
         match a {
             Activity::Opening => GatePoint::Opening,
             Activity::Seeking => GatePoint::Seeking,
-            Activity::Decoding | Activity::DeviceChange | Activity::Source => GatePoint::Decoding,
+            Activity::Decoding | Activity::DeviceChange | Activity::Source | Activity::Server => {
+                GatePoint::Decoding
+            }
         }
     }
 }

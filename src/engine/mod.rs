@@ -15,6 +15,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod analysis;
 pub mod backend;
 pub mod bitperfect;
 pub mod callback;
@@ -45,7 +46,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
-pub use opener::{TrackOpener, WaitTag};
+pub use opener::{ScanKnown, TrackOpener, WaitTag};
 pub use output::OutputRequest;
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
@@ -69,6 +70,14 @@ pub const DEFAULT_RING_MS: u32 = 200;
 /// the smallest quantum any client asks for), so every other application wakes more often
 /// too; `--period` still lets a user ask for less.
 pub const DEFAULT_PERIOD_FRAMES: u32 = 1024;
+
+/// Audio the sound server keeps queued behind reel's stream (PulseAudio protocol only). A
+/// stall of reel's whole process shorter than this (a loaded machine, a page-in, a debugger)
+/// is never heard: 200 ms covers a 150 ms freeze with a period to spare. It delays nothing the
+/// user does: after a pause, seek or stop the next block replaces what the server holds (see
+/// `shared::ServerQueue`). The ring is this much larger, so that priming holds enough audio
+/// to refill the server at once. See README, "Where the latency goes".
+pub const SERVER_BUFFER_MS: u32 = 200;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -266,6 +275,18 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear_clip();
+    }
+
+    /// The bit-perfect verdict of queue entry `track` as the window's badge shows it
+    /// ([`bitperfect::badge_verdict`]): `(true, None)`, or false and the first reason.
+    pub fn bit_perfect(
+        &self,
+        track: usize,
+        volume_below_full: bool,
+        device_format: &str,
+    ) -> Option<(bool, Option<&'static str>)> {
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        bitperfect::badge_verdict(st.tracks.get(track)?, volume_below_full, device_format)
     }
 
     /// A consistent copy of every meter. Resets the "since last read" figures (ring minimum,

@@ -2,11 +2,10 @@
 //! [`Callback`]. [`CpalBackend`] is the engine's real [`Backend`]. Runs on the supervisor
 //! thread.
 //!
-//! Host: cpal's default on Linux, ALSA. Through the `pipewire-alsa` or pulseaudio ALSA plugin it
-//! reaches whichever sound server runs, it reports real callback timestamps (so device latency
-//! is measured, not guessed), and it needs no extra system libraries. The native PipeWire host
-//! reports no timestamps, and the native PulseAudio host needs cpal features and a `Fixed`
-//! buffer to behave; see README.
+//! Host: chosen by what answers (see host.rs): the PulseAudio protocol, or ALSA when no sound
+//! server runs. On the PulseAudio protocol the server keeps [`super::SERVER_BUFFER_MS`] queued
+//! behind the stream, and the callback's replacing blocks keep that from delaying pause and
+//! seek (see `shared::ServerQueue` and README, "Where the latency goes").
 //!
 //! Buffer size: always `BufferSize::Fixed`, clamped into the device's supported range. Never
 //! `Default`: on PulseAudio that gives about 2 s per callback (cpal#1222).
@@ -293,7 +292,13 @@ fn open(
         buffer_size: BufferSize::Fixed(period),
     };
 
-    let capacity_frames = (rate as u64 * req.ring_ms.max(1) as u64 / 1000).max(period as u64 * 2);
+    let server_frames = if host.id() == cpal::HostId::PulseAudio {
+        rate as u64 * super::SERVER_BUFFER_MS as u64 / 1000
+    } else {
+        0
+    };
+    let capacity_frames =
+        (rate as u64 * req.ring_ms.max(1) as u64 / 1000 + server_frames).max(period as u64 * 2);
     let Wiring {
         callback,
         feed,
@@ -301,6 +306,20 @@ fn open(
         episodes,
         storage,
     } = wire(rate, channels, capacity_frames, shared, epoch, None);
+    if server_frames > 0 {
+        link.set_server_buffer_frames(server_frames);
+        let (replace_queued, underflows) = link.server_signals();
+        // Taken by the next stream built on this thread, i.e. the one `build` makes below.
+        cpal::pulseaudio_options::set_next_playback_options(
+            cpal::pulseaudio_options::PlaybackOptions {
+                server_buffer_frames: Some(server_frames as u32),
+                signals: cpal::pulseaudio_options::StreamSignals {
+                    underflows,
+                    replace_queued,
+                },
+            },
+        );
+    }
     let callback = Arc::new(CallbackSlot(std::cell::UnsafeCell::new(callback)));
     let callback_keepalive = callback.clone();
     let error = Arc::new(AtomicU8::new(STREAM_OK));

@@ -116,6 +116,10 @@ pub enum Activity {
     DeviceChange = 3,
     /// Blocked on a file still being copied into the cache (engine/opener.rs).
     Source = 4,
+    /// reel gave the audio, but the sound server ran out of it anyway (its underflow notice):
+    /// reel's process or its audio thread was not scheduled for longer than the server's
+    /// buffer. Set by the supervisor on the episodes it records, never by the decoder.
+    Server = 5,
 }
 
 impl Activity {
@@ -125,6 +129,7 @@ impl Activity {
             2 => Activity::Seeking,
             3 => Activity::DeviceChange,
             4 => Activity::Source,
+            5 => Activity::Server,
             _ => Activity::Decoding,
         }
     }
@@ -137,6 +142,7 @@ impl Activity {
             Activity::Seeking => "seeking",
             Activity::DeviceChange => "device-change",
             Activity::Source => "source",
+            Activity::Server => "server",
         }
     }
 }
@@ -180,7 +186,8 @@ pub struct Link {
     /// Decoder asks for a flush by bumping this; the callback answers in `flush_done`.
     flush_request: AtomicU64,
     flush_done: AtomicU64,
-    /// `consumed` at the moment of the last flush: what the listener heard last.
+    /// The ring index the listener heard at the moment of the last flush (`consumed` then,
+    /// less what the device still held): what the listener heard last.
     flush_at_index: AtomicU64,
     /// The queue ends at this index: running dry there is the end, not an underrun.
     end_index: AtomicU64,
@@ -206,7 +213,43 @@ pub struct Link {
     /// The levels of what was pushed, by ring index (engine/levels.rs); the callback never
     /// touches it.
     levels: LevelTape,
+    /// The sound server's own buffer behind this stream (see [`ServerQueue`]).
+    server: ServerQueue,
 }
+
+/// The audio a sound server keeps queued behind the callback, and the two signals reel shares
+/// with the stream about it (through the vendored cpal's PulseAudio host, `PlaybackOptions`).
+///
+/// reel asks the server to keep [`ServerQueue::frames`] queued, so that a stall of reel's
+/// process shorter than that is never heard. That buffer must never delay what the user does,
+/// so every block the callback writes after a flush (pause, seek, stop, next) or when priming
+/// ends *replaces* what the server had queued: it is written at the server's read index
+/// (`PA_SEEK_RELATIVE_ON_READ`), in order with the audio on the same socket, so there is no
+/// window in which old audio or priming silence can still be heard. A device without a server
+/// buffer (ALSA, the mock) leaves `frames` at 0 and nobody reads the signals.
+#[derive(Default)]
+struct ServerQueue {
+    /// Frames the server keeps queued (0 = none).
+    frames: AtomicU64,
+    /// Set by the callback; the stream's reactor writes the next block at the read index and
+    /// clears it.
+    replace: Arc<std::sync::atomic::AtomicBool>,
+    /// The server's underflow notices for this stream, counted by the stream's reactor.
+    underflows: Arc<AtomicU64>,
+    /// The longest time between two callbacks since the supervisor last looked (ns): how long
+    /// the server went without new audio from reel.
+    longest_wait_ns: AtomicU64,
+    /// The ring index of the first frame of the newest replacing block, and the engine clock
+    /// when it was written (0 = never): the server plays it at once, so for a while after it
+    /// this is a better clock of what is heard than the server's latency reports, which lag.
+    replace_index: AtomicU64,
+    replace_ns: AtomicU64,
+}
+
+/// For this long after a replacing block, the heard position runs from it (see
+/// [`Link::heard_at`]); then from the server's latency reports again, which follow the
+/// device's own clock.
+const REPLACE_SETTLE_NS: u64 = 1_000_000_000;
 
 impl Link {
     pub fn new(rate: u32, channels: u16, capacity_frames: u64) -> Link {
@@ -241,7 +284,74 @@ impl Link {
             audio_thread: AtomicU64::new(0),
             gate,
             levels: LevelTape::new(rate, capacity_frames),
+            server: ServerQueue::default(),
         }
+    }
+
+    // ---- the server's buffer behind the stream (set by the output before it starts) ----
+
+    /// Output: the server keeps `frames` queued behind this stream.
+    pub fn set_server_buffer_frames(&self, frames: u64) {
+        self.server.frames.store(frames, Ordering::Relaxed);
+    }
+
+    /// Reader: frames the server keeps queued behind this stream (0 = none).
+    pub fn server_buffer_frames(&self) -> u64 {
+        self.server.frames.load(Ordering::Relaxed)
+    }
+
+    /// Output: the flag the stream's reactor reads to write a block at the read index, and
+    /// the counter of the server's underflow notices, to hand to the stream.
+    pub fn server_signals(&self) -> (Arc<std::sync::atomic::AtomicBool>, Arc<AtomicU64>) {
+        (self.server.replace.clone(), self.server.underflows.clone())
+    }
+
+    /// Reader: the server's underflow notices so far.
+    pub fn server_underflows(&self) -> u64 {
+        self.server.underflows.load(Ordering::Relaxed)
+    }
+
+    /// Supervisor: the longest time between two callbacks since the last call (ns), and reset.
+    pub fn take_longest_callback_wait_ns(&self) -> u64 {
+        self.server.longest_wait_ns.swap(0, Ordering::Relaxed)
+    }
+
+    /// Callback: what it writes now (from ring index `consumed` on, at engine time `now_ns`)
+    /// replaces what the server has queued.
+    fn replace_server_queue(&self, now_ns: u64) {
+        self.server.replace.store(true, Ordering::Release);
+        self.server
+            .replace_index
+            .store(self.consumed.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.server
+            .replace_ns
+            .store(now_ns.max(1), Ordering::Relaxed);
+    }
+
+    /// Any thread: the ring index the listener hears at engine time `now_ns`, given the
+    /// device's reported latency. The first frame of the last callback plays at callback time
+    /// plus latency, and time runs on from there. Within [`REPLACE_SETTLE_NS`] of a block that
+    /// replaced the server's queue, the server's latency report still describes the old queue,
+    /// so the position runs from that block instead, which the server began playing at once.
+    pub fn heard_at(&self, now_ns: u64, latency_ns: u64) -> u64 {
+        let consumed = self.consumed.load(Ordering::Acquire);
+        let rate = self.rate.max(1) as i128;
+        let replace_ns = self.server.replace_ns.load(Ordering::Relaxed);
+        if self.server_buffer_frames() > 0
+            && replace_ns != 0
+            && now_ns >= replace_ns
+            && now_ns - replace_ns < REPLACE_SETTLE_NS
+        {
+            let from = self.server.replace_index.load(Ordering::Relaxed) as i128;
+            let heard = from + (now_ns - replace_ns) as i128 * rate / 1_000_000_000;
+            return heard.clamp(0, consumed as i128) as u64;
+        }
+        let period = self.period_frames() as u64;
+        let cb_ns = self.last_callback_ns();
+        let first_of_last = consumed.saturating_sub(period);
+        let since_ns = now_ns.saturating_sub(cb_ns) as i128 - latency_ns as i128;
+        let heard = first_of_last as i128 + since_ns * rate / 1_000_000_000;
+        heard.clamp(0, consumed as i128) as u64
     }
 
     // ---- the stream's format (fixed when it is built) ----
@@ -375,7 +485,12 @@ impl Link {
     /// Callback: a new device period of `frames` begins at engine time `now_ns`.
     pub(crate) fn begin_callback(&self, frames: usize, now_ns: u64) {
         self.period_frames.store(frames as u32, Ordering::Relaxed);
-        self.last_callback_ns.store(now_ns, Ordering::Relaxed);
+        let previous = self.last_callback_ns.swap(now_ns, Ordering::Relaxed);
+        if previous != 0 {
+            self.server
+                .longest_wait_ns
+                .fetch_max(now_ns.saturating_sub(previous), Ordering::Relaxed);
+        }
         self.callbacks.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -404,9 +519,19 @@ impl Link {
 
     /// Callback: the flush `request` is done: `dropped` frames (played in a fade or thrown
     /// away) left the ring.
-    pub(crate) fn acknowledge_flush(&self, request: u64, dropped: u64) {
+    pub(crate) fn acknowledge_flush(
+        &self,
+        request: u64,
+        dropped: u64,
+        now_ns: u64,
+        latency_ns: u64,
+    ) {
         let consumed = self.consumed.load(Ordering::Relaxed);
-        self.flush_at_index.store(consumed, Ordering::Relaxed);
+        // What the listener hears now: everything after it is dropped, in the ring and (by
+        // the replacing block that follows) in the server's buffer.
+        let heard = self.heard_at(now_ns, latency_ns);
+        self.replace_server_queue(now_ns);
+        self.flush_at_index.store(heard, Ordering::Relaxed);
         self.consumed.store(consumed + dropped, Ordering::Release);
         self.flush_done.store(request, Ordering::Release);
     }
@@ -414,7 +539,7 @@ impl Link {
     /// Callback: settle priming with `fill` frames in the ring, and return the mode to play
     /// this period in. Priming becomes Playing once the ring holds the prime amount or the
     /// whole rest of the queue, and Idle when nothing was (or will be) queued at all.
-    pub(crate) fn settle_priming(&self, fill: u64) -> Mode {
+    pub(crate) fn settle_priming(&self, fill: u64, now_ns: u64) -> Mode {
         let mode = self.mode();
         if mode != Mode::Priming {
             return mode;
@@ -442,6 +567,8 @@ impl Link {
                 )
                 .is_ok()
         {
+            // The first audio replaces the silence the server queued while priming.
+            self.replace_server_queue(now_ns);
             return Mode::Playing;
         }
         mode

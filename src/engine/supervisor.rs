@@ -98,6 +98,19 @@ pub(crate) struct Supervisor {
 struct Running {
     stream: Box<dyn DeviceStream>,
     episodes: HeapCons<Episode>,
+    server: ServerWatch,
+}
+
+/// Turns the server's underflow notices into underrun episodes with the cause `server`.
+#[derive(Default)]
+struct ServerWatch {
+    /// Underflow notices already turned into episodes.
+    seen: u64,
+    /// A notice came; the episode is recorded once a callback has run after it (`callbacks`
+    /// then was the count), because only that callback knows how long reel was away.
+    pending: Option<u64>,
+    /// The longest wait between two callbacks taken from the link since the last episode.
+    longest_wait_ns: u64,
 }
 
 impl Supervisor {
@@ -225,6 +238,7 @@ impl Supervisor {
         Ok(Running {
             stream: opened.stream,
             episodes: opened.episodes,
+            server: ServerWatch::default(),
         })
     }
 
@@ -291,7 +305,9 @@ impl Supervisor {
     }
 
     fn close(&self, r: Running) {
-        let Running { stream, episodes } = r;
+        let Running {
+            stream, episodes, ..
+        } = r;
         stream.close();
         drop(episodes);
     }
@@ -304,6 +320,53 @@ impl Supervisor {
         while let Some(e) = r.episodes.try_pop() {
             self.publish_episode(e);
         }
+        self.watch_server(r);
+    }
+
+    /// The server ran out of reel's audio (an underflow notice): reel's process or its audio
+    /// thread was away for longer than the server's buffer. The listener heard silence for
+    /// about the wait between the two callbacks around it minus what the server held, which
+    /// was its whole buffer after the earlier one.
+    fn watch_server(&self, r: &mut Running) {
+        let link = r.stream.link();
+        let w = &mut r.server;
+        let wait_ns = link.take_longest_callback_wait_ns();
+        let notices = link.server_underflows();
+        if notices > w.seen && w.pending.is_none() {
+            // The wait behind this notice may already be in (the callback after it ran
+            // before this poll), or come with a later callback: keep the longest from here.
+            w.pending = Some(link.callbacks().saturating_sub(1));
+            w.longest_wait_ns = 0;
+        }
+        // Only waits around a notice count, never an old one.
+        w.longest_wait_ns = if w.pending.is_some() {
+            w.longest_wait_ns.max(wait_ns)
+        } else {
+            0
+        };
+        let Some(callbacks_then) = w.pending else {
+            return;
+        };
+        if link.callbacks() <= callbacks_then {
+            return;
+        }
+        let rate = link.rate().max(1) as u64;
+        let buffer_ns = link.server_buffer_frames() * 1_000_000_000 / rate;
+        let period_ns = link.period_frames() as u64 * 1_000_000_000 / rate;
+        let duration_ns = w.longest_wait_ns.saturating_sub(buffer_ns).max(period_ns);
+        let frames = (duration_ns as u128 * rate as u128 / 1_000_000_000) as u64;
+        let start_ns = link.last_callback_ns().saturating_sub(duration_ns);
+        w.seen = notices;
+        w.pending = None;
+        w.longest_wait_ns = 0;
+        self.shared.count_underrun();
+        self.shared.add_silent_frames(frames);
+        self.publish_episode(Episode {
+            start_ns,
+            duration_ns,
+            frames,
+            cause: Activity::Server,
+        });
     }
 
     /// Keep `e` in the meters' history and tell the engine's user.

@@ -44,6 +44,18 @@ pub const DECODE_SPEED: &str = "Decode speed";
 pub const TTFA: &str = "Time to first audio";
 pub const VOLUME_VALUE: &str = "Volume level";
 pub const POSITION: &str = "Position";
+/// The bit-perfect badge's accessible name; its value is [`bit_perfect_text`].
+pub const BIT_PERFECT: &str = "Bit-perfect";
+
+/// The badge's words: `bit-perfect`, or `not bit-perfect: REASON` (resampled, volume, gain,
+/// format, altered), as the metrics summary's `bit_perfect` and `bit_perfect_reason` say.
+pub fn bit_perfect_text(ok: bool, reason: Option<&str>) -> String {
+    match (ok, reason) {
+        (true, _) => "bit-perfect".into(),
+        (false, Some(r)) => format!("not bit-perfect: {r}"),
+        (false, None) => "not bit-perfect".into(),
+    }
+}
 /// The level bars' accessible names: `Level L`, `Level R` (or `Level M`, `Level 3`, ...).
 pub const LEVEL: &str = "Level";
 /// The other level figures' accessible names, with the channel after them: `True peak L`.

@@ -158,7 +158,7 @@ pub fn send_sigint(pid: u32) {
 }
 
 #[track_caller]
-fn send_signal(pid: u32, signal: libc::c_int) {
+pub fn send_signal(pid: u32, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(pid).expect("pid out of range");
     // SAFETY: kill(2) has no memory-safety preconditions.
     let r = unsafe { libc::kill(pid, signal) };
@@ -241,14 +241,14 @@ fn server_script(var: &str) -> PathBuf {
     )
 }
 
-/// Records what is played into the test sink, from its monitor, with `pw-record`: 48 kHz,
+/// Records what is played into the test sink, from its monitor, with `parec`: 48 kHz,
 /// stereo, 32-bit float (the sink's own format, so the samples are exactly what was mixed).
 ///
 /// `start` returns only once the recorder is linked to the sink and running, so everything
 /// played after it returns is captured. Holds [`lock_sink`] until stopped or dropped.
 ///
-/// pw-record writes from its real-time thread, so it records into RAM (/dev/shm) where a
-/// busy disk cannot stall it into dropping audio; `stop` copies the file to `out_wav`.
+/// It records into RAM (/dev/shm), where a busy disk cannot stall it into dropping audio;
+/// `stop` copies the file to `out_wav`.
 pub struct Recorder {
     child: Option<Child>,
     path: PathBuf,
@@ -276,34 +276,36 @@ impl Recorder {
             .tempdir_in("/dev/shm")
             .or_else(|_| tempfile::tempdir())
             .unwrap();
-        let log = std::fs::File::create(scratch.path().join("pw-record.log")).unwrap();
+        let log = std::fs::File::create(scratch.path().join("recorder.log")).unwrap();
+        // parec on the sink's monitor, not pw-record: on this server pw-record silently drops
+        // whole buffers now and then, which a test would take for reel's gaps.
         // The recorder is the measuring instrument: under a CPU-stress test it must not be
         // the part that drops audio. As root (CI) it gets real-time priority for all its
         // threads, below the sound server's own.
         let mut recorder = if is_root() {
             let mut c = Command::new("chrt");
-            c.args(["-f", "50", "pw-record"]);
+            c.args(["-f", "50", "parec"]);
             c
         } else {
-            Command::new("pw-record")
+            Command::new("parec")
         };
         let child = recorder
-            .arg("-P")
-            .arg(format!("{{ stream.capture.sink=true node.name={node} }}"))
-            .args(["--target", &sink])
+            .arg(format!("--device={sink}.monitor"))
+            .arg(format!("--client-name={node}"))
+            .arg(format!("--stream-name={node}"))
+            .arg(format!("--rate={RECORD_RATE}"))
+            .arg(format!("--channels={RECORD_CHANNELS}"))
             .args([
-                "--rate",
-                &RECORD_RATE.to_string(),
-                "--channels",
-                &RECORD_CHANNELS.to_string(),
+                "--format=float32le",
+                "--file-format=wav",
+                "--latency-msec=20",
             ])
-            .args(["--format", "f32"])
             .arg(scratch.path().join("recording.wav"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start pw-record (is pipewire-bin installed?): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start parec (is pulseaudio-utils installed?): {e}"));
         let mut rec = Recorder {
             child: Some(child),
             path: out_wav.to_path_buf(),
@@ -315,7 +317,7 @@ impl Recorder {
         loop {
             if let Some(status) = rec.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
-                    "pw-record exited ({status}) before recording:\n{}",
+                    "parec exited ({status}) before recording:\n{}",
                     rec.stderr()
                 );
             }
@@ -325,7 +327,7 @@ impl Recorder {
             };
             if Instant::now() >= deadline {
                 panic!(
-                    "pw-record did not connect to {sink} within 10 s ({why}):\n{}",
+                    "parec did not connect to {sink}'s monitor within 10 s ({why}):\n{}",
                     rec.stderr()
                 );
             }
@@ -333,7 +335,7 @@ impl Recorder {
         }
     }
 
-    /// Stops recording (SIGINT, so pw-record finishes the WAV header) and returns the file.
+    /// Stops recording (SIGINT, so parec finishes the WAV header) and returns the file.
     ///
     /// Audio that reached the sink before `stop` was called may still be on its way through
     /// the graph, so it first waits (bounded) until the file has grown by another 100 ms.
@@ -346,24 +348,20 @@ impl Recorder {
         let deadline = Instant::now() + Duration::from_secs(5);
         while size() < target {
             if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
-                panic!("pw-record died while recording:\n{}", self.stderr());
+                panic!("parec died while recording:\n{}", self.stderr());
             }
             assert!(
                 Instant::now() < deadline,
-                "pw-record stopped writing to its recording:\n{}",
+                "parec stopped writing to its recording:\n{}",
                 self.stderr()
             );
             std::thread::sleep(POLL);
         }
         let mut child = self.child.take().unwrap();
         send_sigint(child.id());
-        // pw-record exits with status 1 after SIGINT; only a missing/short file is an error.
+        // Only a missing or short file is an error, whatever parec's exit status after SIGINT.
         wait_child_with_timeout(&mut child, Duration::from_secs(5));
-        assert!(
-            size() > 44,
-            "pw-record left no recording:\n{}",
-            self.stderr()
-        );
+        assert!(size() > 44, "parec left no recording:\n{}", self.stderr());
         std::fs::copy(&recorded, &self.path).unwrap_or_else(|e| {
             panic!("cannot copy the recording to {}: {e}", self.path.display())
         });
@@ -371,7 +369,7 @@ impl Recorder {
     }
 
     fn stderr(&self) -> String {
-        std::fs::read_to_string(self.scratch.path().join("pw-record.log")).unwrap_or_default()
+        std::fs::read_to_string(self.scratch.path().join("recorder.log")).unwrap_or_default()
     }
 }
 
@@ -384,7 +382,8 @@ impl Drop for Recorder {
     }
 }
 
-/// Ok once node `node` is running with at least two active links from `sink`, else why not.
+/// Ok once the recorder's stream (pipewire-pulse names its node after parec's stream name,
+/// `media.name`) is running with at least two active links from `sink`, else why not.
 fn recorder_state(node: &str, sink: &str) -> Result<(), String> {
     let o = run_with_timeout(
         Command::new("pw-dump").arg("--no-colors"),
@@ -405,7 +404,13 @@ fn recorder_state(node: &str, sink: &str) -> Result<(), String> {
                 && o["info"]["props"]["node.name"].as_str() == Some(name)
         })
     };
-    let rec = find_node(node).ok_or("the recorder node does not exist yet")?;
+    let rec = objects
+        .iter()
+        .find(|o| {
+            o["type"] == "PipeWire:Interface:Node"
+                && o["info"]["props"]["media.name"].as_str() == Some(node)
+        })
+        .ok_or("the recorder node does not exist yet")?;
     let sink_node = find_node(sink).ok_or_else(|| format!("sink {sink} not found"))?;
     let state = rec["info"]["state"].as_str().unwrap_or("?");
     let links = objects
@@ -682,6 +687,35 @@ pub fn longest_silence_within_window(
     } else {
         longest
     }
+}
+
+/// Every silence inside `span` (as [`longest_silence_within`] finds them: runs of at least
+/// [`SILENCE_WINDOW`] samples at or below `threshold`), as (start, length) in samples.
+pub fn silences_within(
+    samples: &[f32],
+    span: (usize, usize),
+    threshold: f32,
+) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    if samples.is_empty() {
+        return out;
+    }
+    let end = span.1.min(samples.len() - 1);
+    let mut run = 0;
+    for (i, s) in samples.iter().enumerate().take(end + 1).skip(span.0) {
+        if s.abs() > threshold {
+            if run >= SILENCE_WINDOW {
+                out.push((i - run, run));
+            }
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    if run >= SILENCE_WINDOW {
+        out.push((end + 1 - run, run));
+    }
+    out
 }
 
 /// The frequency, in Hz, of the strongest sinusoid in `samples` (sampled at `rate`), to well

@@ -7,7 +7,7 @@
 # WirePlumber and pipewire-pulse, and a null sink ($REEL_TEST_SINK) that is the
 # default sink, so anything that plays to ALSA "default" (as cpal does, through
 # pipewire-alsa), to PulseAudio or to PipeWire ends up in that sink, where
-# tests record it (pw-record, see tests/support/mod.rs). No sound card needed.
+# tests record it (parec on its monitor, see tests/support/mod.rs). No sound card needed.
 #
 # COMMAND gets, besides the usual environment:
 #   REEL_TEST_SINK=reel_test_sink   REEL_SOUND_SERVER=pipewire
@@ -42,7 +42,7 @@ if [[ -z ${REEL_SOUND_REAPER:-} ]]; then
     sound_log "warning: tini not found (\`make deps\` installs it); restarted daemons may linger as zombies"
 fi
 
-for tool in dbus-daemon dbus-send pipewire wireplumber pipewire-pulse pactl pw-cli pw-metadata pw-record; do
+for tool in dbus-daemon dbus-send pipewire wireplumber pipewire-pulse pactl pw-cli pw-metadata parec; do
     command -v "$tool" >/dev/null ||
         sound_die "$tool is not installed: run \`make deps\` (installs the Debian packages the tests need)"
 done

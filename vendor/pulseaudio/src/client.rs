@@ -18,6 +18,16 @@ pub use playback_stream::*;
 pub use record_sink::*;
 pub use record_stream::*;
 
+/// reel patch: what a playback stream shares with its creator besides the audio.
+#[derive(Clone, Default, Debug)]
+pub struct StreamSignals {
+    /// The server's UNDERFLOW notices for the stream, counted by the reactor.
+    pub underflows: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Set (by the source, while it fills a block) to have that block written at the server's
+    /// read index, replacing what the stream had queued; the reactor clears it.
+    pub replace_queued: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// An error encountered by a [Client].
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -403,7 +413,19 @@ impl Client {
         params: protocol::PlaybackStreamParams,
         source: impl PlaybackSource,
     ) -> Result<PlaybackStream> {
-        PlaybackStream::new(self.handle.clone(), params, source).await
+        PlaybackStream::new(self.handle.clone(), params, source, StreamSignals::default()).await
+    }
+
+    /// reel patch: [`Client::create_playback_stream`], with `signals` shared with the caller:
+    /// the reactor counts the server's underflow notices there, and writes the next block at
+    /// the server's read index when the caller sets `replace_queued`.
+    pub async fn create_playback_stream_with_signals(
+        &self,
+        params: protocol::PlaybackStreamParams,
+        source: impl PlaybackSource,
+        signals: StreamSignals,
+    ) -> Result<PlaybackStream> {
+        PlaybackStream::new(self.handle.clone(), params, source, signals).await
     }
 
     /// Creates a new record stream. The returned handle implements

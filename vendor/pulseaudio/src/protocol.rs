@@ -51,6 +51,11 @@ bitflags! {
 
         /// Indicates a SHMREVOKE message.
         const FLAG_SHMREVOKE = 0xC0000000; // 0b1100 FIXME 2 bits set?
+
+        /// reel patch: a memblock with this seek mode (`PA_SEEK_RELATIVE_ON_READ`, in the
+        /// flags' low byte) is written at the server's read index, so it replaces whatever the
+        /// stream had queued there, as `pa_stream_write(.., PA_SEEK_RELATIVE_ON_READ)` does.
+        const SEEK_RELATIVE_ON_READ = 0x00000002;
     }
 }
 

@@ -1,12 +1,13 @@
 use std::ffi::CString;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time;
 
 use futures::channel::oneshot;
 use futures::FutureExt as _;
 
 use super::reactor::ReactorHandle;
-use super::{ClientError, PlaybackSource, Result as ClientResult};
+use super::{ClientError, PlaybackSource, Result as ClientResult, StreamSignals};
 use crate::protocol;
 
 /// A stream of audio data sent from the client to the server for playback in
@@ -20,6 +21,8 @@ struct InnerPlaybackStream {
     handle: ReactorHandle,
     info: protocol::CreatePlaybackStreamReply,
     eof_notify: futures::future::Shared<oneshot::Receiver<()>>,
+    /// reel patch: the server's UNDERFLOW notices and the replace request.
+    signals: StreamSignals,
 }
 
 impl std::fmt::Debug for PlaybackStream {
@@ -35,17 +38,25 @@ impl PlaybackStream {
         handle: ReactorHandle,
         params: protocol::PlaybackStreamParams,
         source: impl PlaybackSource,
+        signals: StreamSignals,
     ) -> Result<Self, ClientError> {
         let (eof_tx, eof_rx) = oneshot::channel();
         let info = handle
-            .insert_playback_stream(params, source, Some(eof_tx))
+            .insert_playback_stream(params, source, Some(eof_tx), signals.clone())
             .await?;
 
         Ok(Self(Arc::new(InnerPlaybackStream {
             handle,
             info,
             eof_notify: eof_rx.shared(),
+            signals,
         })))
+    }
+
+    /// reel patch: how many times the server has run out of this stream's data (its UNDERFLOW
+    /// notices) since the stream was created.
+    pub fn underflow_count(&self) -> u64 {
+        self.0.signals.underflows.load(Ordering::Relaxed)
     }
 
     /// The ID of the stream.

@@ -4,7 +4,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex, Weak,
-        atomic::{self, AtomicU32},
+        atomic::{AtomicU32, Ordering},
         mpsc::{Receiver, Sender, TryRecvError},
     },
     task::{Context, Poll},
@@ -16,7 +16,7 @@ use mio::net::UnixStream;
 
 use crate::protocol::{self, DescriptorFlags};
 
-use super::{ClientError, PlaybackSource, RecordSink};
+use super::{ClientError, PlaybackSource, RecordSink, StreamSignals};
 
 /// reel patch: bytes taken from the socket per read(2) (see `recv`).
 const READ_CHUNK: usize = 64 * 1024;
@@ -32,6 +32,8 @@ struct PlaybackStreamState {
     requested_bytes: usize,
     done: bool,
     eof_notify: Option<oneshot::Sender<()>>,
+    /// reel patch: the underflow counter and the replace request (see `StreamSignals`).
+    signals: StreamSignals,
 }
 
 pub(super) struct RecordStreamState {
@@ -117,6 +119,7 @@ impl ReactorHandle {
         params: protocol::PlaybackStreamParams,
         source: impl PlaybackSource,
         eof_notify: Option<oneshot::Sender<()>>,
+        signals: StreamSignals,
     ) -> Result<protocol::CreatePlaybackStreamReply, ClientError> {
         // This is the seq for the CreatePlaybackStream command.
         let seq = self.next_seq();
@@ -137,6 +140,7 @@ impl ReactorHandle {
                     requested_bytes,
                     done: false,
                     eof_notify,
+                    signals,
                 },
             );
 
@@ -257,7 +261,7 @@ impl ReactorHandle {
     }
 
     fn next_seq(&self) -> u32 {
-        self.shared.next_seq.fetch_add(1, atomic::Ordering::Relaxed)
+        self.shared.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -332,7 +336,14 @@ impl Reactor {
         let mut events = mio::Events::with_capacity(1024);
 
         loop {
-            self.poll.poll(&mut events, None)?;
+            // reel patch: a signal that stops and continues the process (SIGSTOP/SIGCONT, a
+            // debugger, a suspended terminal job) interrupts epoll_wait with EINTR. Upstream
+            // took that for a lost connection and ended the reactor, so every stream died;
+            // it is only a reason to wait again.
+            match self.poll.poll(&mut events, None) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            }
             self.recv()?;
 
             // Handle any requested writes.
@@ -358,6 +369,7 @@ impl Reactor {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     return Ok(());
                 }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue 'read,
                 Err(err) => return Err(err.into()),
             };
 
@@ -448,6 +460,12 @@ impl Reactor {
                     log::error!("unknown stream: {channel}");
                 }
             }
+            protocol::Command::Underflow(protocol::Underflow { channel, .. }) => {
+                // reel patch: count it, so that the client can tell its listener heard a gap.
+                if let Some(stream) = state.playback_streams.get(&channel) {
+                    stream.signals.underflows.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             _ => log::debug!("ignoring unexpected command: {cmd:?}"),
         }
     }
@@ -480,6 +498,9 @@ impl Reactor {
         if !drain_buf(&mut self.write_buf, &mut self.socket)? {
             return Ok(());
         }
+
+        #[cfg(debug_assertions)]
+        fault::stall_once_if_due();
 
         let mut state = self.state.lock().unwrap();
         for stream in state.playback_streams.values_mut() {
@@ -535,11 +556,18 @@ impl Reactor {
                 self.write_buf.truncate(protocol::DESCRIPTOR_SIZE + len);
                 stream.requested_bytes -= len;
 
+                // reel patch: the source asked (while it filled this block) that the block
+                // replace what the server has queued: write it at the read index.
+                let flags = if stream.signals.replace_queued.swap(false, Ordering::AcqRel) {
+                    DescriptorFlags::SEEK_RELATIVE_ON_READ
+                } else {
+                    DescriptorFlags::empty()
+                };
                 let desc = protocol::Descriptor {
                     length: len as u32,
                     channel: stream.stream_info.channel,
                     offset: 0,
-                    flags: DescriptorFlags::empty(),
+                    flags,
                 };
 
                 protocol::encode_descriptor(
@@ -565,6 +593,7 @@ fn drain_buf(buf: &mut Vec<u8>, w: &mut impl io::Write) -> Result<bool, io::Erro
             Ok(0) => return Ok(false),
             Ok(n) => buf.drain(..n),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
         };
     }
@@ -579,4 +608,37 @@ fn read_tagstruct<R: protocol::CommandReply>(
     protocol::TagStructReader::new(buf, protocol_version)
         .read()
         .map_err(Into::into)
+}
+
+/// reel patch, debug builds only: a fault hook for reel's tests. With
+/// `REEL_FAULT_REACTOR_STALL=AFTER_MS:FOR_MS`, the reactor thread (which runs the playback
+/// callback) stops for FOR_MS once, AFTER_MS after it first writes audio: the server then runs
+/// out of the client's audio while the rest of the process goes on, as when only the audio
+/// thread is kept off the CPU.
+#[cfg(debug_assertions)]
+mod fault {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    pub(super) fn stall_once_if_due() {
+        static PLAN: OnceLock<Option<(Duration, Duration)>> = OnceLock::new();
+        static FIRST_WRITE: OnceLock<Instant> = OnceLock::new();
+        static DONE: AtomicBool = AtomicBool::new(false);
+        let plan = PLAN.get_or_init(|| {
+            let v = std::env::var("REEL_FAULT_REACTOR_STALL").ok()?;
+            let (after, length) = v.split_once(':')?;
+            Some((
+                Duration::from_millis(after.parse().ok()?),
+                Duration::from_millis(length.parse().ok()?),
+            ))
+        });
+        let Some((after, length)) = *plan else {
+            return;
+        };
+        let first = *FIRST_WRITE.get_or_init(Instant::now);
+        if first.elapsed() >= after && !DONE.swap(true, Ordering::Relaxed) {
+            std::thread::sleep(length);
+        }
+    }
 }
