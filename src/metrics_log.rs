@@ -82,6 +82,8 @@ pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[Stri
         "underruns": snap.underruns,
         "silent_frames": snap.silent_frames,
         "device_xruns": snap.device_xruns,
+        // The clip indicator: a heard sample reached full scale (src/engine/levels.rs).
+        "clipped": snap.clipped,
         "time_to_first_audio_ms": tracks.iter().map(|t| t.time_to_first_audio_ms).collect::<Vec<_>>(),
         "tracks": tracks.iter().map(|t| json!({
             "path": t.path.display().to_string(),

@@ -24,6 +24,7 @@ pub mod control;
 pub(crate) mod decoder;
 pub mod gapless;
 pub mod host;
+pub mod levels;
 pub mod meters;
 pub mod mock;
 pub mod opener;
@@ -110,6 +111,8 @@ pub struct Engine {
     threads: Vec<JoinHandle<()>>,
     device: Option<String>,
     opener: Arc<OpenerSlot>,
+    /// The level meters' reader state: held peaks, the clip latch (engine/levels.rs).
+    levels: Mutex<levels::LevelReader>,
 }
 
 impl Engine {
@@ -178,6 +181,7 @@ impl Engine {
             threads,
             device: None,
             opener,
+            levels: Mutex::default(),
         };
         match first_rx.recv() {
             Ok(Ok(device)) => engine.device = Some(device),
@@ -265,6 +269,14 @@ impl Engine {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// Clear the clip indicator ([`MeterSnapshot::clipped`]).
+    pub fn clear_clip(&self) {
+        self.levels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear_clip();
+    }
+
     /// The bit-perfect verdict of queue entry `track` as the window's badge shows it
     /// ([`bitperfect::badge_verdict`]): `(true, None)`, or false and the first reason.
     pub fn bit_perfect(
@@ -278,7 +290,7 @@ impl Engine {
     }
 
     /// A consistent copy of every meter. Resets the "since last read" figures (ring minimum,
-    /// peak and RMS levels).
+    /// peaks).
     pub fn snapshot(&self) -> MeterSnapshot {
         let mut snap = MeterSnapshot::default();
         let (stream, released) = {
@@ -286,6 +298,7 @@ impl Engine {
             (out.stream.clone(), out.released)
         };
         meters::read_atomics(&mut snap, &self.shared, stream.as_ref().map(|s| &*s.link));
+        self.read_levels(&mut snap, stream.as_ref().map(|s| &s.link));
         // Released while idle is not a problem: it is opened again on play.
         snap.device_ok = stream.is_some() || released;
         let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
@@ -343,6 +356,30 @@ impl Engine {
         snap.output_latency_ms =
             snap.ring_fill_ms + snap.device_latency_ms + snap.resampler_delay_ms;
         snap
+    }
+
+    /// The level meters at what is heard now (no stream: nothing is heard).
+    fn read_levels(&self, snap: &mut MeterSnapshot, link: Option<&Arc<shared::Link>>) {
+        let mut reader = self.levels.lock().unwrap_or_else(|p| p.into_inner());
+        let levels = match link {
+            Some(link) => reader.read(
+                link.levels(),
+                levels::ReadAt {
+                    heard: meters::heard_index(link, &self.shared, self.clock_ns()),
+                    playing: link.mode() == shared::Mode::Playing,
+                    rate: link.rate(),
+                    channels: link.channels() as usize,
+                    volume: self.shared.volume(),
+                    now_ns: self.clock_ns(),
+                    stream: Arc::as_ptr(link) as usize,
+                },
+            ),
+            None => levels::Levels {
+                clipped: reader.clipped(),
+                ..Default::default()
+            },
+        };
+        meters::fill_levels(snap, levels);
     }
 
     /// Stop playback and join the threads.

@@ -832,7 +832,7 @@ impl eframe::App for App {
                 .default_size(360.0)
                 .size_range(280.0..=640.0)
                 .show(ui, |ui| {
-                    meters::show(
+                    let asked = meters::show(
                         ui,
                         &MeterInputs {
                             snap: &self.snap,
@@ -842,6 +842,9 @@ impl eframe::App for App {
                             output_problem: self.output_problem.as_deref(),
                         },
                     );
+                    if asked.clear_clip {
+                        self.engine.clear_clip();
+                    }
                 });
         }
         egui::Panel::left("queue")
