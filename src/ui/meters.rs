@@ -200,12 +200,24 @@ pub fn show(ui: &mut egui::Ui, m: &MeterInputs<'_>) -> MeterActions {
                     "Audio decoded but not yet handed to the device: the ring fill now.",
                 );
                 ui.label("+");
+                let device = if s.server_buffer_ms > 0.0 {
+                    format!(
+                        "{} (server buffer {})",
+                        format::ms(s.device_latency_ms),
+                        format::ms(s.server_buffer_ms)
+                    )
+                } else {
+                    format::ms(s.device_latency_ms)
+                };
                 row(
                     ui,
                     labels::DEVICE_LATENCY,
-                    format::ms(s.device_latency_ms),
+                    device,
                     "How far ahead of the loudspeaker the audio callback writes, as the host \
-                     reports it (cpal: playback - callback timestamp).",
+                     reports it (cpal: playback - callback timestamp). On a sound server this is \
+                     mostly the server's own buffer behind reel's stream, which reel keeps at \
+                     the figure in brackets so that a short stall of reel is never heard; a \
+                     pause or seek replaces what it holds, so it delays neither.",
                 );
                 ui.label("+");
                 row(
