@@ -64,7 +64,8 @@ RING_BUDGET_S = 90 if QUICK else 480
 # Targets (issue 5; the cache's from issue 3).
 T_DECODE_OVERALL = 1.0
 T_DECODE_LOSSLESS = 0.8  # FLAC, WAV, ALAC
-T_PLAY = 1.0
+# Playback CPU against mpv: issue 5 asked ≤ 1.0×, issue 12 asks ≤ 0.5×.
+T_PLAY = 0.5
 T_RSS_MB = 2.0
 T_TTFA_WARM_MS = 20.0
 T_TTFA_COLD_MS = 100.0
@@ -76,6 +77,9 @@ T_LIB_RESCAN_S = 5.0
 T_LIB_SEARCH_MS = 50.0
 T_CALLBACK_P99_PCT = 1.0
 T_RING_MS = 50
+# First audio after an idle release (issue 12).
+T_IDLE_WAKE_MS = 100.0
+IDLE_WAKE_RUNS = 3 if QUICK else 7
 
 START = time.monotonic()
 LOG_PREFIX = "bench"
@@ -950,6 +954,18 @@ def fig_callback(results, cmds):
     log(f"   worst p99 median {worst:.3f} % of the period")
 
 
+def fig_idle(results, cmds):
+    log("7b. first audio after an idle release: benches/idle_wake.rs")
+    argv = ["cargo", "bench", "--bench", "idle_wake", "--", str(IDLE_WAKE_RUNS)]
+    subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wake = json.loads((RESULTS_DIR / "idle_wake.json").read_text())["wake_ms"]
+    res = {"wake_ms": summary(wake), "runs": len(wake), "target_ms_max": T_IDLE_WAKE_MS}
+    res["pass"] = res["wake_ms"]["median"] is not None and res["wake_ms"]["median"] <= T_IDLE_WAKE_MS
+    results["idle"] = res
+    cmds["idle"] = [" ".join(argv) + "   # reads target/bench-results/idle_wake.json"]
+    log(f"   first audio after the release: {fmt_sum(res['wake_ms'], 1)} ms")
+
+
 # ---------------------------------------------------------------------------------------------
 # 8. Smallest stable ring under stress-ng --cpu 2
 
@@ -1162,6 +1178,9 @@ def report(m, R, cmds, timings, reruns=()):
     if c:
         worst = max(c["rows"], key=lambda r: r["p99_share_pct"]["median"])
         w(f"| 7 | callback p99, worst period size ({worst['format']}, {worst['frames']} frames) | ≤ {T_CALLBACK_P99_PCT:.0f} % of the period | {fmt(worst['p99_share_pct']['median'], 3)} % | {verdict(c['pass'])} |")
+    iw = R.get("idle")
+    if iw:
+        w(f"| 7b | first audio after an idle release (median of {iw['runs']}) | ≤ {T_IDLE_WAKE_MS:.0f} ms | {fmt(iw['wake_ms']['median'], 1)} ms | {verdict(iw['pass'])} |")
     rg = R.get("ring")
     if rg:
         w(f"| 8 | smallest stable ring under `stress-ng --cpu 2` | ≤ {T_RING_MS} ms | {fmt(rg['smallest_stable_ms'])} ms | {verdict(rg['pass'])} |")
@@ -1353,7 +1372,8 @@ def report(m, R, cmds, timings, reruns=()):
     w("")
     for key, title in (("decode", "1. decode"), ("playback", "2. playback"), ("memory", "3. memory"),
                        ("ttfa", "4. time to first audio"), ("import", "5. import"), ("list", "5. list"),
-                       ("gui", "6. GUI"), ("callback", "7. callback"), ("ring", "8. ring")):
+                       ("gui", "6. GUI"), ("callback", "7. callback"), ("idle", "7b. idle wake"),
+                       ("ring", "8. ring")):
         if key in cmds:
             w(f"**{title}**")
             w("")
@@ -1409,6 +1429,7 @@ def main():
         ("loudness", lambda: fig_loudness(files, R, cmds)),
         ("gui", lambda: fig_gui(files, R, cmds, cache_dir)),
         ("callback", lambda: fig_callback(R, cmds)),
+        ("idle", lambda: fig_idle(R, cmds)),
         ("ring", lambda: fig_ring(files, R, cmds, cache_dir)),
         ("profiles", lambda: profiles(files, R, cmds, cache_dir)),
     ]
