@@ -3,9 +3,9 @@
 //! the sound server that `make bench` starts (benches/compare.py, part "idle").
 //!
 //! Each run: play a short tone to its end, wait until the engine has released the device
-//! (after `REEL_IDLE_RELEASE_MS`, shortened here), then play again and take the engine's time
-//! to first audio: from the play command to the callback that wrote the first frame. That
-//! frame goes out in a block that replaces the sound server's queue, so it is heard within a
+//! (after `REEL_IDLE_RELEASE_MS`, shortened here), then play again and time, from outside the
+//! engine, the play command until the callback has handed the first frames to the server.
+//! They go out in a block that replaces the sound server's queue, so they are heard within a
 //! device period of that. Writes `target/bench-results/idle_wake.json`.
 
 use std::path::Path;
@@ -74,24 +74,22 @@ fn main() {
             let s = e.snapshot();
             s.device_ok && s.device.is_empty()
         });
-        while e.events().try_recv().is_ok() {}
+        let before = e.snapshot().frames_played;
+        let asked = Instant::now();
         e.send(Command::Load(vec![again]));
-        // The new queue's first entry is heard (its record is the new one by then).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match e.events().recv_timeout(left) {
-                Ok(Event::TrackStarted { index: 0, .. }) => break,
-                Ok(_) => {}
-                Err(_) => panic!("idle_wake: no sound after the release"),
-            }
+        // Timed from outside the engine: until the callback has handed the first frames to
+        // the server (in a block that replaces its queue, so they are heard within a period).
+        while e.snapshot().frames_played <= before {
+            assert!(
+                asked.elapsed() < Duration::from_secs(10),
+                "idle_wake: no sound after the release"
+            );
+            std::thread::sleep(Duration::from_micros(500));
         }
-        let mut ttfa = None;
-        wait("the first-audio time", Duration::from_secs(5), || {
-            ttfa = e.tracks().first().and_then(|t| t.time_to_first_audio_ms);
-            ttfa.is_some()
+        wake_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
+        wait("the tone's end", Duration::from_secs(10), || {
+            e.snapshot().state == reel::engine::PlayState::Stopped
         });
-        wake_ms.push(ttfa.unwrap());
     }
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
     std::fs::create_dir_all(&out).unwrap();
