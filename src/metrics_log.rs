@@ -112,7 +112,8 @@ pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[Stri
 
 /// Underrun episodes (the engine keeps the last `EPISODE_HISTORY`): when each began and how
 /// long it lasted (engine clock: ms since the engine started, which is a little after the
-/// log's `t_ms` 0), the silence it inserted, and its cause (`starved`, `opening`, `seeking`).
+/// log's `t_ms` 0), the silence it inserted, and its cause (`starved`, `opening`, `seeking`,
+/// `source`, `device-change`, `server`).
 pub fn episodes_json(episodes: &[Episode]) -> Value {
     episodes
         .iter()
