@@ -18,6 +18,9 @@ pub enum Command {
     Queue(Vec<PathBuf>),
     /// Play the queue entry at this index.
     PlayIndex(usize),
+    /// Stand paused at this queue entry and position, with no sound, so that `Play` starts
+    /// there (a restored session). Ignored while playing.
+    Cue(usize, Duration),
     /// Start (from stopped) or resume (from paused).
     Play,
     Pause,

@@ -220,6 +220,7 @@ impl Decoder {
                     self.start(i, 0, at);
                 }
             }
+            Command::Cue(i, to) => self.cue(i, to),
             Command::Play | Command::Resume => self.play(at),
             Command::TogglePause => match self.state {
                 PlayState::Playing => self.pause(),
@@ -382,6 +383,23 @@ impl Decoder {
                 self.start(track, 0, at);
             }
         }
+    }
+
+    /// Stand paused at queue entry `track`, `to` into it, without a sound: `Play` starts there.
+    fn cue(&mut self, track: usize, to: Duration) {
+        if self.state == PlayState::Playing || track >= self.queue.len() {
+            return;
+        }
+        let rate = self.out_rate();
+        self.resume_at = Some((track, (to.as_secs_f64() * rate as f64).round() as u64));
+        self.resume_rate = rate;
+        self.state = PlayState::Paused;
+        {
+            let mut st = self.status();
+            st.state = PlayState::Paused;
+            st.paused_at = self.resume_at;
+        }
+        self.emit(Event::Paused);
     }
 
     fn pause(&mut self) {

@@ -23,7 +23,7 @@ use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
 use super::notices::{Notice, NoticeKind, Notices, Topic};
 use super::playlists::{self, Playlists};
-use super::settings::{self, Settings};
+use super::settings::{self, Resume, Settings};
 use super::settings_window::{self, SettingsWindow};
 use super::signals::Watcher;
 use super::top_bar::{self, ImportProgress};
@@ -519,9 +519,20 @@ impl App {
         let objects: Vec<PathBuf> = items.iter().map(|i| i.object.clone()).collect();
         match then {
             Then::Library => {}
-            Then::Queue | Then::Restore => {
+            Then::Queue => {
                 self.engine.send(Command::Queue(objects));
                 self.queue.extend(items);
+            }
+            Then::Restore => {
+                self.engine.send(Command::Queue(objects));
+                self.queue.extend(items);
+                // Paused where the listener was: never a sound until they press play.
+                if let Some(r) = self.settings.resume.take()
+                    && let Some(index) = self.queue.iter().position(|q| q.hash == r.hash)
+                {
+                    let at = Duration::from_secs_f64(r.position_ms.max(0.0) / 1000.0);
+                    self.engine.send(Command::Cue(index, at));
+                }
             }
             Then::PlayNow => {
                 let first = self.queue.len();
@@ -886,6 +897,14 @@ impl eframe::App for App {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.settings.queue = self.queue.iter().map(|q| q.hash.clone()).collect();
+        // Where the listener is (playing or paused): the next start stands paused there.
+        self.settings.resume = match self.snap.state {
+            PlayState::Stopped => None,
+            _ => self.current_index().map(|i| Resume {
+                hash: self.queue[i].hash.clone(),
+                position_ms: self.snap.position_ms,
+            }),
+        };
         self.settings.save(storage);
     }
 }

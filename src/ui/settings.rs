@@ -46,11 +46,21 @@ pub struct Settings {
     pub volume: f32,
     /// The queue, as cached objects' hashes (restored, not played, at the next start).
     pub queue: Vec<String>,
+    /// Where the listener was in that queue when the window closed: restored paused there.
+    pub resume: Option<Resume>,
     pub show_meters: bool,
     pub sort: SortKey,
     pub sort_ascending: bool,
     /// ReplayGain mode and pre-amp (README, "Fidelity"), as `reel play --replaygain --preamp`.
     pub replaygain: GainSettings,
+}
+
+/// A place in the saved queue: its entry (by the cached object's hash, which stays right if
+/// another entry could not be restored) and the heard position in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub hash: String,
+    pub position_ms: f64,
 }
 
 /// The pre-amp range the settings window offers, in dB (the same as `--preamp`).
@@ -65,6 +75,7 @@ impl Default for Settings {
             theme: Theme::Dark,
             volume: 0.8,
             queue: Vec::new(),
+            resume: None,
             show_meters: true,
             sort: SortKey::Artist,
             sort_ascending: true,
