@@ -60,6 +60,21 @@ fn say(msg: impl std::fmt::Display) {
 /// Here: signals, the output, the status line, the metrics log and the exit code. A file that
 /// cannot play fails alone (one line, exit 1) unless the cache itself fails (refused, full,
 /// read-only: one line, exit 5).
+/// A terminal key, done on the engine. Returns whether it asks to quit.
+fn on_key(key: crate::keys::Key, engine: &Engine) -> bool {
+    use crate::keys::Key;
+    let cmd = match key {
+        Key::TogglePause => Command::TogglePause,
+        Key::Seek(secs) => Command::SeekBy(secs),
+        Key::Volume(step) => Command::Volume((engine.volume() + step).clamp(0.0, 1.0)),
+        Key::Next => Command::Next,
+        Key::Previous => Command::Previous,
+        Key::Quit => return true,
+    };
+    engine.send(cmd);
+    false
+}
+
 pub fn play(opts: PlayOptions) -> i32 {
     let interrupted = Arc::new(AtomicBool::new(false));
     let (int_tx, int_rx) = crossbeam_channel::bounded::<()>(1);
@@ -172,6 +187,12 @@ pub fn play(opts: PlayOptions) -> i32 {
     }
     let mut running = !queue.is_empty();
     let mut fatal = false;
+    // Space, arrows, n/p and q when standard input is a terminal (src/keys.rs).
+    let keys = crate::keys::Keys::start();
+    let key_rx = keys
+        .as_ref()
+        .map_or_else(crossbeam_channel::never, |k| k.receiver().clone());
+    let mut quit = false;
     // Ticks only feed the status line and the metrics log: with neither, the loop sleeps until
     // an event or a signal comes (a wakeup 10 times a second is a measurable share of playback
     // CPU, docs/PERFORMANCE.md §2).
@@ -195,6 +216,12 @@ pub fn play(opts: PlayOptions) -> i32 {
             },
             recv(corrupt) -> h => session.on_corrupt(h.ok(), &engine),
             recv(int_rx) -> _ => Reaction::default(),
+            recv(key_rx) -> k => {
+                if let Ok(k) = k {
+                    quit |= on_key(k, &engine);
+                }
+                Reaction::default()
+            },
             default(timeout) => Reaction::default(),
         };
         for (line, error) in &reaction.lines {
@@ -217,7 +244,7 @@ pub fn play(opts: PlayOptions) -> i32 {
         if reaction.finished || fatal {
             running = false;
         }
-        if interrupted.load(Ordering::SeqCst) {
+        if quit || interrupted.load(Ordering::SeqCst) {
             engine.send(Command::Stop);
             break;
         }
