@@ -3,6 +3,9 @@
 //! underrun at all; a longer one gives an underrun episode tagged `starved`, about as long as
 //! the stall minus what the ring held; and playback recovers by itself, with nothing lost.
 //!
+//! Each gap is also found in the sink's recording (parec, from outside): as many gaps as
+//! episodes, each as long as its episode within a device period.
+//!
 //! The stall is injected by the debug build's `REEL_FAULT_SLOW_READ=OFFSET:MS` (see
 //! `src/engine/source.rs`): the decoder's first read that reaches byte OFFSET of the file
 //! blocks for MS milliseconds, where a real slow read would. Playback is real time, into the
@@ -29,11 +32,13 @@ fn ring_capacity_ms(ring_ms: u32) -> f64 {
 struct Run {
     samples: Vec<serde_json::Value>,
     summary: serde_json::Value,
+    /// The sink's recording (left channel), from outside.
+    heard: Vec<f32>,
 }
 
 /// Plays a 3 s WAV whose read at 1.5 s stalls for `stall_ms`, with a ring of `ring_ms`.
 fn play_with_stall(dir: &Path, ring_ms: u32, stall_ms: u64) -> Run {
-    let _sink = lock_sink();
+    let rec = Recorder::start(&dir.join(format!("rec-{ring_ms}-{stall_ms}.wav")));
     let file = dir.join(format!("tone-{ring_ms}-{stall_ms}.wav"));
     make_tone(&file, 440.0, SECS, RATE, 2, 0.5);
     // 16-bit stereo: 4 bytes a frame, after a 44-byte header (ffmpeg's, bit-exact).
@@ -48,6 +53,7 @@ fn play_with_stall(dir: &Path, ring_ms: u32, stall_ms: u64) -> Run {
             .env("REEL_FAULT_SLOW_READ", format!("{offset}:{stall_ms}")),
         Duration::from_secs(30),
     );
+    let heard = read_wav(&rec.stop()).channels[0].clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Recovered by itself: the whole file played and reel exited normally.
     assert!(out.status.success(), "{stderr}");
@@ -58,7 +64,11 @@ fn play_with_stall(dir: &Path, ring_ms: u32, stall_ms: u64) -> Run {
         Some((SECS * RATE as f64) as u64),
         "every frame played, none lost or repeated: {summary}"
     );
-    Run { samples, summary }
+    Run {
+        samples,
+        summary,
+        heard,
+    }
 }
 
 /// The silence the run's episodes inserted, in ms.
@@ -106,6 +116,24 @@ fn a_stall_longer_than_the_ring_is_a_starved_underrun_and_playback_recovers() {
         );
         for e in episodes {
             assert_eq!(e["cause"], "starved", "{what}: {e}");
+        }
+        // What the listener heard: as many gaps as episodes, each as long as its episode
+        // within a device period.
+        let span = signal_span(&run.heard, 0.01).expect("silent recording");
+        let gaps = silences_within(&run.heard, span, 0.01);
+        assert_eq!(
+            gaps.len(),
+            episodes.len(),
+            "{what}: gaps {gaps:?}, {episodes:?}"
+        );
+        let period_ms = reel::engine::DEFAULT_PERIOD_FRAMES as f64 * 1000.0 / RATE as f64;
+        for ((_, len), e) in gaps.iter().zip(episodes) {
+            let heard_ms = *len as f64 * 1000.0 / RATE as f64;
+            let said_ms = e["duration_ms"].as_f64().unwrap();
+            assert!(
+                (heard_ms - said_ms).abs() <= period_ms,
+                "{what}: heard a gap of {heard_ms:.1} ms, reel said {said_ms:.1} ms"
+            );
         }
         // The silence is the part of the stall the ring could not cover (the ring was between
         // three quarters full and full when the stall began), give or take a device period.
