@@ -295,7 +295,7 @@ impl Decoder {
         }
         let out = self.out.as_ref()?;
         let idx = out.slot.link.consumed();
-        self.status().locate(out.id, idx).or(self.resume_at)
+        self.status().locate_heard(out.id, idx).or(self.resume_at)
     }
 
     /// Ask the callback to drop what is queued; new audio waits for its answer.

@@ -361,7 +361,7 @@ fn locate_heard(
         PlayState::Paused => st.paused_at,
         PlayState::Playing => {
             let idx = meters::heard_index(&s.link, shared, epoch.elapsed().as_nanos() as u64);
-            st.locate(st.link_id, idx)
+            st.locate_heard(st.link_id, idx)
         }
         PlayState::Stopped => None,
     }
