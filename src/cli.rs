@@ -304,11 +304,9 @@ fn start_mpris(engine: &Engine, queue: &[PathBuf]) -> (Option<Mpris>, Feed) {
     let mpris = match Mpris::start(MprisOptions {
         can_raise: false,
         probe: engine.heard_probe(),
+        initial: feed.state().clone(),
     }) {
-        Ok(m) => {
-            feed.publish(&m);
-            Some(m)
-        }
+        Ok(m) => Some(m),
         Err(e) => {
             say(e);
             None

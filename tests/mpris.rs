@@ -128,26 +128,22 @@ fn busctl_call(iface: &str, method: &str, args: &[&str]) {
     );
 }
 
-/// `busctl --user monitor` of every `Seeked` signal, as JSON lines.
-struct SeekedWatch {
+/// `busctl --user monitor` of reel's `Seeked` or `PropertiesChanged` signals, as JSON lines.
+struct BusWatch {
     child: Child,
     out: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl SeekedWatch {
-    fn start() -> SeekedWatch {
+impl BusWatch {
+    /// Watches the signals named `member`.
+    fn start(member: &str) -> BusWatch {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("monitor.jsonl");
         let err = dir.path().join("monitor.err");
         let child = Command::new("busctl")
-            .args([
-                "--user",
-                "monitor",
-                "--json=short",
-                "--match",
-                "type=signal,interface=org.mpris.MediaPlayer2.Player,member=Seeked",
-            ])
+            .args(["--user", "monitor", "--json=short", "--match"])
+            .arg(format!("type=signal,member={member}"))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
@@ -159,26 +155,43 @@ impl SeekedWatch {
                 .unwrap_or_default()
                 .contains("Monitoring")
         });
-        SeekedWatch {
+        BusWatch {
             child,
             out,
             _dir: dir,
         }
     }
 
-    /// The positions (µs) of the `Seeked` signals seen so far.
-    fn positions(&self) -> Vec<i64> {
+    /// The payloads of the signals seen so far.
+    fn payloads(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.out)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["member"] == "Seeked")
-            .filter_map(|v| v["payload"]["data"][0].as_i64())
+            .filter(|v| v["type"] == "signal")
+            .map(|v| v["payload"]["data"].clone())
+            .collect()
+    }
+
+    /// The positions (µs) of the `Seeked` signals seen so far.
+    fn positions(&self) -> Vec<i64> {
+        self.payloads()
+            .iter()
+            .filter_map(|d| d[0].as_i64())
+            .collect()
+    }
+
+    /// The values `PropertiesChanged` announced for `property` of the Player, in order.
+    fn changed(&self, property: &str) -> Vec<serde_json::Value> {
+        self.payloads()
+            .iter()
+            .filter(|d| d[0] == PLAYER_IFACE)
+            .filter_map(|d| d[1].get(property).map(|v| v["data"].clone()))
             .collect()
     }
 }
 
-impl Drop for SeekedWatch {
+impl Drop for BusWatch {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -309,7 +322,7 @@ fn playerctl_position_moves_the_heard_position_and_emits_seeked() {
     let _sink = lock_sink();
     let dir = tempfile::tempdir().unwrap();
     let file = tagged_tone(dir.path(), "a.flac", 440.0, 14.0, "Long");
-    let watch = SeekedWatch::start();
+    let watch = BusWatch::start("Seeked");
     let reel = Reel::play(&[&file]);
     reel.wait_position("playing", |p| p > 200.0);
     playerctl(&["position", "6"]).unwrap();
@@ -335,7 +348,7 @@ fn set_position_with_a_wrong_track_id_is_ignored() {
     let _sink = lock_sink();
     let dir = tempfile::tempdir().unwrap();
     let file = tagged_tone(dir.path(), "a.flac", 440.0, 10.0, "Tone");
-    let watch = SeekedWatch::start();
+    let watch = BusWatch::start("Seeked");
     let reel = Reel::play(&[&file]);
     reel.wait_position("playing", |p| p > 200.0);
     busctl_call(
@@ -372,6 +385,7 @@ fn next_and_previous_move_between_the_queued_tracks() {
     let a = tagged_tone(dir.path(), "a.flac", 440.0, 4.0, "One");
     let b = tagged_tone(dir.path(), "b.flac", 550.0, 4.0, "Two");
     let c = tagged_tone(dir.path(), "c.flac", 660.0, 4.0, "Three");
+    let watch = BusWatch::start("PropertiesChanged");
     let reel = Reel::play(&[&a, &b, &c]);
     let heard_path = || {
         reel.lines()
@@ -389,6 +403,28 @@ fn next_and_previous_move_between_the_queued_tracks() {
     playerctl(&["previous"]).unwrap();
     wait_until(WAIT, || heard_path().as_deref() == b.to_str());
     wait_until(WAIT, || metadata("xesam:title") == "Two");
+    // Every change was announced: the three tracks' metadata in the order played, and the
+    // capabilities as the current track moved (previous from the second on; no next on the
+    // last).
+    let titles: Vec<String> = watch
+        .changed("Metadata")
+        .iter()
+        .filter_map(|m| m["xesam:title"]["data"].as_str().map(String::from))
+        .collect();
+    assert_eq!(titles, ["One", "Two", "Three", "Two"]);
+    assert_eq!(
+        watch.changed("CanGoPrevious"),
+        [serde_json::Value::from(true)]
+    );
+    assert_eq!(
+        watch.changed("CanGoNext"),
+        [false, true].map(serde_json::Value::from)
+    );
+    playerctl(&["volume", "0.25"]).unwrap();
+    wait_until(WAIT, || {
+        watch.changed("Volume").last() == Some(&serde_json::Value::from(0.25))
+    });
+    assert_eq!(playerctl(&["volume"]).unwrap(), "0.250000");
     reel.quit();
 }
 
@@ -415,4 +451,51 @@ fn without_a_session_bus_reel_says_mpris_is_off_and_plays_on() {
         lines[0].starts_with("reel: MPRIS is off") && lines[0].contains("no D-Bus session bus"),
         "{stderr}"
     );
+}
+
+#[test]
+fn embedded_cover_art_is_offered_as_a_file_url_and_removed_at_exit() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = tagged_tone(dir.path(), "plain.flac", 440.0, 3.0, "Covered");
+    let cover = dir.path().join("cover.png");
+    let with_cover = dir.path().join("covered.flac");
+    for args in [
+        vec!["-f", "lavfi", "-i", "color=c=red:s=8x8", "-frames:v", "1"],
+        vec![
+            "-i",
+            plain.to_str().unwrap(),
+            "-i",
+            cover.to_str().unwrap(),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-disposition:v",
+            "attached_pic",
+        ],
+    ] {
+        let out = if args[0] == "-f" { &cover } else { &with_cover };
+        let o = run_with_timeout(
+            Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-y"])
+                .args(&args)
+                .arg(out),
+            WAIT,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let reel = Reel::play(&[&with_cover]);
+    wait_until(WAIT, || metadata("xesam:title") == "Covered");
+    let url = metadata("mpris:artUrl");
+    let path = PathBuf::from(url.strip_prefix("file://").expect("a file:// URL"));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(&cover).unwrap(),
+        "the picture offered is the one embedded"
+    );
+    reel.quit();
+    assert!(!path.exists(), "the extracted cover outlived reel");
 }

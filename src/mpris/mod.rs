@@ -153,6 +153,8 @@ pub struct MprisOptions {
     pub can_raise: bool,
     /// The engine's heard position, for `Position`.
     pub probe: HeardProbe,
+    /// What clients see from the moment the name is taken ([`Feed::state`]).
+    pub initial: PlayerState,
 }
 
 impl Mpris {
@@ -161,7 +163,7 @@ impl Mpris {
     pub fn start(opts: MprisOptions) -> Result<Mpris, MprisError> {
         let (req_tx, requests) = crossbeam_channel::unbounded();
         let published = Arc::new(Mutex::new(Published {
-            state: PlayerState::default(),
+            state: opts.initial.clone(),
             meta: Meta::default(),
         }));
         let link = Link {
@@ -187,7 +189,7 @@ impl Mpris {
         let (updates, rx) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("reel-mpris".into())
-            .spawn(move || Service::new(conn, published).run(rx))
+            .spawn(move || Service::new(conn, published, opts.initial).run(rx))
             .map_err(|e| MprisError::Refused(format!("cannot start its thread: {e}")))?;
         Ok(Mpris {
             requests,
@@ -250,11 +252,11 @@ struct Service {
 }
 
 impl Service {
-    fn new(conn: Connection, published: Arc<Mutex<Published>>) -> Service {
+    fn new(conn: Connection, published: Arc<Mutex<Published>>, last: PlayerState) -> Service {
         Service {
             conn,
             published,
-            last: PlayerState::default(),
+            last,
             covers: Covers::default(),
         }
     }
@@ -467,6 +469,8 @@ impl Feed {
         let state = PlayerState {
             volume,
             can_play: !queue.is_empty(),
+            // The first entry plays first.
+            can_go_next: queue.len() > 1,
             ..PlayerState::default()
         };
         Feed {
@@ -476,9 +480,9 @@ impl Feed {
         }
     }
 
-    /// Publishes the state as it is now (at start).
-    pub fn publish(&self, mpris: &Mpris) {
-        mpris.publish(self.state.clone());
+    /// The state as it is now (for [`MprisOptions::initial`]).
+    pub fn state(&self) -> &PlayerState {
+        &self.state
     }
 
     /// Follows one engine event.
