@@ -305,6 +305,7 @@ fn start_mpris(engine: &Engine, queue: &[PathBuf]) -> (Option<Mpris>, Feed) {
         can_raise: false,
         probe: engine.heard_probe(),
         initial: feed.state().clone(),
+        waker: None,
     }) {
         Ok(m) => Some(m),
         Err(e) => {

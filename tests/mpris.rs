@@ -499,3 +499,73 @@ fn embedded_cover_art_is_offered_as_a_file_url_and_removed_at_exit() {
     reel.quit();
     assert!(!path.exists(), "the extracted cover outlived reel");
 }
+
+#[test]
+fn the_window_is_an_mpris_player_that_can_be_raised_paused_seeked_and_quit() {
+    let _sink = lock_sink();
+    let x = support::xvfb::Xvfb::start();
+    let home = tempfile::tempdir().unwrap();
+    let file = tagged_tone(home.path(), "a.flac", 440.0, 8.0, "Windowed");
+    let log = home.path().join("metrics.jsonl");
+    let mut child = Command::new(reel_bin())
+        .env("DISPLAY", &x.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .arg("--cache-dir")
+        .arg(home.path().join("cache"))
+        .arg("--metrics-log")
+        .arg(&log)
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let logged = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .unwrap_or_default()
+    };
+    let slow = Duration::from_secs(60);
+    wait_until(slow, || {
+        playerctl(&["status"]).as_deref() == Some("Playing")
+    });
+    wait_until(WAIT, || metadata("xesam:title") == "Windowed");
+    // The url is the user's file, not the cache's copy.
+    assert_eq!(metadata("xesam:url"), format!("file://{}", file.display()));
+    let out = run_with_timeout(
+        Command::new("busctl").args([
+            "--user",
+            "get-property",
+            BUS_NAME,
+            OBJECT,
+            "org.mpris.MediaPlayer2",
+            "CanRaise",
+        ]),
+        WAIT,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "b true");
+    busctl_call("org.mpris.MediaPlayer2", "Raise", &[]);
+
+    let watch = BusWatch::start("Seeked");
+    playerctl(&["position", "5"]).unwrap();
+    wait_until(WAIT, || {
+        logged()["position_ms"]
+            .as_f64()
+            .is_some_and(|p| (5000.0..6000.0).contains(&p))
+    });
+    wait_until(WAIT, || watch.positions() == [5_000_000]);
+    playerctl(&["pause"]).unwrap();
+    wait_until(WAIT, || logged()["state"] == "paused");
+    wait_until(WAIT, || playerctl(&["status"]).as_deref() == Some("Paused"));
+
+    busctl_call("org.mpris.MediaPlayer2", "Quit", &[]);
+    let status = wait_child_with_timeout(&mut child, WAIT);
+    assert!(status.success(), "the window exited with {status}");
+    assert!(x.find_window("reel").is_none(), "the window is still there");
+}

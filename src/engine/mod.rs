@@ -383,6 +383,8 @@ pub struct Heard {
     /// The queue entry heard (or where playback will resume while the output is gone).
     pub track: Option<usize>,
     pub position_ms: f64,
+    /// That track's length, once it is open and its container says.
+    pub duration: Option<std::time::Duration>,
 }
 
 impl HeardProbe {
@@ -412,6 +414,10 @@ impl HeardProbe {
                 }
             }
         }
+        heard.duration = heard
+            .track
+            .and_then(|t| st.tracks.get(t)?.info.as_ref()?.duration_secs())
+            .map(std::time::Duration::from_secs_f64);
         heard
     }
 }

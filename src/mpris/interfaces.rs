@@ -47,6 +47,8 @@ pub(super) struct Link {
     pub published: Arc<Mutex<Published>>,
     pub requests: Sender<Request>,
     pub probe: HeardProbe,
+    /// Wakes the front end after a request (the window repaints only when asked to).
+    pub waker: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Link {
@@ -56,6 +58,9 @@ impl Link {
 
     fn ask(&self, r: Request) {
         let _ = self.requests.send(r);
+        if let Some(wake) = &self.waker {
+            wake();
+        }
     }
 
     /// The heard position in the current track, in µs (0 when nothing is heard).

@@ -101,8 +101,10 @@ pub struct TrackRef {
     pub index: usize,
     /// Unique per queue entry for the life of the player: the `mpris:trackid`.
     pub id: u64,
-    /// The file (tags, cover art and `xesam:url` are read from it).
+    /// The file tags and cover art are read from (the window's cached copy).
     pub path: PathBuf,
+    /// The file as the user knows it: `xesam:url`.
+    pub url_path: PathBuf,
     pub length: Option<Duration>,
 }
 
@@ -141,6 +143,7 @@ enum Update {
 
 /// A running MPRIS service. Dropping it leaves the bus.
 pub struct Mpris {
+    probe: HeardProbe,
     requests: Receiver<Request>,
     updates: Sender<Update>,
     thread: Option<JoinHandle<()>>,
@@ -155,6 +158,9 @@ pub struct MprisOptions {
     pub probe: HeardProbe,
     /// What clients see from the moment the name is taken ([`Feed::state`]).
     pub initial: PlayerState,
+    /// Called after each request is queued (the window asks for a repaint); `None`: the
+    /// front end waits on [`Mpris::requests`] itself.
+    pub waker: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Mpris {
@@ -169,7 +175,8 @@ impl Mpris {
         let link = Link {
             published: published.clone(),
             requests: req_tx,
-            probe: opts.probe,
+            probe: opts.probe.clone(),
+            waker: opts.waker,
         };
         let refused = |e: zbus::Error| MprisError::Refused(e.to_string());
         let conn = zbus::blocking::connection::Builder::session()
@@ -192,6 +199,7 @@ impl Mpris {
             .spawn(move || Service::new(conn, published, opts.initial).run(rx))
             .map_err(|e| MprisError::Refused(format!("cannot start its thread: {e}")))?;
         Ok(Mpris {
+            probe: opts.probe,
             requests,
             updates,
             thread: Some(thread),
@@ -355,7 +363,7 @@ impl Service {
             artists: tags.artist.into_iter().collect(),
             album: tags.album,
             length_us: t.length.map(|l| l.as_micros().min(i64::MAX as u128) as i64),
-            url: file_url(&t.path),
+            url: file_url(&t.url_path),
             art_url: if tags.cover_art {
                 self.covers.write(t.id, &t.path)
             } else {
@@ -497,7 +505,20 @@ impl Feed {
                 self.state.status = PlayState::Playing;
             }
             Event::Paused => self.state.status = PlayState::Paused,
-            Event::Resumed => self.state.status = PlayState::Playing,
+            Event::Resumed => {
+                // Playback (re)starts before its first frame is heard (TrackStarted): the
+                // track it starts is already known to the engine.
+                let heard = mpris.probe.now();
+                if let Some(t) = heard.track
+                    && self.state.track.as_ref().map(|t| t.index) != Some(t)
+                {
+                    if let Some(l) = self.lengths.get_mut(t) {
+                        *l = heard.duration;
+                    }
+                    self.set_track(t);
+                }
+                self.state.status = PlayState::Playing;
+            }
             Event::Stopped | Event::QueueFinished => self.state.status = PlayState::Stopped,
             Event::Seeked { index, position } => {
                 if self.state.track.as_ref().map(|t| t.index) != Some(*index) {
@@ -528,6 +549,7 @@ impl Feed {
             index,
             id: index as u64,
             path: path.clone(),
+            url_path: path.clone(),
             length: self.lengths.get(index).copied().flatten(),
         });
         self.state.can_go_next = index + 1 < self.queue.len();

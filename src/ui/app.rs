@@ -21,6 +21,7 @@ use super::library::{self, Library};
 use super::library_worker::{LibraryJob, LibraryReport, LibraryWorker};
 use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
+use super::mpris::WindowMpris;
 use super::notices::{Notice, NoticeKind, Notices, Topic};
 use super::playlists::{self, Playlists};
 use super::settings::{self, Settings};
@@ -36,6 +37,7 @@ use crate::engine::{
 };
 use crate::error::OutputError;
 use crate::library::Track;
+use crate::mpris::Request;
 
 /// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
@@ -110,6 +112,8 @@ pub struct App {
     settings_window: SettingsWindow,
     window_title: String,
     frames: u64,
+    /// MPRIS on the session bus; `None` without one.
+    mpris: Option<WindowMpris>,
 }
 
 impl App {
@@ -186,6 +190,7 @@ impl App {
             w.attach(&ctx);
         }
         let max_size_bytes = opts.cache.settings().max_size_bytes;
+        let mpris = WindowMpris::start(&engine, &ctx);
         Ok(App {
             engine,
             cache: opts.cache,
@@ -216,6 +221,7 @@ impl App {
             start_at: opts.start,
             window_title: String::new(),
             frames: 0,
+            mpris,
         })
     }
 
@@ -331,6 +337,30 @@ impl App {
         self.engine.send(Command::Volume(v));
     }
 
+    /// MPRIS: the requests clients made since the last frame, then this frame's state.
+    fn sync_mpris(&mut self, ctx: &egui::Context) {
+        let requests = self.mpris.as_ref().map(WindowMpris::requests);
+        for r in requests.into_iter().flatten() {
+            match r {
+                Request::PlayPause => self.play_pause(),
+                Request::Volume(v) => self.set_volume(v as f32),
+                Request::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+                Request::Raise => {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                other => {
+                    if let Some(cmd) = other.command() {
+                        self.engine.send(cmd);
+                    }
+                }
+            }
+        }
+        if let Some(m) = &mut self.mpris {
+            m.publish(&self.snap, &self.queue, self.settings.volume);
+        }
+    }
+
     fn record_plays(&mut self) {
         if !self.played.is_empty() {
             self.worker
@@ -355,6 +385,9 @@ impl App {
                 self.engine.send(Command::Load(Vec::new()));
                 self.queue.clear();
                 self.worker.send(Job::Repin(Vec::new()));
+                if let Some(m) = &mut self.mpris {
+                    m.new_queue();
+                }
             }
         }
     }
@@ -476,6 +509,9 @@ impl App {
                     self.engine.send(Command::Seek(at));
                 }
                 self.queue = items;
+                if let Some(m) = &mut self.mpris {
+                    m.new_queue();
+                }
                 let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
                 self.worker.send(Job::Repin(hashes));
             }
@@ -524,6 +560,11 @@ impl App {
                         .post(Topic::Output, NoticeKind::Error, e.to_string())
                 }
                 Event::Stopped | Event::QueueFinished => self.record_plays(),
+                Event::Seeked { position, .. } => {
+                    if let Some(m) = &self.mpris {
+                        m.seeked(position);
+                    }
+                }
                 _ => {}
             }
         }
@@ -706,6 +747,7 @@ impl eframe::App for App {
 
         self.handle_drops(&ctx);
         self.shortcuts(&ctx);
+        self.sync_mpris(&ctx);
 
         let current = self.current_index();
         let playing_item = current.and_then(|i| self.queue.get(i)).cloned();
