@@ -112,8 +112,8 @@ pub struct App {
     settings_window: SettingsWindow,
     window_title: String,
     frames: u64,
-    /// MPRIS on the session bus; `None` without one.
-    mpris: Option<WindowMpris>,
+    /// MPRIS on the session bus.
+    mpris: WindowMpris,
 }
 
 impl App {
@@ -339,8 +339,7 @@ impl App {
 
     /// MPRIS: the requests clients made since the last frame, then this frame's state.
     fn sync_mpris(&mut self, ctx: &egui::Context) {
-        let requests = self.mpris.as_ref().map(WindowMpris::requests);
-        for r in requests.into_iter().flatten() {
+        for r in self.mpris.requests() {
             match r {
                 Request::PlayPause => self.play_pause(),
                 Request::Volume(v) => self.set_volume(v as f32),
@@ -356,9 +355,8 @@ impl App {
                 }
             }
         }
-        if let Some(m) = &mut self.mpris {
-            m.publish(&self.snap, &self.queue, self.settings.volume);
-        }
+        self.mpris
+            .publish(&self.snap, &self.queue, self.settings.volume);
     }
 
     fn record_plays(&mut self) {
@@ -385,9 +383,7 @@ impl App {
                 self.engine.send(Command::Load(Vec::new()));
                 self.queue.clear();
                 self.worker.send(Job::Repin(Vec::new()));
-                if let Some(m) = &mut self.mpris {
-                    m.new_queue();
-                }
+                self.mpris.new_queue();
             }
         }
     }
@@ -509,9 +505,7 @@ impl App {
                     self.engine.send(Command::Seek(at));
                 }
                 self.queue = items;
-                if let Some(m) = &mut self.mpris {
-                    m.new_queue();
-                }
+                self.mpris.new_queue();
                 let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
                 self.worker.send(Job::Repin(hashes));
             }
@@ -561,9 +555,7 @@ impl App {
                 }
                 Event::Stopped | Event::QueueFinished => self.record_plays(),
                 Event::Seeked { position, .. } => {
-                    if let Some(m) = &self.mpris {
-                        m.seeked(position);
-                    }
+                    self.mpris.seeked(position);
                 }
                 _ => {}
             }

@@ -1,18 +1,23 @@
 //! The window's side of MPRIS (src/mpris): what it publishes each frame, and the requests it
-//! takes. Threads: the UI thread; a request wakes it through the waker (a repaint).
+//! takes. Threads: the UI thread; connecting to the bus (I/O) happens on a short-lived
+//! `reel-mpris-connect` thread, and a request wakes the UI thread through the waker (a
+//! repaint).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crossbeam_channel::Receiver;
 use eframe::egui;
 
 use super::worker::QueueItem;
 use crate::engine::{Engine, MeterSnapshot};
+use crate::error::MprisError;
 use crate::mpris::{Mpris, MprisOptions, PlayerState, Request, TrackRef};
 
-/// MPRIS for the window; `None` from [`WindowMpris::start`] when there is no session bus.
+/// MPRIS for the window, once connected.
 pub struct WindowMpris {
-    mpris: Mpris,
+    connecting: Option<Receiver<Result<Mpris, MprisError>>>,
+    mpris: Option<Mpris>,
     last: PlayerState,
     /// Bumped when the queue is replaced or cleared, so that a new queue's entries get new
     /// track ids (a stale `SetPosition` never moves another track).
@@ -20,8 +25,9 @@ pub struct WindowMpris {
 }
 
 impl WindowMpris {
-    /// Serves MPRIS for `engine`; no session bus is one line on stderr, and the window goes on.
-    pub fn start(engine: &Engine, ctx: &egui::Context) -> Option<WindowMpris> {
+    /// Starts serving MPRIS for `engine` in the background; no session bus is one line on
+    /// stderr, and the window goes on.
+    pub fn start(engine: &Engine, ctx: &egui::Context) -> WindowMpris {
         let ctx = ctx.clone();
         let opts = MprisOptions {
             can_raise: true,
@@ -29,16 +35,37 @@ impl WindowMpris {
             initial: PlayerState::default(),
             waker: Some(Arc::new(move || ctx.request_repaint())),
         };
-        match Mpris::start(opts) {
-            Ok(mpris) => Some(WindowMpris {
-                mpris,
-                last: PlayerState::default(),
-                generation: 0,
-            }),
-            Err(e) => {
-                eprintln!("reel: {e}");
-                None
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let started = std::thread::Builder::new()
+            .name("reel-mpris-connect".into())
+            .spawn(move || {
+                let _ = tx.send(Mpris::start(opts));
+            });
+        if let Err(e) = started {
+            eprintln!("reel: {}", MprisError::Refused(e.to_string()));
+        }
+        WindowMpris {
+            connecting: Some(rx),
+            mpris: None,
+            last: PlayerState::default(),
+            generation: 0,
+        }
+    }
+
+    /// Takes the connection once it is made (or says why there is none).
+    fn poll_connect(&mut self) {
+        let Some(rx) = &self.connecting else { return };
+        match rx.try_recv() {
+            Ok(Ok(m)) => {
+                self.mpris = Some(m);
+                self.connecting = None;
             }
+            Ok(Err(e)) => {
+                eprintln!("reel: {e}");
+                self.connecting = None;
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+            Err(crossbeam_channel::TryRecvError::Disconnected) => self.connecting = None,
         }
     }
 
@@ -48,13 +75,19 @@ impl WindowMpris {
     }
 
     /// What clients asked for since the last frame.
-    pub fn requests(&self) -> Vec<Request> {
-        self.mpris.requests().try_iter().collect()
+    pub fn requests(&mut self) -> Vec<Request> {
+        self.poll_connect();
+        self.mpris
+            .as_ref()
+            .map(|m| m.requests().try_iter().collect())
+            .unwrap_or_default()
     }
 
     /// A seek landed (Seeked follows).
     pub fn seeked(&self, position: Duration) {
-        self.mpris.seeked(position);
+        if let Some(m) = &self.mpris {
+            m.seeked(position);
+        }
     }
 
     /// Publishes the player's state as this frame shows it, when it changed.
@@ -77,9 +110,11 @@ impl WindowMpris {
             can_go_previous: current.is_some_and(|i| i > 0),
             can_play: !queue.is_empty(),
         };
-        if state != self.last {
+        if let Some(m) = &self.mpris
+            && state != self.last
+        {
             self.last = state.clone();
-            self.mpris.publish(state);
+            m.publish(state);
         }
     }
 }
