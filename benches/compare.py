@@ -64,7 +64,8 @@ RING_BUDGET_S = 90 if QUICK else 480
 # Targets (issue 5; the cache's from issue 3).
 T_DECODE_OVERALL = 1.0
 T_DECODE_LOSSLESS = 0.8  # FLAC, WAV, ALAC
-T_PLAY = 1.0
+# Playback CPU against mpv: issue 5 asked ≤ 1.0×, issue 12 asks ≤ 0.5×.
+T_PLAY = 0.5
 T_RSS_MB = 2.0
 T_TTFA_WARM_MS = 20.0
 T_TTFA_COLD_MS = 100.0
@@ -76,6 +77,9 @@ T_LIB_RESCAN_S = 5.0
 T_LIB_SEARCH_MS = 50.0
 T_CALLBACK_P99_PCT = 1.0
 T_RING_MS = 50
+# First audio after an idle release (issue 12).
+T_IDLE_WAKE_MS = 100.0
+IDLE_WAKE_RUNS = 3 if QUICK else 7
 
 START = time.monotonic()
 LOG_PREFIX = "bench"
@@ -354,13 +358,17 @@ DECODE_FORMATS = [
     ("AAC", "m4a", 48000, ["-c:a", "aac", "-b:a", "192k"], False),
     ("ALAC", "m4a", 44100, ["-c:a", "alac", "-sample_fmt", "s16p"], True),
 ]
+# Opus (issue 13): measured like the others, for information; not in the overall figure, which
+# keeps the formats issue 5 set its target on.
+OPUS_FORMAT = ("Opus", "opus", 48000, ["-c:a", "libopus", "-b:a", "128k"], False)
+NOT_IN_OVERALL = {"Opus"}
 
 
 def gen_inputs():
     WORK.mkdir(parents=True, exist_ok=True)
     log("generating input files (reused from target/bench-work when present)")
     files = {}
-    for name, ext, rate, codec, _ in DECODE_FORMATS:
+    for name, ext, rate, codec, _ in DECODE_FORMATS + [OPUS_FORMAT]:
         files[f"decode_{name}"] = ffmpeg_gen(
             WORK / f"dec-{name.lower()}-{rate}-{DECODE_SECS}s.{ext}", music_like(DECODE_SECS, rate), codec
         )
@@ -415,6 +423,7 @@ def fig_decode(files, results, cmds):
     rows = []
     cases = [(n, files[f"decode_{n}"], files[f"decode1s_{n}"], None, lossless) for n, _, _, _, lossless in DECODE_FORMATS]
     cases.append(("FLAC → 48 kHz (resampled)", files["decode_FLAC"], files["decode1s_FLAC"], 48000, None))
+    cases.append(("Opus", files["decode_Opus"], files["decode1s_Opus"], None, None))
 
     def argvs(f, rate):
         reel_argv = [REEL, "decode", "--null", f] + (["--rate", str(rate)] if rate else [])
@@ -454,7 +463,7 @@ def fig_decode(files, results, cmds):
             "ffmpeg_net_cpu_s": summary(f_net),
             "ratio": summary(net_ratios),
             "target_ratio_max": target,
-            "counts_for_overall": rate is None,
+            "counts_for_overall": rate is None and name not in NOT_IN_OVERALL,
         }
         row["pass"] = None if target is None else row["ratio"]["median"] <= target
         rows.append(row)
@@ -749,11 +758,45 @@ def fig_import(files, results, cmds):
 # 5b. Library: first scan, rescan, list --search at 100,000 tracks
 
 
+def fig_loudness(files, results, cmds):
+    """The loudness scan (EBU R 128 + waveform, issue 13) as × realtime per format: `reel
+    library add FILE` into a fresh library, less the same add with `--no-scan` (the tag read
+    and the database), so what is left is the scan's decode and measurement."""
+    log("5c. loudness scan cost, × realtime, per format")
+    rows = []
+    lib, cache = WORK / "bench-loudness-library", WORK / "bench-loudness-cache"
+    for name, _, _, _, _ in DECODE_FORMATS + [OPUS_FORMAT]:
+        f = files[f"decode_{name}"]
+        argv = [REEL, "--library-dir", lib, "--cache-dir", cache, "library", "add", f]
+        plain = argv[:7] + ["--no-scan", f]
+        scans, adds = [], []
+        for _ in range(RUNS):
+            shutil.rmtree(lib, ignore_errors=True)
+            adds.append(run(plain).cpu_s)
+            shutil.rmtree(lib, ignore_errors=True)
+            scans.append(run(argv).cpu_s)
+        net = [s - a for s, a in zip(scans, adds)]
+        row = {
+            "format": name,
+            "file": rel(f),
+            "audio_s": DECODE_SECS,
+            "scan_cpu_s": summary(net),
+            "x_realtime": summary([DECODE_SECS / n for n in net if n > 0]),
+        }
+        rows.append(row)
+        cmds.setdefault("loudness", []).extend([cmdline(argv), cmdline(plain)])
+        log(f"   {name}: scan {fmt_sum(row['scan_cpu_s'], 3)} s CPU for {DECODE_SECS} s of audio, {fmt_sum(row['x_realtime'], 0)}× realtime")
+    cmds["loudness"].append("# each into a fresh library; the scan's cost is the first less the second")
+    results["loudness"] = {"rows": rows}
+
+
 def fig_library(results, cmds):
     log(f"5b. library of {LIB_TRACKS:,} small files: first scan, rescan, list --search")
     tiny = write_tiny_wavs(WORK / f"tiny-{LIB_TRACKS}", LIB_TRACKS)
     lib, cache = WORK / "bench-library", WORK / "bench-library-cache"
-    scan_argv = [REEL, "--library-dir", lib, "--cache-dir", cache, "library", "add", tiny]
+    # --no-scan: this figure is the tag scan's; the loudness scan decodes every file and is
+    # measured on its own (x realtime).
+    scan_argv = [REEL, "--library-dir", lib, "--cache-dir", cache, "library", "add", "--no-scan", tiny]
     scans, rescans = [], []
     for _ in range(1 if not QUICK else 2):
         shutil.rmtree(lib, ignore_errors=True)
@@ -909,6 +952,18 @@ def fig_callback(results, cmds):
     cmds["callback"] = [" ".join(argv) + f"   # {CALLBACK_RUNS} times; reads target/bench-results/callback.json"]
     worst = max(r["p99_share_pct"]["median"] for r in rows)
     log(f"   worst p99 median {worst:.3f} % of the period")
+
+
+def fig_idle(results, cmds):
+    log("7b. first audio after an idle release: benches/idle_wake.rs")
+    argv = ["cargo", "bench", "--bench", "idle_wake", "--", str(IDLE_WAKE_RUNS)]
+    subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wake = json.loads((RESULTS_DIR / "idle_wake.json").read_text())["wake_ms"]
+    res = {"wake_ms": summary(wake), "runs": len(wake), "target_ms_max": T_IDLE_WAKE_MS}
+    res["pass"] = res["wake_ms"]["median"] is not None and res["wake_ms"]["median"] <= T_IDLE_WAKE_MS
+    results["idle"] = res
+    cmds["idle"] = [" ".join(argv) + "   # reads target/bench-results/idle_wake.json"]
+    log(f"   first audio after the release: {fmt_sum(res['wake_ms'], 1)} ms")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1104,6 +1159,14 @@ def report(m, R, cmds, timings, reruns=()):
         w(f"| 5b | library first scan, {lb['tracks']:,} small files | ≥ {T_LIB_SCAN_FILES_S:,.0f} files/s | {fmt(lb['first_scan_files_per_s']['median'], 0)} files/s | {verdict(lb['pass_scan'])} |")
         w(f"| 5b | library rescan, nothing changed | ≤ {T_LIB_RESCAN_S:.0f} s | {fmt(lb['rescan_s']['median'], 2)} s | {verdict(lb['pass_rescan'])} |")
         w(f"| 5b | `reel library list --search`, {lb['tracks']:,} tracks | ≤ {T_LIB_SEARCH_MS:.0f} ms | {fmt(lb['search_ms']['median'], 1)} ms | {verdict(lb['pass_search'])} |")
+    ld = R.get("loudness")
+    if ld:
+        for r in ld["rows"]:
+            w(f"| 5c | loudness scan (EBU R 128 + waveform), {r['format']}, CPU | (information) | {fmt(r['x_realtime']['median'], 0)}× realtime | |")
+    if d:
+        for r in d["rows"]:
+            if r["format"] in NOT_IN_OVERALL:
+                w(f"| 1 | decode CPU, {r['format']}, reel ÷ ffmpeg (not in the overall) | (information) | {fmt(r['ratio']['median'])}× | |")
     g = R.get("gui")
     if g:
         if g["measured"]:
@@ -1115,6 +1178,9 @@ def report(m, R, cmds, timings, reruns=()):
     if c:
         worst = max(c["rows"], key=lambda r: r["p99_share_pct"]["median"])
         w(f"| 7 | callback p99, worst period size ({worst['format']}, {worst['frames']} frames) | ≤ {T_CALLBACK_P99_PCT:.0f} % of the period | {fmt(worst['p99_share_pct']['median'], 3)} % | {verdict(c['pass'])} |")
+    iw = R.get("idle")
+    if iw:
+        w(f"| 7b | first audio after an idle release (median of {iw['runs']}) | ≤ {T_IDLE_WAKE_MS:.0f} ms | {fmt(iw['wake_ms']['median'], 1)} ms | {verdict(iw['pass'])} |")
     rg = R.get("ring")
     if rg:
         w(f"| 8 | smallest stable ring under `stress-ng --cpu 2` | ≤ {T_RING_MS} ms | {fmt(rg['smallest_stable_ms'])} ms | {verdict(rg['pass'])} |")
@@ -1306,7 +1372,8 @@ def report(m, R, cmds, timings, reruns=()):
     w("")
     for key, title in (("decode", "1. decode"), ("playback", "2. playback"), ("memory", "3. memory"),
                        ("ttfa", "4. time to first audio"), ("import", "5. import"), ("list", "5. list"),
-                       ("gui", "6. GUI"), ("callback", "7. callback"), ("ring", "8. ring")):
+                       ("gui", "6. GUI"), ("callback", "7. callback"), ("idle", "7b. idle wake"),
+                       ("ring", "8. ring")):
         if key in cmds:
             w(f"**{title}**")
             w("")
@@ -1359,8 +1426,10 @@ def main():
         ("ttfa", lambda: fig_ttfa(files, R, cmds)),
         ("import", lambda: fig_import(files, R, cmds)),
         ("library", lambda: fig_library(R, cmds)),
+        ("loudness", lambda: fig_loudness(files, R, cmds)),
         ("gui", lambda: fig_gui(files, R, cmds, cache_dir)),
         ("callback", lambda: fig_callback(R, cmds)),
+        ("idle", lambda: fig_idle(R, cmds)),
         ("ring", lambda: fig_ring(files, R, cmds, cache_dir)),
         ("profiles", lambda: profiles(files, R, cmds, cache_dir)),
     ]

@@ -158,6 +158,9 @@ pub fn play(opts: PlayOptions) -> i32 {
     let mut last_snapshot = MeterSnapshot::default();
     let queue = session.queue();
     let mut loaded_ms = None;
+    if let Some(line) = session.use_library(opts.library_dir.as_deref()) {
+        say(line);
+    }
     session.attach(&engine);
     if !queue.is_empty() {
         loaded_ms = Some(ms(launched.elapsed()));

@@ -37,4 +37,7 @@ pub struct GuiOptions {
     pub library_dir: Option<PathBuf>,
     /// `--replaygain` / `--preamp` when given: override the saved setting.
     pub gain: Option<crate::engine::GainSettings>,
+    /// `--new-instance`: a window of its own, which other `reel FILE...` do not hand files to
+    /// (the first window keeps that role).
+    pub new_instance: bool,
 }

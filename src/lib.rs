@@ -16,6 +16,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod frontend;
+pub mod instance;
 pub mod library;
 pub mod metrics_log;
 pub mod mpris;

@@ -33,6 +33,10 @@ struct Cli {
     /// Write the meters and the window's frame count as JSON Lines to this file.
     #[arg(long, value_name = "FILE")]
     metrics_log: Option<PathBuf>,
+    /// Open a window of its own even when a reel window already runs (by default the files
+    /// go to that window, queued and playing).
+    #[arg(long, global = true)]
+    new_instance: bool,
     /// Files to open in the window: imported, queued and played (`reel play --no-gui FILE...`
     /// plays in the terminal).
     files: Vec<PathBuf>,
@@ -65,10 +69,14 @@ enum Cmd {
 #[derive(Subcommand)]
 enum LibraryCmd {
     /// Add files, or folders scanned recursively (tags only; nothing is copied). Adding a
-    /// folder again finds new, changed and removed files.
+    /// folder again finds new, changed and removed files. Then scans the loudness (EBU R 128)
+    /// and waveform of every track not scanned yet whose tags declare no ReplayGain.
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Skip the loudness scan: tracks are then scanned on their first play.
+        #[arg(long)]
+        no_scan: bool,
     },
     /// List the tracks (C: cached, !: file missing).
     List {
@@ -293,25 +301,30 @@ fn main() {
         left_out |= !problems.is_empty();
         files
     };
+    let new_instance = cli.new_instance;
     let code = match cli.command {
-        Some(Cmd::Play(a)) if !a.no_gui => window(GuiOptions {
-            device: a.device,
-            ring_ms: typed("buffer_ms").then_some(a.buffer_ms),
-            period_frames: typed("period").then_some(a.period),
-            volume: a.volume,
-            start: a
-                .start
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64),
-            metrics_log: a.metrics_log,
-            files: expand(a.files),
-            cache_dir: cli.cache_dir,
-            library_dir: cli.library_dir,
-            gain: (typed("replaygain") || typed("preamp")).then_some(GainSettings {
-                mode: a.replaygain,
-                preamp_db: a.preamp,
-            }),
-        }),
+        Some(Cmd::Play(a)) if !a.no_gui => window(
+            new_instance,
+            GuiOptions {
+                device: a.device,
+                ring_ms: typed("buffer_ms").then_some(a.buffer_ms),
+                period_frames: typed("period").then_some(a.period),
+                volume: a.volume,
+                start: a
+                    .start
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64),
+                metrics_log: a.metrics_log,
+                files: expand(a.files),
+                cache_dir: cli.cache_dir,
+                library_dir: cli.library_dir,
+                gain: (typed("replaygain") || typed("preamp")).then_some(GainSettings {
+                    mode: a.replaygain,
+                    preamp_db: a.preamp,
+                }),
+                new_instance,
+            },
+        ),
         Some(Cmd::Play(mut a)) => {
             a.files = expand(a.files);
             if a.files.is_empty() {
@@ -354,7 +367,10 @@ fn main() {
             cli.library_dir.as_deref(),
             cli.cache_dir.as_deref(),
             match command {
-                LibraryCmd::Add { paths } => LibraryCommand::Add { paths },
+                LibraryCmd::Add { paths, no_scan } => LibraryCommand::Add {
+                    paths,
+                    scan: !no_scan,
+                },
                 LibraryCmd::List { json, search, sort } => LibraryCommand::List {
                     json,
                     search,
@@ -366,25 +382,38 @@ fn main() {
             },
         ),
         // `reel` and `reel FILE...`: the window.
-        None => window(GuiOptions {
-            files: expand(cli.files),
-            metrics_log: cli.metrics_log,
-            cache_dir: cli.cache_dir,
-            library_dir: cli.library_dir,
-            ..GuiOptions::default()
-        }),
+        None => window(
+            new_instance,
+            GuiOptions {
+                files: expand(cli.files),
+                metrics_log: cli.metrics_log,
+                cache_dir: cli.cache_dir,
+                library_dir: cli.library_dir,
+                ..GuiOptions::default()
+            },
+        ),
     };
     std::process::exit(code);
 }
 
+/// The window, or the window that already runs: unless `--new-instance`, the files go to it
+/// (see src/instance.rs) and this process is done.
 #[cfg(feature = "gui")]
-fn window(opts: GuiOptions) -> i32 {
+fn window(new_instance: bool, mut opts: GuiOptions) -> i32 {
+    opts.new_instance = new_instance;
+    if !new_instance {
+        match reel::instance::hand_over(&opts.files) {
+            Ok(true) => return 0,
+            Ok(false) => {}
+            Err(why) => eprintln!("reel: {why}; opening a window of its own"),
+        }
+    }
     reel::ui::run(opts)
 }
 
 /// A build without the `gui` feature (as fuzz/ builds the library) has no window.
 #[cfg(not(feature = "gui"))]
-fn window(_: GuiOptions) -> i32 {
+fn window(_: bool, _: GuiOptions) -> i32 {
     eprintln!(
         "reel: this build has no window (built without the `gui` feature). To play without a \
          window, use `reel play --no-gui FILE...`"

@@ -82,6 +82,8 @@ pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[Stri
         "underruns": snap.underruns,
         "silent_frames": snap.silent_frames,
         "device_xruns": snap.device_xruns,
+        // The clip indicator: a heard sample reached full scale (src/engine/levels.rs).
+        "clipped": snap.clipped,
         "time_to_first_audio_ms": tracks.iter().map(|t| t.time_to_first_audio_ms).collect::<Vec<_>>(),
         "tracks": tracks.iter().map(|t| json!({
             "path": t.path.display().to_string(),
@@ -110,7 +112,8 @@ pub fn summary_json(snap: &MeterSnapshot, tracks: &[TrackRecord], errors: &[Stri
 
 /// Underrun episodes (the engine keeps the last `EPISODE_HISTORY`): when each began and how
 /// long it lasted (engine clock: ms since the engine started, which is a little after the
-/// log's `t_ms` 0), the silence it inserted, and its cause (`starved`, `opening`, `seeking`).
+/// log's `t_ms` 0), the silence it inserted, and its cause (`starved`, `opening`, `seeking`,
+/// `source`, `device-change`, `server`).
 pub fn episodes_json(episodes: &[Episode]) -> Value {
     episodes
         .iter()

@@ -1,7 +1,8 @@
 //! The sound server's buffer behind reel's stream, heard from outside (`parec` on the null
-//! sink's monitor): a short freeze of the whole player is covered by it and never heard, a
-//! longer one is one underrun with the cause `server` as long as the gap the listener hears,
-//! and the buffer delays none of pause and seek, which replace what the server holds.
+//! sink's monitor): a short freeze of the whole player is covered by it and never heard; a
+//! longer one, of the whole process or of its audio thread alone, is one underrun with the
+//! cause `server` as long as the gap the listener hears; and the buffer delays none of pause
+//! and seek, which replace what the server holds.
 
 mod support;
 
@@ -14,33 +15,49 @@ use support::*;
 /// One period of the default device buffer at 48 kHz, in samples.
 const PERIOD: usize = reel::engine::DEFAULT_PERIOD_FRAMES as usize;
 
-/// Plays `secs` of a 440 Hz tone with `reel play --no-gui`, freezes the whole process
-/// (SIGSTOP, then SIGCONT) for `freeze` once a second has been heard, and returns the
+/// How a test keeps reel away from the sound server.
+enum Stall {
+    /// The whole process stopped (SIGSTOP, then SIGCONT) for this long, once a second has
+    /// been heard.
+    Freeze(Duration),
+    /// Only the thread that speaks to the server (and runs the callback) stopped, through
+    /// the debug build's `REEL_FAULT_REACTOR_STALL`, a second after it first wrote audio.
+    AudioThread(Duration),
+}
+
+/// Plays `secs` of a 440 Hz tone with `reel play --no-gui`, stalls it, and returns the
 /// recording's left channel and the metrics summary.
-fn play_with_a_freeze(secs: f64, freeze: Duration) -> (Vec<f32>, serde_json::Value) {
+fn play_with_a_stall(secs: f64, stall: Stall) -> (Vec<f32>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tone.flac");
     make_tone(&file, 440.0, secs, 48_000, 2, 0.5);
     let log = dir.path().join("m.jsonl");
     let rec = Recorder::start(&dir.path().join("rec.wav"));
-    let mut child = Command::new(reel_bin())
-        .args(["play", "--no-gui", "--metrics-log"])
+    let mut cmd = Command::new(reel_bin());
+    cmd.args(["play", "--no-gui", "--metrics-log"])
         .arg(&log)
         .arg(&file)
         .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(Duration::from_secs(15), || {
-        logged_position_ms(&log) > 1000.0
-    });
-    send_signal(child.id(), libc::SIGSTOP);
-    // The stimulus: the player stays frozen this long. (Nothing is synchronised by it.)
-    std::thread::sleep(freeze);
-    send_signal(child.id(), libc::SIGCONT);
+        .stderr(Stdio::null());
+    if let Stall::AudioThread(d) = stall {
+        cmd.env(
+            "REEL_FAULT_REACTOR_STALL",
+            format!("1000:{}", d.as_millis()),
+        );
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Stall::Freeze(freeze) = stall {
+        wait_until(Duration::from_secs(15), || {
+            logged_position_ms(&log) > 1000.0
+        });
+        send_signal(child.id(), libc::SIGSTOP);
+        // The stimulus: the player stays frozen this long. (Nothing is synchronised by it.)
+        std::thread::sleep(freeze);
+        send_signal(child.id(), libc::SIGCONT);
+    }
     let status = wait_child_with_timeout(&mut child, Duration::from_secs(30));
     let rec_path = rec.stop();
-    assert!(status.success(), "reel failed after the freeze");
+    assert!(status.success(), "reel failed after the stall");
     let text = std::fs::read_to_string(&log).unwrap();
     let summary = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     (read_wav(&rec_path).channels[0].clone(), summary)
@@ -48,7 +65,7 @@ fn play_with_a_freeze(secs: f64, freeze: Duration) -> (Vec<f32>, serde_json::Val
 
 #[test]
 fn freezing_the_whole_player_for_150_ms_is_not_heard() {
-    let (left, summary) = play_with_a_freeze(4.0, Duration::from_millis(150));
+    let (left, summary) = play_with_a_stall(4.0, Stall::Freeze(Duration::from_millis(150)));
     let span = signal_span(&left, 0.01).expect("silent recording");
     let secs = (span.1 - span.0) as f64 / 48_000.0;
     assert!((secs - 4.0).abs() <= 0.05, "{secs} s heard of 4 s");
@@ -57,9 +74,10 @@ fn freezing_the_whole_player_for_150_ms_is_not_heard() {
     assert_eq!(summary["underruns"], 0, "{summary}");
 }
 
-#[test]
-fn a_freeze_longer_than_the_server_buffer_is_one_server_underrun_as_long_as_the_gap() {
-    let (left, summary) = play_with_a_freeze(4.0, Duration::from_millis(600));
+/// One stall longer than the server's buffer: exactly one `server` episode, as long as the
+/// recorded gap within a period, and nothing lost.
+fn one_server_underrun_as_long_as_the_gap(stall: Stall) {
+    let (left, summary) = play_with_a_stall(4.0, stall);
     let span = signal_span(&left, 0.01).expect("silent recording");
     let gaps = silences_within(&left, span, 0.01);
     assert_eq!(gaps.len(), 1, "gaps heard: {gaps:?}");
@@ -76,6 +94,16 @@ fn a_freeze_longer_than_the_server_buffer_is_one_server_underrun_as_long_as_the_
     // Nothing was lost: what was not heard during the gap is heard after it.
     let secs = (span.1 - span.0 - gaps[0].1) as f64 / 48_000.0;
     assert!((secs - 4.0).abs() <= 0.05, "{secs} s of tone heard of 4 s");
+}
+
+#[test]
+fn a_freeze_longer_than_the_server_buffer_is_one_server_underrun_as_long_as_the_gap() {
+    one_server_underrun_as_long_as_the_gap(Stall::Freeze(Duration::from_millis(600)));
+}
+
+#[test]
+fn a_stalled_audio_thread_is_one_server_underrun_as_long_as_the_gap() {
+    one_server_underrun_as_long_as_the_gap(Stall::AudioThread(Duration::from_millis(500)));
 }
 
 fn engine() -> Engine {

@@ -87,6 +87,27 @@ impl Fidelity {
     }
 }
 
+/// The bit-perfect figure for queue entry `rec` as the window's badge shows it: the summary's
+/// own verdict once the track was decoded to its end; before that, the same verdict on what
+/// its pipeline was opened with and the volume now (`volume_below_full`), hashes taken as
+/// equal (they can only be compared at the end). `None` before the track is opened.
+pub fn badge_verdict(
+    rec: &super::status::TrackRecord,
+    volume_below_full: bool,
+    device_format: &str,
+) -> Option<(bool, Option<&'static str>)> {
+    if let Some(f) = &rec.fidelity {
+        return Some(f.verdict(device_format));
+    }
+    let at_open = rec.fidelity_at_open.as_ref()?;
+    let so_far = Fidelity {
+        volume: volume_below_full,
+        pushed: at_open.decoded.clone(),
+        ..at_open.clone()
+    };
+    Some(so_far.verdict(device_format))
+}
+
 /// Whether a device sample format (cpal's name: `f32`, `i16`, ...) holds every sample of a
 /// file with `bits` bits per sample exactly (`None`: float samples from a lossy decoder).
 pub fn holds(device_format: &str, bits: Option<u32>) -> bool {

@@ -22,7 +22,7 @@
 //! # Phases of one call
 //! [`Callback::process`] runs, in order: [`Callback::serve_flush`] (a flush the decoder asked
 //! for), [`Link::settle_priming`] (whether to play this period), [`Callback::play`] (ring →
-//! device, with gain and level meters, then [`Callback::account`]: first audio, end of queue or
+//! device, with gain, then [`Callback::account`]: first audio, end of queue or
 //! underrun), silence for the rest, and [`Callback::publish_meters`]. The protocol steps they
 //! take, and the memory-ordering rules, are in [`super::shared`].
 //!
@@ -39,7 +39,7 @@ use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use super::mock::DecoderGate;
-use super::shared::{Activity, Episode, Feed, Link, METERED_CHANNELS, Mode, Shared};
+use super::shared::{Activity, Episode, Feed, Link, Mode, Shared};
 
 /// Samples converted per inner step. Lives inside the callback struct, not on the heap.
 const SCRATCH_SAMPLES: usize = 4096;
@@ -267,15 +267,13 @@ impl Callback {
     }
 
     /// Convert `n_frames` from the scratch array into `out` with the gain (volume ramp and
-    /// fade-in), and publish their levels once.
+    /// fade-in). Their levels were measured by the decoder (engine/levels.rs), not here.
     fn render<T>(&mut self, out: &mut [T], n_frames: usize)
     where
         T: SizedSample + FromSample<f32>,
     {
         let ch = self.channels;
         let target = self.shared.volume();
-        let mut peaks = [0.0f32; METERED_CHANNELS];
-        let mut squares = [0.0f64; METERED_CHANNELS];
         for f in 0..n_frames {
             // Volume glides towards its target; a fade-in follows any flush.
             if self.gain < target {
@@ -291,15 +289,9 @@ impl Callback {
             for c in 0..ch {
                 let s = (self.scratch[f * ch + c] * g).clamp(-1.0, 1.0);
                 out[f * ch + c] = T::from_sample(s);
-                if c < METERED_CHANNELS {
-                    peaks[c] = peaks[c].max(s.abs());
-                    squares[c] += s as f64 * s as f64;
-                }
             }
         }
-        let metered = ch.min(METERED_CHANNELS);
-        self.shared
-            .publish_played(n_frames as u64, &peaks[..metered], &squares[..metered]);
+        self.shared.publish_played(n_frames as u64);
     }
 
     /// After playing ring indices `from..to` with `missing` frames short: stamp the first

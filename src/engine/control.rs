@@ -96,6 +96,13 @@ pub enum Event {
     },
     /// The output could not be opened at all.
     OutputError(OutputError),
+    /// Queue entry `index` (file `path`) was decoded whole while it played, and its loudness
+    /// scan ([`ScanKnown::Unscanned`](super::opener::ScanKnown)) is done: for the library.
+    Analysed {
+        index: usize,
+        path: std::path::PathBuf,
+        analysis: super::analysis::Analysis,
+    },
     /// An underrun episode ended: the listener heard a gap (its cause says why).
     Underrun(Episode),
 }

@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::bitperfect::SampleHash;
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
-use super::opener::{OpenerSlot, WaitTag};
+use super::opener::{OpenerSlot, ScanKnown, WaitTag};
 use super::pipeline::{OutputFormat, Pipeline};
 use super::replaygain::{self, GainMode, GainSettings};
 use super::shared::{Activity, Mode, Shared};
@@ -532,7 +532,15 @@ impl Decoder {
             self.shared.add_decode_busy(t0.elapsed().as_nanos() as u64);
             match opened {
                 Ok(Ok(mut p)) => {
-                    self.apply_gain(track, &mut p);
+                    let known = opener.as_deref().map_or(ScanKnown::Unknown, |o| {
+                        catch_unwind(AssertUnwindSafe(|| o.loudness(&path))).unwrap_or_default()
+                    });
+                    if known == ScanKnown::Unscanned && frame == 0 {
+                        // A first play decodes the whole track anyway: scan it in the same
+                        // pass (a seek drops the scan, which must see every sample).
+                        p.start_analysis();
+                    }
+                    self.apply_gain(track, &mut p, known);
                     self.pushed_hash = SampleHash::default();
                     self.volume_below_full = false;
                     {
@@ -540,6 +548,9 @@ impl Decoder {
                         if let Some(r) = st.tracks.get_mut(track) {
                             r.info = Some(p.info().clone());
                             r.error = None;
+                            r.fidelity_at_open = Some(p.fidelity());
+                            // This play's verdict comes at its end, not an earlier play's.
+                            r.fidelity = None;
                         }
                         st.out_rate = fmt.rate;
                         st.resampler_delay_frames = p.resampler_delay_frames();
@@ -573,8 +584,17 @@ impl Decoder {
     /// Choose and set the ReplayGain of queue entry `track`, just opened. Each track's
     /// pipeline multiplies its own samples, so the gain changes on the exact first sample of
     /// the next track.
-    fn apply_gain(&mut self, track: usize, p: &mut Pipeline) {
-        let loud = p.info().loudness.clone();
+    /// Tags win; without them, the library's scan (`known`) gives the track gain.
+    fn apply_gain(&mut self, track: usize, p: &mut Pipeline, known: ScanKnown) {
+        let mut loud = p.info().loudness.clone();
+        if loud.source == replaygain::GainSource::None
+            && let ScanKnown::Scanned(scan) = known
+        {
+            loud = replaygain::Loudness {
+                album_key: loud.album_key.take(),
+                ..scan
+            };
+        }
         if let Some(key) = &loud.album_key {
             self.album_keys
                 .insert(p.info().path.clone(), Some(key.clone()));
@@ -611,6 +631,13 @@ impl Decoder {
     /// Queue entry `track` was decoded and pushed to its end: record what altered its
     /// samples (bitperfect.rs), and check the file's own checksum of its audio (FLAC).
     fn track_played_out(&mut self, track: usize, p: &mut Pipeline) {
+        if let Some(analysis) = p.take_analysis() {
+            self.emit(Event::Analysed {
+                index: track,
+                path: p.path().to_path_buf(),
+                analysis,
+            });
+        }
         let mut fidelity = p.fidelity();
         fidelity.volume = self.volume_below_full;
         fidelity.pushed = self.pushed_hash.digest();

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::levels::{Levels, PEAK_HOLD_MS, RMS_WINDOW_MS};
 use super::shared::{Link, Mode, Shared};
 use super::status::PlayState;
 
@@ -68,9 +69,21 @@ pub struct MeterSnapshot {
     pub frames_played: u64,
     /// From the request (play, seek, resume) to the first callback that wrote its audio.
     pub time_to_first_audio_ms: Option<f64>,
-    /// Peak and RMS level per channel since the previous snapshot, in dBFS.
+    /// Levels per channel, at what is heard now (engine/levels.rs says how each is measured),
+    /// after the volume. Sample peak since the previous snapshot, dBFS.
     pub peak_dbfs: Vec<f64>,
+    /// True peak (4x oversampled, ITU-R BS.1770-4 Annex 2) since the previous snapshot, dBTP.
+    pub true_peak_dbtp: Vec<f64>,
+    /// RMS over the last `rms_window_ms`, dBFS.
     pub rms_dbfs: Vec<f64>,
+    pub rms_window_ms: f64,
+    /// The highest sample peak and true peak in the last `peak_hold_ms`.
+    pub peak_hold_dbfs: Vec<f64>,
+    pub true_peak_hold_dbtp: Vec<f64>,
+    pub peak_hold_ms: f64,
+    /// A heard sample reached full scale (after the volume) since the indicator was last
+    /// cleared ([`super::Engine::clear_clip`]).
+    pub clipped: bool,
     /// False while the output device is gone.
     pub device_ok: bool,
     /// ReplayGain applied to the heard track, in dB (0 when none), and where it came from:
@@ -94,7 +107,8 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn dbfs(x: f64) -> f64 {
+/// A linear level in dB relative to full scale (-200 for silence).
+pub fn dbfs(x: f64) -> f64 {
     if x <= 1e-10 { -200.0 } else { 20.0 * x.log10() }
 }
 
@@ -127,11 +141,6 @@ pub(crate) fn read_atomics(snap: &mut MeterSnapshot, shared: &Shared, link: Opti
         0.0
     };
 
-    let channels = link.map_or(2, |l| l.channels() as usize);
-    let (peaks, rms) = shared.take_levels(channels);
-    snap.peak_dbfs = peaks.into_iter().map(dbfs).collect();
-    snap.rms_dbfs = rms.into_iter().map(dbfs).collect();
-
     if let Some(link) = link {
         let rate = link.rate().max(1) as f64;
         snap.device_rate = link.rate();
@@ -146,6 +155,19 @@ pub(crate) fn read_atomics(snap: &mut MeterSnapshot, shared: &Shared, link: Opti
         snap.device_buffer_frames = link.period_frames();
         snap.device_buffer_ms = snap.device_buffer_frames as f64 * 1000.0 / rate;
     }
+}
+
+/// Fill in the level meters from `levels` (read at the heard index by the caller).
+pub(crate) fn fill_levels(snap: &mut MeterSnapshot, levels: Levels) {
+    let db = |v: Vec<f64>| v.into_iter().map(dbfs).collect();
+    snap.peak_dbfs = db(levels.sample_peak);
+    snap.true_peak_dbtp = db(levels.true_peak);
+    snap.rms_dbfs = db(levels.rms);
+    snap.peak_hold_dbfs = db(levels.sample_peak_hold);
+    snap.true_peak_hold_dbtp = db(levels.true_peak_hold);
+    snap.clipped = levels.clipped;
+    snap.rms_window_ms = RMS_WINDOW_MS as f64;
+    snap.peak_hold_ms = PEAK_HOLD_MS as f64;
 }
 
 /// The ring index the listener hears at engine time `now_ns` (see [`Link::heard_at`]).

@@ -15,6 +15,7 @@
 //! between non-real-time threads; samples travel only through the ring; the callback talks to
 //! everyone else through atomics.
 
+pub mod analysis;
 pub mod backend;
 pub mod bitperfect;
 pub mod callback;
@@ -23,6 +24,7 @@ pub mod control;
 pub(crate) mod decoder;
 pub mod gapless;
 pub mod host;
+pub mod levels;
 pub mod meters;
 pub mod mock;
 pub mod opener;
@@ -44,7 +46,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
-pub use opener::{TrackOpener, WaitTag};
+pub use opener::{ScanKnown, TrackOpener, WaitTag};
 pub use output::OutputRequest;
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
@@ -109,6 +111,8 @@ pub struct Engine {
     threads: Vec<JoinHandle<()>>,
     device: Option<String>,
     opener: Arc<OpenerSlot>,
+    /// The level meters' reader state: held peaks, the clip latch (engine/levels.rs).
+    levels: Mutex<levels::LevelReader>,
 }
 
 impl Engine {
@@ -177,6 +181,7 @@ impl Engine {
             threads,
             device: None,
             opener,
+            levels: Mutex::default(),
         };
         match first_rx.recv() {
             Ok(Ok(device)) => engine.device = Some(device),
@@ -264,8 +269,28 @@ impl Engine {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// Clear the clip indicator ([`MeterSnapshot::clipped`]).
+    pub fn clear_clip(&self) {
+        self.levels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear_clip();
+    }
+
+    /// The bit-perfect verdict of queue entry `track` as the window's badge shows it
+    /// ([`bitperfect::badge_verdict`]): `(true, None)`, or false and the first reason.
+    pub fn bit_perfect(
+        &self,
+        track: usize,
+        volume_below_full: bool,
+        device_format: &str,
+    ) -> Option<(bool, Option<&'static str>)> {
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        bitperfect::badge_verdict(st.tracks.get(track)?, volume_below_full, device_format)
+    }
+
     /// A consistent copy of every meter. Resets the "since last read" figures (ring minimum,
-    /// peak and RMS levels).
+    /// peaks).
     pub fn snapshot(&self) -> MeterSnapshot {
         let mut snap = MeterSnapshot::default();
         let (stream, released) = {
@@ -273,6 +298,7 @@ impl Engine {
             (out.stream.clone(), out.released)
         };
         meters::read_atomics(&mut snap, &self.shared, stream.as_ref().map(|s| &*s.link));
+        self.read_levels(&mut snap, stream.as_ref().map(|s| &s.link));
         // Released while idle is not a problem: it is opened again on play.
         snap.device_ok = stream.is_some() || released;
         let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
@@ -334,6 +360,30 @@ impl Engine {
             output: self.output.clone(),
             epoch: self.epoch,
         }
+    }
+
+    /// The level meters at what is heard now (no stream: nothing is heard).
+    fn read_levels(&self, snap: &mut MeterSnapshot, link: Option<&Arc<shared::Link>>) {
+        let mut reader = self.levels.lock().unwrap_or_else(|p| p.into_inner());
+        let levels = match link {
+            Some(link) => reader.read(
+                link.levels(),
+                levels::ReadAt {
+                    heard: meters::heard_index(link, &self.shared, self.clock_ns()),
+                    playing: link.mode() == shared::Mode::Playing,
+                    rate: link.rate(),
+                    channels: link.channels() as usize,
+                    volume: self.shared.volume(),
+                    now_ns: self.clock_ns(),
+                    stream: Arc::as_ptr(link) as usize,
+                },
+            ),
+            None => levels::Levels {
+                clipped: reader.clipped(),
+                ..Default::default()
+            },
+        };
+        meters::fill_levels(snap, levels);
     }
 
     /// Stop playback and join the threads.

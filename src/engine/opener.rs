@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use symphonia::core::io::MediaSource;
 
+use super::replaygain::Loudness;
 use super::shared::{Activity, Link};
 use crate::error::FileError;
 
@@ -19,6 +20,25 @@ pub trait TrackOpener: Send + Sync {
     /// The reader for queue entry `path`, or `None` to open `path` as a file (as without an
     /// opener). `wait` is this track's handle for saying "waiting for the source".
     fn open(&self, path: &Path, wait: WaitTag) -> Option<Result<Box<dyn MediaSource>, FileError>>;
+
+    /// What reel's own loudness scan (the library's) knows of queue entry `path`; asked once
+    /// per open, on the decoder thread.
+    fn loudness(&self, _path: &Path) -> ScanKnown {
+        ScanKnown::Unknown
+    }
+}
+
+/// What [`TrackOpener::loudness`] knows of a track.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ScanKnown {
+    /// Nothing (not in the library, or no library): no scan is made while it plays.
+    #[default]
+    Unknown,
+    /// A library track never scanned: the decoder scans it while playing it
+    /// ([`crate::engine::Event::Analysed`] when it was decoded whole).
+    Unscanned,
+    /// Scanned: the loudness to play it at when its tags declare none.
+    Scanned(Loudness),
 }
 
 /// Marks the decoder as waiting for its source's bytes, on the output link the track plays

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::analysis::Analysis;
 use super::bitperfect::Fidelity;
 use super::channels::ChannelMap;
 use super::opener::{TrackOpener, WaitTag};
@@ -115,6 +116,17 @@ impl Pipeline {
     /// decoder thread).
     pub fn set_gain(&mut self, gain: AppliedGain) {
         self.source.set_gain(gain);
+    }
+
+    /// Scan the track's loudness and waveform as it is decoded (a first play): see
+    /// [`Source::start_analysis`].
+    pub fn start_analysis(&mut self) {
+        self.source.start_analysis();
+    }
+
+    /// The scan, when the track was decoded whole and in order since it started.
+    pub fn take_analysis(&mut self) -> Option<Analysis> {
+        self.source.take_analysis()
     }
 
     pub fn output(&self) -> OutputFormat {

@@ -13,8 +13,9 @@
 //!   so 5 dB are added to reach ReplayGain 2's −18 LUFS reference. (They are relative to the
 //!   audio *after* the header's output gain, which the Opus source has already applied.)
 //!
-//! A loudness scan (EBU R128, in the library) will give the same figures for untagged files:
-//! [`GainSource::Scan`] is its place; [`Loudness`] is what either source provides.
+//! reel's loudness scan (EBU R 128, analysis.rs, stored in the library) gives the same figures
+//! for untagged files, as [`GainSource::Scan`]; [`Loudness`] is what either source provides.
+//! Tags win over a scan.
 
 use std::fmt;
 use std::str::FromStr;
@@ -78,7 +79,7 @@ pub struct GainSettings {
 pub enum GainSource {
     /// The file's tags.
     Tag,
-    /// reel's own loudness scan (the library's; not wired yet).
+    /// reel's own loudness scan (EBU R 128, stored in the library: engine/analysis.rs).
     Scan,
     /// No gain: the mode is off, or nothing is known about the track.
     #[default]

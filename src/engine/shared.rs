@@ -66,16 +66,14 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use ringbuf::HeapProd;
 use ringbuf::traits::{Observer, Producer};
 
+use super::levels::{LevelTape, LevelWriter};
 use super::mock::DecoderGate;
 
 /// Callback durations kept for the p50/p99/max window: about 20 s of 512-frame periods at 48 kHz.
 pub const CALLBACK_WINDOW: usize = 2048;
 
-/// Channels for which peak and RMS levels are metered.
+/// Channels for which peak and RMS levels are metered (engine/levels.rs).
 pub const METERED_CHANNELS: usize = 8;
-
-/// Fixed-point scale for summed squares (x² ≤ 1, so 2^32 per frame leaves room for 2^31 frames).
-pub const SQUARE_SCALE: f64 = (1u64 << 32) as f64;
 
 /// What the callback does with the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +210,9 @@ pub struct Link {
     /// Test builds of the engine (the mock backend) can stop the decoder at a protocol step;
     /// `None` for a real device. Only decoder-side steps look at it, never the callback.
     gate: Option<Arc<DecoderGate>>,
+    /// The levels of what was pushed, by ring index (engine/levels.rs); the callback never
+    /// touches it.
+    levels: LevelTape,
     /// The sound server's own buffer behind this stream (see [`ServerQueue`]).
     server: ServerQueue,
 }
@@ -282,6 +283,7 @@ impl Link {
             callbacks: AtomicU64::new(0),
             audio_thread: AtomicU64::new(0),
             gate,
+            levels: LevelTape::new(rate, capacity_frames),
             server: ServerQueue::default(),
         }
     }
@@ -650,6 +652,11 @@ impl Link {
         self.callbacks.load(Ordering::Relaxed)
     }
 
+    /// Reader: the measured levels of what was pushed, by ring index.
+    pub fn levels(&self) -> &LevelTape {
+        &self.levels
+    }
+
     /// Reader: the first audio of the watched segment, once a callback has played it.
     pub fn first_audio(&self) -> Option<FirstAudio> {
         let at_ns = self.watch_hit_ns.load(Ordering::Acquire);
@@ -666,11 +673,17 @@ impl Link {
 pub struct Feed {
     producer: HeapProd<f32>,
     link: Arc<Link>,
+    /// Measures what goes into the ring, for the level meters (engine/levels.rs).
+    levels: LevelWriter,
 }
 
 impl Feed {
     pub(crate) fn new(producer: HeapProd<f32>, link: Arc<Link>) -> Feed {
-        Feed { producer, link }
+        Feed {
+            levels: LevelWriter::new(link.rate, link.channels),
+            producer,
+            link,
+        }
     }
 
     /// Decoder: push as many whole frames of `samples` (interleaved) as fit; returns the
@@ -681,9 +694,13 @@ impl Feed {
         }
         let ch = self.link.channels.max(1) as usize;
         let room = self.producer.vacant_len() / ch * ch;
+        let first = self.link.pushed.load(Ordering::Relaxed);
         let n = self
             .producer
             .push_slice(&samples[..samples.len().min(room)]);
+        // Measured before the frames count as pushed, so their levels are on the tape before
+        // any reader can hear them.
+        self.levels.add(&self.link.levels, first, &samples[..n]);
         self.link
             .pushed
             .fetch_add((n / ch) as u64, Ordering::Release);
@@ -722,12 +739,6 @@ pub struct Shared {
     callback_count: AtomicU64,
     callback_dur_ns: [AtomicU32; CALLBACK_WINDOW],
     callback_load_ppm: [AtomicU32; CALLBACK_WINDOW],
-    /// Peak |sample| per channel since the last read, f32 bits (non-negative, so bit order is
-    /// value order and `fetch_max` works on the bits).
-    peak_bits: [AtomicU32; METERED_CHANNELS],
-    /// Sum of squares per channel since the last read, fixed point (`SQUARE_SCALE`).
-    square_sum: [AtomicU64; METERED_CHANNELS],
-    level_frames: AtomicU64,
     /// Audio decoded (ns of audio) and wall time spent decoding (ns, excluding time parked on a
     /// full ring): their ratio is the decode speed.
     decoded_audio_ns: AtomicU64,
@@ -776,9 +787,6 @@ impl Default for Shared {
             callback_count: AtomicU64::new(0),
             callback_dur_ns: std::array::from_fn(|_| AtomicU32::new(0)),
             callback_load_ppm: std::array::from_fn(|_| AtomicU32::new(0)),
-            peak_bits: std::array::from_fn(|_| AtomicU32::new(0)),
-            square_sum: std::array::from_fn(|_| AtomicU64::new(0)),
-            level_frames: AtomicU64::new(0),
             decoded_audio_ns: AtomicU64::new(0),
             decode_busy_ns: AtomicU64::new(0),
             device_xruns: AtomicU64::new(0),
@@ -824,15 +832,10 @@ impl Shared {
         self.episodes_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Callback: `frames` of ring audio were played, with these per-channel peaks and sums of
-    /// squares (published once per step, not per sample).
-    pub(crate) fn publish_played(&self, frames: u64, peaks: &[f32], squares: &[f64]) {
-        for (c, (peak, square)) in peaks.iter().zip(squares).enumerate() {
-            self.peak_bits[c].fetch_max(peak.to_bits(), Ordering::Relaxed);
-            self.square_sum[c].fetch_add((square * SQUARE_SCALE) as u64, Ordering::Relaxed);
-        }
+    /// Callback: `frames` of ring audio were played. (Their levels were measured by the
+    /// decoder as it pushed them: engine/levels.rs.)
+    pub(crate) fn publish_played(&self, frames: u64) {
         self.frames_played.fetch_add(frames, Ordering::Relaxed);
-        self.level_frames.fetch_add(frames, Ordering::Relaxed);
     }
 
     /// Callback: the ring held `frames` at its lowest this period.
@@ -908,23 +911,6 @@ impl Shared {
                 0
             },
         }
-    }
-
-    /// Reader: per-channel peak (linear) and RMS (linear) since the previous call, which
-    /// they reset.
-    pub fn take_levels(&self, channels: usize) -> (Vec<f64>, Vec<f64>) {
-        let channels = channels.min(METERED_CHANNELS);
-        let frames = self.level_frames.swap(0, Ordering::Relaxed).max(1) as f64;
-        let peaks = (0..channels)
-            .map(|c| f32::from_bits(self.peak_bits[c].swap(0, Ordering::Relaxed)) as f64)
-            .collect();
-        let rms = (0..channels)
-            .map(|c| {
-                let sq = self.square_sum[c].swap(0, Ordering::Relaxed) as f64 / SQUARE_SCALE;
-                (sq / frames).sqrt()
-            })
-            .collect();
-        (peaks, rms)
     }
 
     /// Reader: the lowest ring fill a callback saw since the previous call (which resets it),

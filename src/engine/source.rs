@@ -22,6 +22,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptio
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{TimeBase, Timestamp};
 
+use super::analysis::{Analysis, Analyzer};
 use super::bitperfect::SampleHash;
 use super::gapless::{self, Mp4Trim, Trim};
 use super::opus;
@@ -174,6 +175,9 @@ pub struct Source {
     decoded_hash: SampleHash,
     /// Whether to keep `decoded_hash` (see [`proofs_wanted`]).
     hashing: bool,
+    /// The loudness scan of a first play (analysis.rs), fed after the codec's own gain and
+    /// before the ReplayGain; dropped by a seek (it must see the whole track, in order).
+    analysis: Option<Box<Analyzer>>,
     /// Bits per sample the codec declares (lossless formats).
     bits: Option<u32>,
     /// A seek happened: a whole-stream check (FLAC's MD5) no longer applies.
@@ -455,6 +459,7 @@ impl Source {
             gain: opus_head.map_or(1.0, |h| h.output_gain()),
             decoded_hash: SampleHash::default(),
             hashing: proofs_wanted(),
+            analysis: None,
             bits: params.bits_per_sample,
             seeked: false,
         };
@@ -484,6 +489,18 @@ impl Source {
     pub fn set_gain(&mut self, gain: AppliedGain) {
         self.info.gain = gain;
         self.gain = self.codec_gain * gain.linear;
+    }
+
+    /// Scan the track's loudness and waveform while it is decoded from here (its start) to
+    /// its end: [`Source::take_analysis`] then gives the result.
+    pub fn start_analysis(&mut self) {
+        self.analysis = Analyzer::new(self.info.rate, self.info.channels).map(Box::new);
+    }
+
+    /// The scan started by [`Source::start_analysis`], once the track was decoded whole and
+    /// in order (no seek since).
+    pub fn take_analysis(&mut self) -> Option<Analysis> {
+        self.analysis.take().map(|a| a.finish())
     }
 
     /// The product of every gain applied to the decoded samples (1.0: none).
@@ -704,17 +721,15 @@ impl Source {
         if self.hashing {
             self.decoded_hash.update(&self.samples[..frames * channels]);
         }
-        if self.gain != 1.0 {
-            let g = self.gain;
-            self.samples.iter_mut().for_each(|s| *s *= g);
-        }
-        // Non-finite samples from a damaged stream would become full-scale noise; zero them.
-        if scan {
-            for s in self.samples.iter_mut() {
-                if !s.is_finite() {
-                    *s = 0.0;
-                }
-            }
+        if let Some(a) = &mut self.analysis {
+            // The scan measures what the file is meant to sound like: after the codec's own
+            // gain (Opus), before the ReplayGain (which the scan is there to choose).
+            let (codec, replay) = (self.codec_gain, self.info.gain.linear);
+            scale_and_clean(&mut self.samples, codec, scan);
+            a.add(&self.samples[..frames * channels]);
+            scale_and_clean(&mut self.samples, replay, false);
+        } else {
+            scale_and_clean(&mut self.samples, self.gain, scan);
         }
         Some(frames)
     }
@@ -847,10 +862,26 @@ impl Source {
         self.next_frame = None;
         self.seeked = true;
         self.decoded_hash = SampleHash::default();
+        self.analysis = None;
         self.frames_out = frame;
         self.next_pts = None;
         self.bad_in_a_row = 0;
         Ok(())
+    }
+}
+
+/// Multiplies every sample by `gain`, and (`clean`) zeroes non-finite ones: from a damaged
+/// stream they would become full-scale noise.
+fn scale_and_clean(samples: &mut [f32], gain: f32, clean: bool) {
+    if gain != 1.0 {
+        samples.iter_mut().for_each(|s| *s *= gain);
+    }
+    if clean {
+        for s in samples.iter_mut() {
+            if !s.is_finite() {
+                *s = 0.0;
+            }
+        }
     }
 }
 

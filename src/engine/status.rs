@@ -40,6 +40,9 @@ pub struct TrackRecord {
     pub frames_decoded: u64,
     /// Set when the track was decoded to its end: what altered its samples, and the hashes.
     pub fidelity: Option<Fidelity>,
+    /// What the pipeline opened for it will alter (resampler, channel map, gain), known at
+    /// its open: the window's badge until [`TrackRecord::fidelity`] is known.
+    pub fidelity_at_open: Option<Fidelity>,
 }
 
 /// What the player is doing. Serialised in lower case ("playing"), as the metrics log has

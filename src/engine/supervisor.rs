@@ -471,13 +471,18 @@ impl Watch {
             }
             if playing && mode != Mode::Priming {
                 if let Some((track, frame)) = located {
-                    if self.heard_track != Some(track) {
+                    // A track counts as started once its record says what it is: the
+                    // first frame can be heard a moment before the decoder has filed that
+                    // (a queue loaded again while the device reopens), and a start without
+                    // its info would never be announced.
+                    let info = st.tracks.get(track).and_then(|t| t.info.clone());
+                    if self.heard_track != Some(track)
+                        && let Some(info) = info
+                    {
                         if let Some(prev) = self.heard_track {
                             events.push(Event::TrackEnded { index: prev });
                         }
-                        if let Some(info) = st.tracks.get(track).and_then(|t| t.info.clone()) {
-                            events.push(Event::TrackStarted { index: track, info });
-                        }
+                        events.push(Event::TrackStarted { index: track, info });
                         self.heard_track = Some(track);
                         self.finished_sent = false;
                     }

@@ -1,12 +1,12 @@
 //! `reel library ...`: the commands as a user meets them, on the main thread. Each returns the
 //! process exit code; problems are one line each on stderr (`reel: ...`), results go to stdout.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{AddOptions, CacheView, Library, Query, Sort, Track};
+use super::{AddOptions, CacheView, Library, LoudnessProgress, Query, Sort, Track};
 use crate::cache::commands::{
     EXIT_CACHE, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ProgressBar,
 };
@@ -23,6 +23,8 @@ pub const EXIT_LIBRARY: i32 = 7;
 pub enum LibraryCommand {
     Add {
         paths: Vec<PathBuf>,
+        /// Then scan the loudness of unscanned tracks (`--no-scan` turns it off).
+        scan: bool,
     },
     List {
         json: bool,
@@ -65,7 +67,7 @@ pub fn run(dir: Option<&Path>, cache_dir: Option<&Path>, cmd: LibraryCommand) ->
         }
     };
     match cmd {
-        LibraryCommand::Add { paths } => add(&mut lib, cache_dir, &paths),
+        LibraryCommand::Add { paths, scan } => add(&mut lib, cache_dir, &paths, scan),
         LibraryCommand::List { json, search, sort } => {
             list(&mut lib, cache_dir, json, search, sort)
         }
@@ -84,7 +86,7 @@ fn code_of(e: &LibraryError) -> i32 {
     }
 }
 
-fn add(lib: &mut Library, cache_dir: Option<&Path>, paths: &[PathBuf]) -> i32 {
+fn add(lib: &mut Library, cache_dir: Option<&Path>, paths: &[PathBuf], scan: bool) -> i32 {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
@@ -112,10 +114,47 @@ fn add(lib: &mut Library, cache_dir: Option<&Path>, paths: &[PathBuf]) -> i32 {
         say(e);
         return code_of(e);
     }
-    if report.errors.is_empty() {
+    if !scan {
+        return if report.errors.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_SOME_FAILED
+        };
+    }
+    // Then the loudness scan of what is still unscanned (this add's tracks, and any an
+    // earlier add left), in the same command: its results are in the library when it exits.
+    let loud = lib.scan_loudness(Some(&cancel), &mut loudness_progress());
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+    for e in &loud.errors {
+        say(e);
+    }
+    println!("{}", loud.summary());
+    if let Some(e) = &loud.stopped {
+        say(e);
+        return code_of(e);
+    }
+    if report.errors.is_empty() && loud.errors.is_empty() {
         EXIT_OK
     } else {
         EXIT_SOME_FAILED
+    }
+}
+
+/// The loudness scan's progress line on a terminal: `loudness: scanning 3 of 10  NAME`.
+fn loudness_progress() -> impl FnMut(&LoudnessProgress<'_>) {
+    let tty = std::io::stderr().is_terminal();
+    move |p| {
+        if tty {
+            let name = p.file.file_name().unwrap_or_default().to_string_lossy();
+            eprint!(
+                "\r\x1b[Kloudness: scanning {} of {}  {name}",
+                p.done + 1,
+                p.total
+            );
+            let _ = std::io::stderr().flush();
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 //! the audio path.
 
 pub mod commands;
+mod loudness;
 mod scan;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
+pub use loudness::{LoudnessProgress, LoudnessReport, Scanned};
 pub use scan::{AddOptions, BATCH_EVERY, BATCH_ROWS, ScanProgress, ScanReport};
 
 use crate::cache::{Cache, Entry};
@@ -116,6 +118,13 @@ const MIGRATIONS: &[&str] = &[
         mtime_ns INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 2: when reel's own loudness scan (EBU R 128 and the waveform, engine/analysis.rs) ran on
+    // the track, NULL until it has: a silent track (no integrated loudness) is then not
+    // scanned again. Reset with the other derived columns when the file changes.
+    "
+    ALTER TABLE tracks ADD COLUMN loudness_scanned_ms INTEGER;
+    CREATE INDEX tracks_unscanned ON tracks (id) WHERE loudness_scanned_ms IS NULL;
+    ",
 ];
 
 /// The schema version this reel writes.
@@ -154,6 +163,13 @@ pub struct Track {
     pub cached: bool,
     /// The file was not there when last looked for.
     pub source_missing: bool,
+    /// reel's loudness scan (EBU R 128), once done: integrated loudness (LUFS), true peak
+    /// (dBTP), loudness range (LU). `None` until scanned, or for silence.
+    pub loudness_lufs: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+    pub loudness_range_lu: Option<f64>,
+    /// Whether the scan ran (its waveform summary is stored then).
+    pub loudness_scanned: bool,
 }
 
 fn ser_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -290,7 +306,8 @@ fn under(dir: &Path) -> (Vec<u8>, Vec<u8>) {
 /// The columns [`row_to_track`] reads, in order.
 const TRACK_COLUMNS: &str = "id, path, size, mtime_s, mtime_ns, title, artist, album, \
     album_artist, track_no, disc_no, year, genre, has_cover, codec, container, rate, channels, \
-    bit_depth, duration_secs, play_count, last_played_ms, added_ms, content_hash, source_missing";
+    bit_depth, duration_secs, play_count, last_played_ms, added_ms, content_hash, source_missing, \
+    loudness_lufs, true_peak_dbtp, loudness_range_lu, loudness_scanned_ms IS NOT NULL";
 
 fn row_to_track(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
     Ok(Track {
@@ -319,6 +336,10 @@ fn row_to_track(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
         content_hash: r.get(23)?,
         cached: false,
         source_missing: r.get(24)?,
+        loudness_lufs: r.get(25)?,
+        true_peak_dbtp: r.get(26)?,
+        loudness_range_lu: r.get(27)?,
+        loudness_scanned: r.get(28)?,
     })
 }
 

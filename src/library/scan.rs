@@ -400,7 +400,8 @@ impl Library {
                     search = excluded.search, source_missing = 0,
                     content_hash = NULL, loudness_lufs = NULL, true_peak_dbtp = NULL,
                     loudness_range_lu = NULL, track_gain_db = NULL, track_peak = NULL,
-                    album_gain_db = NULL, album_peak = NULL, waveform = NULL
+                    album_gain_db = NULL, album_peak = NULL, waveform = NULL,
+                    loudness_scanned_ms = NULL
                  WHERE tracks.size != excluded.size OR tracks.mtime_s != excluded.mtime_s
                     OR tracks.mtime_ns != excluded.mtime_ns",
             )?;

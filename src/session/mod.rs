@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     by_path: HashMap<PathBuf, usize>,
     stop: AtomicBool,
     notices: Sender<Notice>,
+    /// The user's library, when there is one: what its loudness scan knows of each entry
+    /// (asked by the opener on the decoder thread; [`Session::use_library`]).
+    library: Mutex<Option<crate::library::Library>>,
 }
 
 impl Shared {
@@ -182,6 +185,9 @@ pub struct Session {
     errored: HashSet<usize>,
     /// (entry, when it started, ms since the epoch).
     played: Vec<(usize, u64)>,
+    /// Loudness scans made while playing (first plays of library tracks), stored in the
+    /// library at the end with the plays.
+    analysed: Vec<(PathBuf, crate::engine::analysis::Analysis)>,
 }
 
 impl Session {
@@ -254,6 +260,7 @@ impl Session {
             by_path,
             stop: AtomicBool::new(false),
             notices: tx,
+            library: Mutex::new(None),
         });
         let mut session = Session {
             shared,
@@ -272,6 +279,7 @@ impl Session {
             engine_errors: HashMap::new(),
             errored: HashSet::new(),
             played: Vec::new(),
+            analysed: Vec::new(),
         };
         if prep.fatal.is_none() {
             session.start_prefetch();
@@ -331,6 +339,27 @@ impl Session {
     /// The engine's queue: the files to play, as the user named them.
     pub fn queue(&self) -> Vec<PathBuf> {
         self.entries.iter().map(|e| e.given.clone()).collect()
+    }
+
+    /// Looks up the entries' loudness scans in the library at `dir` (`--library-dir`, else
+    /// the default), if there is one: playing never creates a library. A library that cannot
+    /// be opened is one line; playback goes on without its scans.
+    pub fn use_library(&self, dir: Option<&Path>) -> Option<String> {
+        let dir = crate::library::resolve(dir).ok()?;
+        if !dir.join(crate::library::DB_FILE_NAME).exists() {
+            return None;
+        }
+        match crate::library::Library::open_dir(dir) {
+            Ok(l) => {
+                *self
+                    .shared
+                    .library
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(l);
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        }
     }
 
     /// Lets `engine` open this session's entries through their objects and fills.
@@ -439,6 +468,9 @@ impl Session {
                 r.say(format!("audio output back on {device}; resuming"), false);
             }
             Event::QueueFinished => r.finished = true,
+            Event::Analysed { path, analysis, .. } => {
+                self.analysed.push((path.clone(), analysis.clone()));
+            }
             _ => {}
         }
         r
@@ -669,16 +701,25 @@ impl Session {
             .iter()
             .map(|(i, at)| (self.entries[*i].given.clone(), *at))
             .collect();
-        lines.extend(record_in_library(library_dir, &library_plays));
+        lines.extend(record_in_library(
+            library_dir,
+            &library_plays,
+            &self.analysed,
+        ));
         lines
     }
 }
 
 /// Plays of files that are in the user's library count there too (play count, last played),
-/// recorded once playback is over, as the cache's are. Playing never creates a library: with
-/// none, or a file that is not in it, nothing is written.
-fn record_in_library(library_dir: Option<&Path>, plays: &[(PathBuf, u64)]) -> Option<String> {
-    if plays.is_empty() {
+/// recorded once playback is over, as the cache's are, and so do the loudness scans made while
+/// playing (each in its own transaction, only if the file is unchanged). Playing never creates
+/// a library: with none, or a file that is not in it, nothing is written.
+fn record_in_library(
+    library_dir: Option<&Path>,
+    plays: &[(PathBuf, u64)],
+    analysed: &[(PathBuf, crate::engine::analysis::Analysis)],
+) -> Option<String> {
+    if plays.is_empty() && analysed.is_empty() {
         return None;
     }
     let dir = crate::library::resolve(library_dir).ok()?;
@@ -695,6 +736,14 @@ fn record_in_library(library_dir: Option<&Path>, plays: &[(PathBuf, u64)]) -> Op
         let path = fs::canonicalize(given).unwrap_or_else(|_| given.clone());
         if let Err(e) = library.record_played(&path, *at) {
             return Some(e.to_string());
+        }
+    }
+    for (path, analysis) in analysed {
+        match library.store_analysis_of(path, analysis) {
+            Ok(_) => {}
+            // The file went away since it played: nothing to store it against.
+            Err(e) if e.is_about_the_file() => {}
+            Err(e) => return Some(e.to_string()),
         }
     }
     None

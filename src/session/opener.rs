@@ -13,8 +13,10 @@ use symphonia::core::io::MediaSource;
 
 use super::{Notice, Shared, Src};
 use crate::cache::FillEnd;
-use crate::engine::{TrackOpener, WaitTag};
+use crate::engine::analysis::loudness_of;
+use crate::engine::{ScanKnown, TrackOpener, WaitTag};
 use crate::error::{FileError, FileErrorKind, StreamError};
+use crate::library::Scanned;
 
 pub(super) struct Opener(pub Arc<Shared>);
 
@@ -25,6 +27,24 @@ fn open_object(path: &Path, object: &Path) -> Result<Box<dyn MediaSource>, FileE
 }
 
 impl TrackOpener for Opener {
+    fn loudness(&self, path: &Path) -> ScanKnown {
+        let lib = self.0.library.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(lib) = lib.as_ref() else {
+            return ScanKnown::Unknown;
+        };
+        // The library keys tracks by canonical path.
+        let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        match lib.scanned(&canon) {
+            Ok(Scanned::NotYet) => ScanKnown::Unscanned,
+            Ok(Scanned::Done {
+                integrated_lufs,
+                true_peak_dbtp,
+            }) => ScanKnown::Scanned(loudness_of(integrated_lufs, true_peak_dbtp)),
+            // Not in it, or the library failed: play as without a library.
+            Ok(Scanned::NotInLibrary) | Err(_) => ScanKnown::Unknown,
+        }
+    }
+
     fn open(&self, path: &Path, wait: WaitTag) -> Option<Result<Box<dyn MediaSource>, FileError>> {
         let shared = &self.0;
         let idx = *shared.by_path.get(path)?;

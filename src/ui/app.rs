@@ -32,6 +32,7 @@ use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Stats};
+use crate::engine::analysis::Waveform;
 use crate::engine::{
     Command, Engine, EngineConfig, Event, GainSettings, MeterSnapshot, OutputRequest, PlayState,
 };
@@ -47,6 +48,11 @@ pub const VOLUME_STEP: f32 = 0.05;
 /// What the window is started with.
 pub struct AppOptions {
     pub cache: Arc<Cache>,
+    /// Files other `reel FILE...` hand over, and the slot its thread wakes the UI through.
+    pub instance: Option<(
+        crate::instance::Listener,
+        Arc<std::sync::OnceLock<egui::Context>>,
+    )>,
     /// Imported, queued (replacing the saved queue) and played.
     pub files: Vec<PathBuf>,
     pub output: OutputOverride,
@@ -65,6 +71,7 @@ impl AppOptions {
     pub fn new(cache: Arc<Cache>) -> AppOptions {
         AppOptions {
             cache,
+            instance: None,
             files: Vec::new(),
             output: OutputOverride::default(),
             volume: None,
@@ -105,6 +112,8 @@ pub struct App {
     share: Arc<FrameShare>,
     metrics: Option<MetricsThread>,
     signals: Option<Watcher>,
+    /// Files that other `reel FILE...` hand to this window (src/instance.rs).
+    instance: Option<crate::instance::Listener>,
     /// Plays to record in the index once audio stops (hash, when).
     played: Vec<(String, u64)>,
     /// `--start`: seek here when the first file starts.
@@ -114,6 +123,9 @@ pub struct App {
     frames: u64,
     /// MPRIS on the session bus.
     mpris: WindowMpris,
+    /// The seek bar's waveform: the content hash of the track it was asked for, and the
+    /// summary once the library worker has read it (`None`: not scanned, or not yet read).
+    waveform: Option<(String, Option<Arc<Waveform>>)>,
 }
 
 impl App {
@@ -165,6 +177,11 @@ impl App {
 
         let worker = Worker::start(opts.cache.clone(), ctx.clone());
         worker.send(Job::Refresh);
+        // Scanned tracks without tags play levelled here too (asked on the decoder thread).
+        engine.set_opener(Some(Arc::new(super::loudness::LibraryLoudness::new(
+            opts.library_dir.clone(),
+            opts.cache.clone(),
+        ))));
         let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {
             lib_worker.send(LibraryJob::Add {
@@ -189,6 +206,10 @@ impl App {
         if let Some(w) = &opts.close_on_signal {
             w.attach(&ctx);
         }
+        let instance = opts.instance.map(|(listener, wake)| {
+            let _ = wake.set(ctx.clone());
+            listener
+        });
         let max_size_bytes = opts.cache.settings().max_size_bytes;
         let mpris = WindowMpris::start(&engine, &ctx);
         Ok(App {
@@ -217,8 +238,10 @@ impl App {
             share,
             metrics,
             signals: opts.close_on_signal,
+            instance,
             played: Vec::new(),
             start_at: opts.start,
+            waveform: None,
             window_title: String::new(),
             frames: 0,
             mpris,
@@ -233,6 +256,11 @@ impl App {
 
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// The waveform the seek bar draws for the track heard now, once the library has it.
+    pub fn heard_waveform(&self) -> Option<&Waveform> {
+        self.waveform.as_ref().and_then(|(_, w)| w.as_deref())
     }
 
     /// The snapshot the last frame showed.
@@ -317,6 +345,19 @@ impl App {
             })
             .collect();
         self.playlists.save(entries, ctx);
+    }
+
+    /// Asks the library worker for the waveform of the track heard now, once per track.
+    fn want_waveform(&mut self, playing: Option<&QueueItem>) {
+        let Some(q) = playing else { return };
+        if self.waveform.as_ref().is_some_and(|(h, _)| *h == q.hash) {
+            return;
+        }
+        self.waveform = Some((q.hash.clone(), None));
+        self.lib_worker.send(LibraryJob::Waveform {
+            source: q.source.clone(),
+            hash: q.hash.clone(),
+        });
     }
 
     fn current_index(&self) -> Option<usize> {
@@ -466,7 +507,25 @@ impl App {
         let reports: Vec<LibraryReport> = self.lib_worker.reports.try_iter().collect();
         for r in reports {
             match r {
-                LibraryReport::Tracks(tracks) => self.library.set_tracks(tracks),
+                LibraryReport::Tracks(tracks) => {
+                    self.library.set_tracks(tracks);
+                    // The library changed (a scan may have stored it): ask again.
+                    if matches!(self.waveform, Some((_, None))) {
+                        self.waveform = None;
+                    }
+                }
+                LibraryReport::LoudnessStored => {
+                    if matches!(self.waveform, Some((_, None))) {
+                        self.waveform = None;
+                    }
+                }
+                LibraryReport::Waveform { hash, wave } => {
+                    if let Some((want, got)) = &mut self.waveform
+                        && *want == hash
+                    {
+                        *got = wave;
+                    }
+                }
                 LibraryReport::Progress { done, total } => self.scan = Some((done, total)),
                 LibraryReport::Scanned { summary, errors } => {
                     self.scan = None;
@@ -557,6 +616,15 @@ impl App {
                 Event::Seeked { position, .. } => {
                     self.mpris.seeked(position);
                 }
+                // A first play scanned the track: into the library, against the user's file.
+                Event::Analysed { path, analysis, .. } => {
+                    if let Some(q) = self.queue.iter().find(|q| q.object == path) {
+                        self.lib_worker.send(LibraryJob::StoreAnalysis {
+                            source: q.source.clone(),
+                            analysis: Box::new(analysis),
+                        });
+                    }
+                }
                 _ => {}
             }
         }
@@ -598,6 +666,15 @@ impl App {
                     self.notices.post(Topic::SaveQueue, NoticeKind::Error, e)
                 }
             }
+        }
+    }
+
+    /// Files another `reel FILE...` handed over: queued and played now, and the window raised.
+    fn take_handed_over(&mut self, ctx: &egui::Context) {
+        let batches = self.instance.as_ref().map(|l| l.take()).unwrap_or_default();
+        for files in batches {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            self.add_paths(files, Then::PlayNow, ctx);
         }
     }
 
@@ -738,6 +815,7 @@ impl eframe::App for App {
         self.share.painted(&self.snap);
 
         self.handle_drops(&ctx);
+        self.take_handed_over(&ctx);
         self.shortcuts(&ctx);
         self.sync_mpris(&ctx);
 
@@ -749,6 +827,7 @@ impl eframe::App for App {
                 .as_ref()
                 .map(|q| (q.hash.as_str(), q.object.as_path(), q.cover_art)),
         );
+        self.want_waveform(playing_item.as_ref());
         self.update_title(&ctx);
 
         egui::Panel::top("top-bar").show(ui, |ui| {
@@ -764,6 +843,18 @@ impl eframe::App for App {
                     snap: &self.snap,
                     now_playing: playing_item.as_ref(),
                     cover: self.covers.texture.as_ref(),
+                    waveform: self
+                        .waveform
+                        .as_ref()
+                        .filter(|(h, _)| playing_item.as_ref().is_some_and(|q| q.hash == *h))
+                        .and_then(|(_, w)| w.as_deref()),
+                    bit_perfect: current.and_then(|i| {
+                        self.engine.bit_perfect(
+                            i,
+                            self.settings.volume < 1.0,
+                            &self.snap.sample_format,
+                        )
+                    }),
                     volume: self.settings.volume,
                     queue_len: self.queue.len(),
                 },
@@ -775,7 +866,7 @@ impl eframe::App for App {
                 .default_size(360.0)
                 .size_range(280.0..=640.0)
                 .show(ui, |ui| {
-                    meters::show(
+                    let asked = meters::show(
                         ui,
                         &MeterInputs {
                             snap: &self.snap,
@@ -785,6 +876,9 @@ impl eframe::App for App {
                             output_problem: self.output_problem.as_deref(),
                         },
                     );
+                    if asked.clear_clip {
+                        self.engine.clear_clip();
+                    }
                 });
         }
         egui::Panel::left("queue")

@@ -29,6 +29,15 @@ pub fn dbfs(v: f64) -> String {
     }
 }
 
+/// A true-peak level in dBTP; silence reads `-inf`.
+pub fn dbtp(v: f64) -> String {
+    if v <= -120.0 {
+        "-inf dBTP".into()
+    } else {
+        format!("{v:.1} dBTP")
+    }
+}
+
 /// Bytes in binary units: `1.5 GiB`.
 pub fn bytes(n: u64) -> String {
     crate::cache::size::format_size(n)

@@ -36,12 +36,34 @@ pub const RESAMPLER_DELAY: &str = "Resampler delay";
 pub const RING_LATENCY: &str = "Ring";
 pub const UNDERRUNS: &str = "Underruns";
 pub const CALLBACK_LOAD: &str = "Callback load";
+/// The callback-load plot's accessible name (p50, p99 and max against the period).
+pub const CALLBACK_LOAD_PLOT: &str = "Callback load plot";
+/// The ring-fill plot's accessible name; its value lists the underrun episodes.
+pub const RING_PLOT: &str = "Ring fill over the last 30 s";
 pub const DECODE_SPEED: &str = "Decode speed";
 pub const TTFA: &str = "Time to first audio";
 pub const VOLUME_VALUE: &str = "Volume level";
 pub const POSITION: &str = "Position";
+/// The bit-perfect badge's accessible name; its value is [`bit_perfect_text`].
+pub const BIT_PERFECT: &str = "Bit-perfect";
+
+/// The badge's words: `bit-perfect`, or `not bit-perfect: REASON` (resampled, volume, gain,
+/// format, altered), as the metrics summary's `bit_perfect` and `bit_perfect_reason` say.
+pub fn bit_perfect_text(ok: bool, reason: Option<&str>) -> String {
+    match (ok, reason) {
+        (true, _) => "bit-perfect".into(),
+        (false, Some(r)) => format!("not bit-perfect: {r}"),
+        (false, None) => "not bit-perfect".into(),
+    }
+}
 /// The level bars' accessible names: `Level L`, `Level R` (or `Level M`, `Level 3`, ...).
 pub const LEVEL: &str = "Level";
+/// The other level figures' accessible names, with the channel after them: `True peak L`.
+pub const SAMPLE_PEAK: &str = "Sample peak";
+pub const TRUE_PEAK: &str = "True peak";
+pub const PEAK_HOLD: &str = "Peak hold";
+/// The clip indicator (a button that clears it).
+pub const CLIP: &str = "Clip";
 
 /// `CAPTION: VALUE`, the form every meter figure and the position take.
 pub fn figure(caption: &str, value: &str) -> String {

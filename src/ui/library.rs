@@ -473,6 +473,10 @@ mod tests {
                     added_ms: 0,
                     content_hash: None,
                     cached: i % 5 == 0,
+                    loudness_lufs: None,
+                    true_peak_dbtp: None,
+                    loudness_range_lu: None,
+                    loudness_scanned: false,
                     source_missing: i % 7 == 0,
                 })
                 .collect(),

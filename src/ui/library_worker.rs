@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
 use crate::cache::{Cache, Entry};
+use crate::engine::analysis::{Analysis, Waveform};
 use crate::library::{AddOptions, CacheView, Library, Query, Track};
 
 /// A scan reports its progress at most this often.
@@ -29,6 +30,15 @@ pub enum LibraryJob {
     Add { paths: Vec<PathBuf>, quiet: bool },
     /// Remove these tracks from the library (not their files, not their cached copies).
     Remove(Vec<PathBuf>),
+    /// Store the loudness scan the decoder made while the track at `source` played (its
+    /// first play), if the file is still the one measured.
+    StoreAnalysis {
+        source: PathBuf,
+        analysis: Box<Analysis>,
+    },
+    /// The waveform summary of the track at `source` (or of content `hash`), for the seek
+    /// bar: answered by [`LibraryReport::Waveform`], without listing again.
+    Waveform { source: PathBuf, hash: String },
 }
 
 #[derive(Debug)]
@@ -47,6 +57,15 @@ pub enum LibraryReport {
         errors: Vec<String>,
     },
     Error(String),
+    /// The background loudness scan stored another track's figures and waveform (or ended):
+    /// a waveform asked for in vain may be there now.
+    LoudnessStored,
+    /// The waveform summary asked for by [`LibraryJob::Waveform`], read back here (not on
+    /// the UI thread); `None` when the track is not scanned (yet).
+    Waveform {
+        hash: String,
+        wave: Option<Arc<Waveform>>,
+    },
 }
 
 pub struct LibraryWorker {
@@ -85,6 +104,7 @@ impl LibraryWorker {
                 };
                 list(&mut lib, &cache, None, &send);
                 pending.fetch_sub(1, Ordering::SeqCst);
+                let mut loudness: Option<JoinHandle<()>> = None;
                 for job in rx {
                     let mut entries = None;
                     match job {
@@ -92,6 +112,36 @@ impl LibraryWorker {
                         LibraryJob::Add { paths, quiet } => {
                             let skip = vec![cache.dir().to_path_buf()];
                             scan(&mut lib, &paths, skip, quiet, &stop, &send);
+                            if loudness.as_ref().is_none_or(|t| t.is_finished()) {
+                                loudness = scan_loudness(
+                                    lib.dir().to_path_buf(),
+                                    stop.clone(),
+                                    rtx.clone(),
+                                    ctx.clone(),
+                                );
+                            }
+                        }
+                        LibraryJob::StoreAnalysis { source, analysis } => {
+                            if let Err(e) = lib.store_analysis_of(&source, &analysis)
+                                && !e.is_about_the_file()
+                            {
+                                send(LibraryReport::Error(e.to_string()));
+                            }
+                            send(LibraryReport::LoudnessStored);
+                            pending.fetch_sub(1, Ordering::SeqCst);
+                            continue;
+                        }
+                        LibraryJob::Waveform { source, hash } => {
+                            let canon = std::fs::canonicalize(&source).unwrap_or(source);
+                            let wave = lib
+                                .waveform(&canon, Some(&hash))
+                                .ok()
+                                .flatten()
+                                .and_then(|b| Waveform::from_bytes(&b))
+                                .map(Arc::new);
+                            send(LibraryReport::Waveform { hash, wave });
+                            pending.fetch_sub(1, Ordering::SeqCst);
+                            continue;
                         }
                         LibraryJob::Remove(paths) => {
                             for r in lib.remove(&paths) {
@@ -102,7 +152,7 @@ impl LibraryWorker {
                         }
                     }
                     if stop.load(Ordering::Relaxed) {
-                        return;
+                        break;
                     }
                     list(
                         &mut lib,
@@ -111,6 +161,9 @@ impl LibraryWorker {
                         &send,
                     );
                     pending.fetch_sub(1, Ordering::SeqCst);
+                }
+                if let Some(t) = loudness {
+                    let _ = t.join();
                 }
             })
             .ok();
@@ -181,6 +234,36 @@ fn list(
         send(LibraryReport::Error(e.to_string()));
     }
     send(LibraryReport::Tracks(Arc::new(tracks)));
+}
+
+/// The loudness scan of what the add left unscanned (library/loudness.rs), on a thread of its
+/// own (`reel-loudness`) with its own connection, so that listing and the seek bar's
+/// waveforms are not held up by minutes of decoding; SQLite (WAL) lets both write. Closing the
+/// window (`stop`) ends it between two blocks of audio, keeping what was stored.
+fn scan_loudness(
+    dir: PathBuf,
+    stop: Arc<AtomicBool>,
+    reports: Sender<LibraryReport>,
+    ctx: egui::Context,
+) -> Option<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("reel-loudness".into())
+        .spawn(move || {
+            let stored = || {
+                let _ = reports.send(LibraryReport::LoudnessStored);
+                ctx.request_repaint();
+            };
+            if let Ok(mut lib) = Library::open_dir(dir) {
+                // Called before each track: the one before it is stored by then.
+                let _ = lib.scan_loudness(Some(&stop), &mut |p| {
+                    if p.done > 0 {
+                        stored();
+                    }
+                });
+                stored();
+            }
+        })
+        .ok()
 }
 
 fn scan(

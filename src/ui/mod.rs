@@ -32,6 +32,7 @@ mod format;
 pub mod labels;
 mod library;
 mod library_worker;
+mod loudness;
 mod meters;
 mod metrics;
 mod mpris;
@@ -102,8 +103,27 @@ pub fn run(opts: GuiOptions) -> i32 {
             return crate::frontend::EXIT_CACHE;
         }
     };
+    // Other `reel FILE...` hand their files to this window (src/instance.rs).
+    let wake: Arc<std::sync::OnceLock<eframe::egui::Context>> = Arc::default();
+    let wake_ctx = wake.clone();
+    let instance = if opts.new_instance {
+        None
+    } else {
+        match crate::instance::Listener::start(move || {
+            if let Some(ctx) = wake_ctx.get() {
+                ctx.request_repaint();
+            }
+        }) {
+            Ok(l) => Some((l, wake)),
+            Err(why) => {
+                eprintln!("reel: other reel commands will open windows of their own: {why}");
+                None
+            }
+        }
+    };
     let app_opts = AppOptions {
         cache,
+        instance,
         files: opts.files,
         output: OutputOverride {
             device: opts.device,

@@ -12,7 +12,11 @@ use eframe::egui::{self, RichText};
 use super::format;
 use super::labels;
 use super::worker::QueueItem;
+use crate::engine::analysis::Waveform;
 use crate::engine::{MeterSnapshot, PlayState};
+
+/// Height of the seek bar when it shows a waveform (points).
+const WAVEFORM_BAR_HEIGHT: f32 = 30.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -41,6 +45,11 @@ pub struct BarInputs<'a> {
     pub snap: &'a MeterSnapshot,
     pub now_playing: Option<&'a QueueItem>,
     pub cover: Option<&'a egui::TextureHandle>,
+    /// The heard track's waveform summary from the library's loudness scan, when it has one:
+    /// drawn behind the seek slider.
+    pub waveform: Option<&'a Waveform>,
+    /// The heard track's bit-perfect verdict (`Engine::bit_perfect`), once it is open.
+    pub bit_perfect: Option<(bool, Option<&'static str>)>,
     pub volume: f32,
     pub queue_len: usize,
 }
@@ -83,6 +92,9 @@ impl Transport {
                         )
                         .on_hover_text(item.source.display().to_string());
                         ui.add(egui::Label::new(RichText::new(&item.artist).weak()).truncate());
+                        if let Some((ok, reason)) = b.bit_perfect {
+                            bit_perfect_badge(ui, ok, reason);
+                        }
                     }
                     None => {
                         ui.label(RichText::new("Nothing playing").weak());
@@ -177,6 +189,12 @@ impl Transport {
             ui.spacing_mut().slider_width = width;
             let mut v = shown_s;
             let max = total_s.unwrap_or(0.0).max(0.001);
+            // The waveform goes behind the slider: its place in the paint order is taken now,
+            // its shape set once the slider's rectangle is known.
+            let behind = b.waveform.map(|_| {
+                ui.spacing_mut().interact_size.y = WAVEFORM_BAR_HEIGHT;
+                ui.painter().add(egui::Shape::Noop)
+            });
             let r = ui.add_enabled(
                 total_s.is_some() && s.track.is_some(),
                 egui::Slider::new(&mut v, 0.0..=max)
@@ -184,6 +202,16 @@ impl Transport {
                     .trailing_fill(true),
             );
             r.widget_info(|| egui::WidgetInfo::slider(true, v, labels::SEEK_SLIDER));
+            if let (Some(w), Some(idx)) = (b.waveform, behind) {
+                let heard = (heard_s / max).clamp(0.0, 1.0) as f32;
+                ui.painter().set(idx, waveform_shape(ui, r.rect, w, heard));
+                // The heard position over it: a line across the bar.
+                let x = r.rect.left() + heard * r.rect.width();
+                ui.painter().line_segment(
+                    [egui::pos2(x, r.rect.top()), egui::pos2(x, r.rect.bottom())],
+                    egui::Stroke::new(2.0, ui.visuals().strong_text_color()),
+                );
+            }
             let r = r.on_hover_text("Seek (Left / Right arrows jump 5 s)");
             if r.is_pointer_button_down_on() {
                 self.seek_drag = Some(v);
@@ -199,6 +227,70 @@ impl Transport {
         ui.add_space(2.0);
         out
     }
+}
+
+/// "bit-perfect" (in the accent colour) or "not bit-perfect: REASON": the same figure as the
+/// metrics summary's `bit_perfect`, for screen readers a status named "Bit-perfect".
+fn bit_perfect_badge(ui: &mut egui::Ui, ok: bool, reason: Option<&str>) {
+    let text = labels::bit_perfect_text(ok, reason);
+    let shown = if ok {
+        RichText::new(&text)
+            .small()
+            .color(ui.visuals().selection.stroke.color)
+    } else {
+        RichText::new(&text).small().weak()
+    };
+    let r = ui.add(egui::Label::new(shown).sense(egui::Sense::hover()));
+    r.widget_info(|| {
+        let mut info = egui::WidgetInfo::labeled(egui::Role::Status, true, labels::BIT_PERFECT);
+        info.current_text_value = Some(text.clone());
+        info
+    });
+    r.on_hover_text(
+        "Every sample sent to the device equals the decoded sample, unless: resampled (the \
+         file's rate is not the device's), volume (below 100 %), gain (ReplayGain or a codec \
+         gain) or format (the device's format cannot hold the file's samples)",
+    );
+}
+
+/// One vertical stroke per pixel column of `rect`, from the min to the max of the summary's
+/// columns under it (scaled to the track's peak); the part already heard (left of `heard`,
+/// 0..=1) in the accent colour.
+fn waveform_shape(ui: &egui::Ui, rect: egui::Rect, w: &Waveform, heard: f32) -> egui::Shape {
+    let n = w.columns.len();
+    let px = rect.width().max(1.0) as usize;
+    if n == 0 {
+        return egui::Shape::Noop;
+    }
+    let mid = rect.center().y;
+    // Scaled to the track's own peak, so a quiet track shows its shape too (not below 1/20 of
+    // full scale, where the shape would be noise).
+    let peak = w.columns.iter().fold(0.05f32, |p, c| p.max(-c.0).max(c.1));
+    let half = rect.height() / 2.0 / peak;
+    let played = ui.visuals().selection.bg_fill.gamma_multiply(0.8);
+    let ahead = ui.visuals().weak_text_color().gamma_multiply(0.6);
+    let shapes = (0..px)
+        .map(|x| {
+            let a = x * n / px;
+            let b = ((x + 1) * n / px).clamp(a + 1, n);
+            let (lo, hi) = w.columns[a..b]
+                .iter()
+                .fold((0f32, 0f32), |(l, h), c| (l.min(c.0), h.max(c.1)));
+            let fx = rect.left() + x as f32 + 0.5;
+            let colour = if (x as f32) < heard * px as f32 {
+                played
+            } else {
+                ahead
+            };
+            // At least a hairline, so silence still shows where the track is.
+            let (top, bottom) = (mid - (hi * half).max(0.5), mid - (lo * half).min(-0.5));
+            egui::Shape::line_segment(
+                [egui::pos2(fx, top), egui::pos2(fx, bottom)],
+                egui::Stroke::new(1.0, colour),
+            )
+        })
+        .collect();
+    egui::Shape::Vec(shapes)
 }
 
 /// The queue: every entry in order, the one heard now marked; double-click to play one.

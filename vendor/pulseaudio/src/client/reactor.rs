@@ -499,6 +499,9 @@ impl Reactor {
             return Ok(());
         }
 
+        #[cfg(debug_assertions)]
+        fault::stall_once_if_due();
+
         let mut state = self.state.lock().unwrap();
         for stream in state.playback_streams.values_mut() {
             if stream.done {
@@ -605,4 +608,37 @@ fn read_tagstruct<R: protocol::CommandReply>(
     protocol::TagStructReader::new(buf, protocol_version)
         .read()
         .map_err(Into::into)
+}
+
+/// reel patch, debug builds only: a fault hook for reel's tests. With
+/// `REEL_FAULT_REACTOR_STALL=AFTER_MS:FOR_MS`, the reactor thread (which runs the playback
+/// callback) stops for FOR_MS once, AFTER_MS after it first writes audio: the server then runs
+/// out of the client's audio while the rest of the process goes on, as when only the audio
+/// thread is kept off the CPU.
+#[cfg(debug_assertions)]
+mod fault {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    pub(super) fn stall_once_if_due() {
+        static PLAN: OnceLock<Option<(Duration, Duration)>> = OnceLock::new();
+        static FIRST_WRITE: OnceLock<Instant> = OnceLock::new();
+        static DONE: AtomicBool = AtomicBool::new(false);
+        let plan = PLAN.get_or_init(|| {
+            let v = std::env::var("REEL_FAULT_REACTOR_STALL").ok()?;
+            let (after, length) = v.split_once(':')?;
+            Some((
+                Duration::from_millis(after.parse().ok()?),
+                Duration::from_millis(length.parse().ok()?),
+            ))
+        });
+        let Some((after, length)) = *plan else {
+            return;
+        };
+        let first = *FIRST_WRITE.get_or_init(Instant::now);
+        if first.elapsed() >= after && !DONE.swap(true, Ordering::Relaxed) {
+            std::thread::sleep(length);
+        }
+    }
 }
