@@ -82,8 +82,13 @@ impl Reel {
     }
 
     /// Asks it to quit over MPRIS (`Quit`) and checks that it ends with exit 0.
-    fn quit(mut self) {
-        busctl_call("org.mpris.MediaPlayer2", "Quit", &[]);
+    fn quit(self) {
+        self.quit_on(BUS_NAME);
+    }
+
+    /// [`Reel::quit`] through bus name `name`.
+    fn quit_on(mut self, name: &str) {
+        busctl_call_on(name, "org.mpris.MediaPlayer2", "Quit", &[]);
         let status = wait_child_with_timeout(&mut self.child, WAIT);
         assert!(status.success(), "reel exited with {status}");
     }
@@ -115,9 +120,14 @@ fn metadata(key: &str) -> String {
 
 /// `busctl --user call` on reel's object.
 fn busctl_call(iface: &str, method: &str, args: &[&str]) {
+    busctl_call_on(BUS_NAME, iface, method, args);
+}
+
+/// [`busctl_call`] on the player that owns bus name `name`.
+fn busctl_call_on(name: &str, iface: &str, method: &str, args: &[&str]) {
     let out = run_with_timeout(
         Command::new("busctl")
-            .args(["--user", "call", BUS_NAME, OBJECT, iface, method])
+            .args(["--user", "call", name, OBJECT, iface, method])
             .args(args),
         WAIT,
     );
@@ -568,4 +578,48 @@ fn the_window_is_an_mpris_player_that_can_be_raised_paused_seeked_and_quit() {
     let status = wait_child_with_timeout(&mut child, WAIT);
     assert!(status.success(), "the window exited with {status}");
     assert!(x.find_window("reel").is_none(), "the window is still there");
+}
+
+#[test]
+fn a_second_reel_takes_its_own_instance_name_and_the_first_keeps_the_plain_one() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let a = tagged_tone(dir.path(), "a.flac", 440.0, 4.0, "One");
+    let b = tagged_tone(dir.path(), "b.flac", 660.0, 4.0, "Two");
+    let first = Reel::play(&[&a]);
+    let second = Reel::play(&[&b]);
+    let instance = format!("{BUS_NAME}.instance{}", second.child.id());
+    let names = || {
+        let out = run_with_timeout(
+            Command::new("busctl").args(["--user", "list", "--acquired", "--no-legend"]),
+            WAIT,
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .filter(|n| n.starts_with(BUS_NAME))
+            .collect::<Vec<_>>()
+    };
+    wait_until(WAIT, || names().len() == 2);
+    let mut got = names();
+    got.sort();
+    assert_eq!(got, [BUS_NAME.to_string(), instance.clone()]);
+    // Each answers as itself.
+    let title = |name: &str| {
+        let out = run_with_timeout(
+            Command::new("playerctl")
+                .arg(format!(
+                    "--player={}",
+                    name.trim_start_matches("org.mpris.MediaPlayer2.")
+                ))
+                .args(["metadata", "xesam:title"]),
+            WAIT,
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    wait_until(WAIT, || {
+        title(BUS_NAME) == "One" && title(&instance) == "Two"
+    });
+    second.quit_on(&instance);
+    first.quit();
 }
