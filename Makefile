@@ -51,16 +51,19 @@ TEST_THREADS ?= 1
 #   man-db groff-base                            man -l: the install test renders the man page
 #   python3-fusepy fuse                          a throttled FUSE source for the streaming tests
 #                                                (tests/support/slowfs.py; fuse: fusermount)
+#   playerctl systemd                            playerctl and busctl drive reel's MPRIS player in
+#                                                tests/mpris.rs
 DEB_PACKAGES := build-essential pkg-config libasound2-dev libopus-dev \
 	pipewire wireplumber pipewire-pulse pipewire-alsa pulseaudio-utils dbus tini \
 	ffmpeg sox mpv lame xvfb xauth imagemagick stress-ng hyperfine \
 	x11-utils libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 \
-	librsvg2-bin desktop-file-utils man-db groff-base python3-fusepy fuse
+	librsvg2-bin desktop-file-utils man-db groff-base python3-fusepy fuse playerctl systemd
 
 # Commands that must work once the packages are in (a package can be "installed" but broken).
 DEB_COMMANDS := cc pkg-config pipewire wireplumber pipewire-pulse parec pw-play pw-dump \
 	pw-metadata pactl paplay dbus-daemon dbus-send tini ffmpeg sox mpv lame Xvfb xauth convert \
-	stress-ng hyperfine xwininfo import rsvg-convert desktop-file-validate man groff fusermount
+	stress-ng hyperfine xwininfo import rsvg-convert desktop-file-validate man groff fusermount \
+	playerctl busctl
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get

@@ -14,6 +14,7 @@ use crate::engine::{
 };
 use crate::error::{FileError, OutputError};
 use crate::metrics_log::{MetricsLog, Startup};
+use crate::mpris::{Feed, Mpris, MprisOptions, Request};
 use crate::session::{Reaction, Session};
 
 pub use crate::frontend::{
@@ -186,6 +187,11 @@ pub fn play(opts: PlayOptions) -> i32 {
         }
     }
     let mut running = !queue.is_empty();
+    let (mpris, mut feed) = start_mpris(&engine, &queue);
+    let requests = mpris
+        .as_ref()
+        .map(|m| m.requests().clone())
+        .unwrap_or_else(crossbeam_channel::never);
     let mut fatal = false;
     // Space, arrows, n/p and q when standard input is a terminal (src/keys.rs).
     let keys = crate::keys::Keys::start();
@@ -207,7 +213,12 @@ pub fn play(opts: PlayOptions) -> i32 {
         let notices = session.notices().clone();
         let reaction = crossbeam_channel::select! {
             recv(engine.events()) -> ev => match ev {
-                Ok(ev) => session.on_event(&ev, &engine),
+                Ok(ev) => {
+                    if let Some(m) = &mpris {
+                        feed.on_event(&ev, m);
+                    }
+                    session.on_event(&ev, &engine)
+                }
                 Err(_) => Reaction { finished: true, ..Reaction::default() },
             },
             recv(notices) -> n => match n {
@@ -215,6 +226,12 @@ pub fn play(opts: PlayOptions) -> i32 {
                 Err(_) => Reaction::default(),
             },
             recv(corrupt) -> h => session.on_corrupt(h.ok(), &engine),
+            recv(requests) -> r => {
+                if let (Ok(r), Some(m)) = (r, &mpris) {
+                    on_request(r, &engine, &interrupted, &mut feed, m);
+                }
+                Reaction::default()
+            }
             recv(int_rx) -> _ => Reaction::default(),
             recv(key_rx) -> k => {
                 if let Ok(k) = k {
@@ -268,6 +285,7 @@ pub fn play(opts: PlayOptions) -> i32 {
     if status_line && !queue.is_empty() {
         eprintln!("\r\x1b[K{}", status_text(&last_snapshot));
     }
+    drop(mpris);
     let stop_now = interrupted.clone();
     let interrupted = interrupted.load(Ordering::SeqCst);
     let snap = session.show(engine.snapshot());
@@ -303,6 +321,45 @@ pub fn play(opts: PlayOptions) -> i32 {
         EXIT_OK
     } else {
         EXIT_FILE_ERROR
+    }
+}
+
+/// MPRIS for the play loop, when the queue is not empty. No session bus (or a refusal) is one
+/// line and playback goes on.
+fn start_mpris(engine: &Engine, queue: &[PathBuf]) -> (Option<Mpris>, Feed) {
+    let feed = Feed::new(queue.to_vec(), f64::from(engine.volume()));
+    if queue.is_empty() {
+        return (None, feed);
+    }
+    let mpris = match Mpris::start(MprisOptions {
+        can_raise: false,
+        probe: engine.heard_probe(),
+        initial: feed.state().clone(),
+        waker: None,
+    }) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            say(e);
+            None
+        }
+    };
+    (mpris, feed)
+}
+
+/// What an MPRIS client asked for, done: an engine command, or quitting as Ctrl-C does.
+fn on_request(r: Request, engine: &Engine, interrupted: &AtomicBool, feed: &mut Feed, m: &Mpris) {
+    match r {
+        Request::Quit => interrupted.store(true, Ordering::SeqCst),
+        Request::Raise => {}
+        Request::Volume(v) => {
+            engine.send(Command::Volume(v as f32));
+            feed.set_volume(v, m);
+        }
+        other => {
+            if let Some(cmd) = other.command() {
+                engine.send(cmd);
+            }
+        }
     }
 }
 

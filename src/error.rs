@@ -444,3 +444,30 @@ impl StreamError {
         })
     }
 }
+
+/// Why MPRIS (src/mpris) is off. Never fatal: playback goes on without it, after one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MprisError {
+    /// No session bus to connect to (none running, or `DBUS_SESSION_BUS_ADDRESS` unset).
+    NoBus(String),
+    /// The bus answered but refused what MPRIS needs (its names, its object paths).
+    Refused(String),
+}
+
+impl fmt::Display for MprisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MprisError::NoBus(why) => write!(
+                f,
+                "MPRIS is off (media keys and playerctl cannot see reel): no D-Bus session bus ({why})"
+            ),
+            MprisError::Refused(why) => write!(
+                f,
+                "MPRIS is off (media keys and playerctl cannot see reel): the session bus refused it ({why})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MprisError {}

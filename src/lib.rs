@@ -8,6 +8,7 @@
 //! - [`library`]: the user's collection (`reel library ...`), in SQLite, apart from the cache.
 //! - [`session`]: what both front ends do between the user's files and the engine: queue,
 //!   cache hits, streaming through the cache, prefetch, integrity, plays.
+//! - [`mpris`]: MPRIS2 on the session bus, so media keys and `playerctl` drive reel.
 //! - [`ui`]: the desktop window (eframe/egui): library, queue, transport and live meters.
 
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod instance;
 pub mod keys;
 pub mod library;
 pub mod metrics_log;
+pub mod mpris;
 pub mod playlist;
 pub mod session;
 #[cfg(feature = "gui")]

@@ -62,7 +62,7 @@ pub use import::{ImportOptions, ImportReport, Imported, PlayPrep, Progress};
 pub use index::{Counters, Entry, EntryView, SourceRef, Tags, TagsView};
 pub use lookup::Found;
 pub use maintain::{ClearReport, GcReport, Stats, VerifyProblem, VerifyReport};
-pub use probe::{Probed, open_for_metadata, probe, read_tags};
+pub use probe::{Cover, Probed, open_for_metadata, probe, read_cover, read_tags};
 
 use crate::error::{CacheError, io_cause};
 use index::Index;

@@ -9,7 +9,9 @@ use std::path::Path;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::{MetadataContainer, MetadataOptions, MetadataRevision, StandardTag};
+use symphonia::core::meta::{
+    MetadataContainer, MetadataOptions, MetadataRevision, StandardTag, StandardVisualKey, Visual,
+};
 
 use super::index::Tags;
 use crate::engine::source::{SOURCE_BUFFER_BYTES, Source};
@@ -116,6 +118,49 @@ fn open_for_metadata_as(actual: &Path, hint_path: &Path) -> Option<Box<dyn Forma
 /// revisions override earlier ones. `None` when the file cannot be probed.
 pub fn read_tags(path: &Path) -> Option<Tags> {
     read_all(path).map(|(tags, _)| tags)
+}
+
+/// A picture embedded in a file's tags: its bytes and their media type (e.g. "image/jpeg"),
+/// when the file says.
+#[derive(Debug, Clone)]
+pub struct Cover {
+    pub data: Vec<u8>,
+    pub media_type: Option<String>,
+}
+
+/// The embedded picture (the front cover when the file says which one is, else the first),
+/// from any metadata revision symphonia finds. Shared by the window's cover loader and MPRIS's
+/// `mpris:artUrl`.
+pub fn read_cover(path: &Path) -> Option<Cover> {
+    let mut format = open_for_metadata(path)?;
+    let mut meta = format.metadata();
+    let mut found = None;
+    loop {
+        if let Some(rev) = meta.current() {
+            let v = pick_visual(&rev.media.visuals).or_else(|| {
+                rev.per_track
+                    .iter()
+                    .find_map(|t| pick_visual(&t.metadata.visuals))
+            });
+            if let Some(v) = v {
+                found = Some(Cover {
+                    data: v.data.to_vec(),
+                    media_type: v.media_type.clone(),
+                });
+            }
+        }
+        if meta.pop().is_none() {
+            break;
+        }
+    }
+    found
+}
+
+fn pick_visual(visuals: &[Visual]) -> Option<&Visual> {
+    visuals
+        .iter()
+        .find(|v| v.usage == Some(StandardVisualKey::FrontCover))
+        .or(visuals.first())
 }
 
 /// [`read_tags`] plus the [`ExtraTags`] the library keeps, from the same probe.

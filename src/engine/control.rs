@@ -75,6 +75,12 @@ pub enum Event {
         position: Duration,
         duration: Option<Duration>,
     },
+    /// The listener was moved to `position` in queue entry `index` (a seek, whoever asked
+    /// for it: front ends announce it, e.g. MPRIS's `Seeked`).
+    Seeked {
+        index: usize,
+        position: Duration,
+    },
     /// The whole queue has been heard.
     QueueFinished,
     Paused,

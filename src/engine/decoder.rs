@@ -296,7 +296,7 @@ impl Decoder {
         }
         let out = self.out.as_ref()?;
         let idx = out.slot.link.consumed();
-        self.status().locate(out.id, idx).or(self.resume_at)
+        self.status().locate_heard(out.id, idx).or(self.resume_at)
     }
 
     /// Ask the callback to drop what is queued; new audio waits for its answer.
@@ -452,15 +452,17 @@ impl Decoder {
 
     fn seek_to(&mut self, to: Duration, at: Instant) {
         let frame = (to.as_secs_f64() * self.out_rate() as f64).round() as u64;
-        match self.state {
-            PlayState::Paused => {
-                if let Some((t, _)) = self.resume_at {
+        let moved = match self.state {
+            PlayState::Paused => match self.resume_at {
+                Some((t, _)) => {
                     self.resume_at = Some((t, frame));
                     self.status().paused_at = self.resume_at;
+                    Some(t)
                 }
-            }
-            PlayState::Playing => {
-                if let Some(track) = self.current_track() {
+                None => None,
+            },
+            PlayState::Playing => match self.current_track() {
+                Some(track) => {
                     self.flush(Mode::Priming);
                     if matches!(&self.pipeline, Some((t, _)) if *t == track) {
                         self.seek_pipeline(track, frame, Some(at));
@@ -468,9 +470,17 @@ impl Decoder {
                         self.pipeline = None;
                         self.open_track(track, frame, Some(at));
                     }
+                    Some(track)
                 }
-            }
-            PlayState::Stopped => {}
+                None => None,
+            },
+            PlayState::Stopped => None,
+        };
+        if let Some(index) = moved {
+            self.emit(Event::Seeked {
+                index,
+                position: to,
+            });
         }
     }
 

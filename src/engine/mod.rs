@@ -313,14 +313,7 @@ impl Engine {
             snap.audio_thread = s.scheduling.clone();
             let rate = s.link.rate().max(1) as f64;
             snap.resampler_delay_ms = st.resampler_delay_frames as f64 * 1000.0 / rate;
-            let located = match st.state {
-                PlayState::Paused => st.paused_at,
-                PlayState::Playing => {
-                    let idx = meters::heard_index(&s.link, &self.shared, self.clock_ns());
-                    st.locate(st.link_id, idx)
-                }
-                PlayState::Stopped => None,
-            };
+            let located = locate_heard(&st, s, &self.shared, self.epoch);
             if let Some((track, frame)) = located {
                 snap.track = Some(track);
                 snap.position_ms = frame as f64 * 1000.0 / rate;
@@ -358,6 +351,17 @@ impl Engine {
         snap
     }
 
+    /// A handle that reads what the listener hears now from any non-real-time thread (MPRIS
+    /// answers `Position` with it), without disturbing the meters [`Engine::snapshot`] resets.
+    pub fn heard_probe(&self) -> HeardProbe {
+        HeardProbe {
+            shared: self.shared.clone(),
+            status: self.status.clone(),
+            output: self.output.clone(),
+            epoch: self.epoch,
+        }
+    }
+
     /// The level meters at what is heard now (no stream: nothing is heard).
     fn read_levels(&self, snap: &mut MeterSnapshot, link: Option<&Arc<shared::Link>>) {
         let mut reader = self.levels.lock().unwrap_or_else(|p| p.into_inner());
@@ -393,6 +397,78 @@ impl Engine {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// The queue entry and output frame the listener hears now on stream `s`.
+fn locate_heard(
+    st: &Status,
+    s: &supervisor::StreamInfo,
+    shared: &Shared,
+    epoch: Instant,
+) -> Option<(usize, u64)> {
+    match st.state {
+        PlayState::Paused => st.paused_at,
+        PlayState::Playing => {
+            let idx = meters::heard_index(&s.link, shared, epoch.elapsed().as_nanos() as u64);
+            st.locate_heard(st.link_id, idx)
+        }
+        PlayState::Stopped => None,
+    }
+}
+
+/// What the listener hears now: see [`Engine::heard_probe`]. Cheap (two short locks, no I/O).
+#[derive(Clone)]
+pub struct HeardProbe {
+    shared: Arc<Shared>,
+    status: Arc<Mutex<Status>>,
+    output: Arc<Mutex<OutputState>>,
+    epoch: Instant,
+}
+
+/// The engine's state and heard position at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Heard {
+    pub state: PlayState,
+    /// The queue entry heard (or where playback will resume while the output is gone).
+    pub track: Option<usize>,
+    pub position_ms: f64,
+    /// That track's length, once it is open and its container says.
+    pub duration: Option<std::time::Duration>,
+}
+
+impl HeardProbe {
+    pub fn now(&self) -> Heard {
+        let stream = self
+            .output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stream
+            .clone();
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut heard = Heard {
+            state: st.state,
+            ..Heard::default()
+        };
+        match &stream {
+            Some(s) => {
+                if let Some((track, frame)) = locate_heard(&st, s, &self.shared, self.epoch) {
+                    heard.track = Some(track);
+                    heard.position_ms = frame as f64 * 1000.0 / s.link.rate().max(1) as f64;
+                }
+            }
+            None => {
+                if let Some((track, ms)) = st.held_at {
+                    heard.track = Some(track);
+                    heard.position_ms = ms;
+                }
+            }
+        }
+        heard.duration = heard
+            .track
+            .and_then(|t| st.tracks.get(t)?.info.as_ref()?.duration_secs())
+            .map(std::time::Duration::from_secs_f64);
+        heard
     }
 }
 

@@ -111,6 +111,18 @@ impl Status {
             .map(|s| (s.track, s.track_frame + (index - s.start_index)))
     }
 
+    /// What the listener hears at ring index `index`, as [`Status::locate`]; but after a seek
+    /// or a jump whose audio has not reached them yet (the ring was flushed for it), where it
+    /// lands: what they hear next is that, not the rest of what was flushed.
+    pub fn locate_heard(&self, link_id: u64, index: u64) -> Option<(usize, u64)> {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.link_id == link_id && s.start_index > index && s.requested_at.is_some())
+            .map(|s| (s.track, s.track_frame))
+            .or_else(|| self.locate(link_id, index))
+    }
+
     /// Where the first segment after `index` starts (the next track's audio already in the ring).
     pub fn next_start(&self, link_id: u64, index: u64) -> Option<u64> {
         self.segments

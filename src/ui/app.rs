@@ -21,6 +21,7 @@ use super::library::{self, Library};
 use super::library_worker::{LibraryJob, LibraryReport, LibraryWorker};
 use super::meters::{self, History, MeterInputs};
 use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
+use super::mpris::WindowMpris;
 use super::notices::{Notice, NoticeKind, Notices, Topic};
 use super::playlists::{self, Playlists};
 use super::settings::{self, Resume, Settings};
@@ -37,6 +38,7 @@ use crate::engine::{
 };
 use crate::error::OutputError;
 use crate::library::Track;
+use crate::mpris::Request;
 
 /// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
@@ -119,6 +121,8 @@ pub struct App {
     settings_window: SettingsWindow,
     window_title: String,
     frames: u64,
+    /// MPRIS on the session bus.
+    mpris: WindowMpris,
     /// The seek bar's waveform: the content hash of the track it was asked for, and the
     /// summary once the library worker has read it (`None`: not scanned, or not yet read).
     waveform: Option<(String, Option<Arc<Waveform>>)>,
@@ -207,6 +211,7 @@ impl App {
             listener
         });
         let max_size_bytes = opts.cache.settings().max_size_bytes;
+        let mpris = WindowMpris::start(&engine, &ctx);
         Ok(App {
             engine,
             cache: opts.cache,
@@ -239,6 +244,7 @@ impl App {
             waveform: None,
             window_title: String::new(),
             frames: 0,
+            mpris,
         })
     }
 
@@ -372,6 +378,28 @@ impl App {
         self.engine.send(Command::Volume(v));
     }
 
+    /// MPRIS: the requests clients made since the last frame, then this frame's state.
+    fn sync_mpris(&mut self, ctx: &egui::Context) {
+        for r in self.mpris.requests() {
+            match r {
+                Request::PlayPause => self.play_pause(),
+                Request::Volume(v) => self.set_volume(v as f32),
+                Request::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+                Request::Raise => {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                other => {
+                    if let Some(cmd) = other.command() {
+                        self.engine.send(cmd);
+                    }
+                }
+            }
+        }
+        self.mpris
+            .publish(&self.snap, &self.queue, self.settings.volume);
+    }
+
     fn record_plays(&mut self) {
         if !self.played.is_empty() {
             self.worker
@@ -396,6 +424,7 @@ impl App {
                 self.engine.send(Command::Load(Vec::new()));
                 self.queue.clear();
                 self.worker.send(Job::Repin(Vec::new()));
+                self.mpris.new_queue();
             }
         }
     }
@@ -546,6 +575,7 @@ impl App {
                     self.engine.send(Command::Seek(at));
                 }
                 self.queue = items;
+                self.mpris.new_queue();
                 let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
                 self.worker.send(Job::Repin(hashes));
             }
@@ -594,6 +624,9 @@ impl App {
                         .post(Topic::Output, NoticeKind::Error, e.to_string())
                 }
                 Event::Stopped | Event::QueueFinished => self.record_plays(),
+                Event::Seeked { position, .. } => {
+                    self.mpris.seeked(position);
+                }
                 // A first play scanned the track: into the library, against the user's file.
                 Event::Analysed { path, analysis, .. } => {
                     if let Some(q) = self.queue.iter().find(|q| q.object == path) {
@@ -795,6 +828,7 @@ impl eframe::App for App {
         self.handle_drops(&ctx);
         self.take_handed_over(&ctx);
         self.shortcuts(&ctx);
+        self.sync_mpris(&ctx);
 
         let current = self.current_index();
         let playing_item = current.and_then(|i| self.queue.get(i)).cloned();

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
-use symphonia::core::meta::{StandardVisualKey, Visual};
 
 /// Covers are scaled down to at most this many pixels a side before they become a texture.
 const COVER_MAX_PX: u32 = 512;
@@ -46,7 +45,7 @@ impl Covers {
             let _ = std::thread::Builder::new()
                 .name("reel-cover".into())
                 .spawn(move || {
-                    let img = read_cover(&object).and_then(|v| decode(&v));
+                    let img = crate::cache::read_cover(&object).and_then(|c| decode(&c.data));
                     let _ = tx.send((hash, img));
                     ctx.request_repaint();
                 });
@@ -64,33 +63,6 @@ impl Covers {
             }
         }
     }
-}
-
-fn pick(visuals: &[Visual]) -> Option<&Visual> {
-    visuals
-        .iter()
-        .find(|v| v.usage == Some(StandardVisualKey::FrontCover))
-        .or(visuals.first())
-}
-
-/// The embedded picture's bytes, from any metadata revision symphonia finds.
-fn read_cover(path: &Path) -> Option<Vec<u8>> {
-    let mut format = crate::cache::open_for_metadata(path)?;
-    let mut meta = format.metadata();
-    let mut found = None;
-    loop {
-        if let Some(rev) = meta.current() {
-            let v = pick(&rev.media.visuals)
-                .or_else(|| rev.per_track.iter().find_map(|t| pick(&t.metadata.visuals)));
-            if let Some(v) = v {
-                found = Some(v.data.to_vec());
-            }
-        }
-        if meta.pop().is_none() {
-            break;
-        }
-    }
-    found
 }
 
 fn decode(bytes: &[u8]) -> Option<egui::ColorImage> {

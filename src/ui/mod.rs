@@ -11,6 +11,8 @@
 //!  file pickers (rfd) run on their own short-lived threads (dialogs.rs), and so do playlist
 //!  reads and the "Save queue…" dialog and write (playlists.rs)
 //!  the metrics log (metrics.rs) and the signal watcher (signals.rs) run on their own threads
+//!  MPRIS (src/mpris, mpris.rs here): clients' requests wake the window; it publishes its
+//!  state once per frame when it changed
 //! ```
 //!
 //! Contract of the UI thread: it never waits on the cache (imports, pins, listing, eviction
@@ -33,6 +35,7 @@ mod library_worker;
 mod loudness;
 mod meters;
 mod metrics;
+mod mpris;
 pub mod notices;
 mod playlists;
 mod settings;
