@@ -62,12 +62,19 @@ fn say(msg: impl std::fmt::Display) {
 /// cannot play fails alone (one line, exit 1) unless the cache itself fails (refused, full,
 /// read-only: one line, exit 5).
 /// A terminal key, done on the engine. Returns whether it asks to quit.
-fn on_key(key: crate::keys::Key, engine: &Engine) -> bool {
+fn on_key(key: crate::keys::Key, engine: &Engine, feed: &mut Feed, mpris: Option<&Mpris>) -> bool {
     use crate::keys::Key;
     let cmd = match key {
         Key::TogglePause => Command::TogglePause,
         Key::Seek(secs) => Command::SeekBy(secs),
-        Key::Volume(step) => Command::Volume((engine.volume() + step).clamp(0.0, 1.0)),
+        Key::Volume(step) => {
+            let v = (engine.volume() + step).clamp(0.0, 1.0);
+            // MPRIS clients see the new volume too.
+            if let Some(m) = mpris {
+                feed.set_volume(f64::from(v), m);
+            }
+            Command::Volume(v)
+        }
         Key::Next => Command::Next,
         Key::Previous => Command::Previous,
         Key::Quit => return true,
@@ -235,7 +242,7 @@ pub fn play(opts: PlayOptions) -> i32 {
             recv(int_rx) -> _ => Reaction::default(),
             recv(key_rx) -> k => {
                 if let Ok(k) = k {
-                    quit |= on_key(k, &engine);
+                    quit |= on_key(k, &engine, &mut feed, mpris.as_ref());
                 }
                 Reaction::default()
             },
