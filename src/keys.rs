@@ -1,8 +1,9 @@
 //! Keys for `reel play --no-gui` on a terminal, as mpv has them: space pauses, ←/→ seek 5 s,
 //! ↑/↓ change the volume, n/p go to the next/previous track, q quits.
 //!
-//! Only when standard input is a terminal: it is switched out of line mode (no echo, keys
-//! come one by one; Ctrl-C still interrupts), and put back as it was when [`Keys`] is dropped.
+//! Only when standard input is a terminal and reel runs in its foreground: it is switched out
+//! of line mode (no echo, keys come one by one; Ctrl-C still interrupts), and put back as it
+//! was when [`Keys`] is dropped.
 //! A thread of its own reads the keys and passes them on through a crossbeam channel; the
 //! play loop (src/cli.rs) selects on it. Hand-written rather than a terminal crate: it needs
 //! one termios switch and five escape sequences, nothing a dependency would add.
@@ -40,6 +41,12 @@ impl Keys {
     pub fn start() -> Option<Keys> {
         let stdin = std::io::stdin();
         if !stdin.is_terminal() {
+            return None;
+        }
+        // Only in the terminal's foreground: a background job (`reel play --no-gui x &`)
+        // that changed the terminal's mode would be stopped by SIGTTOU.
+        // SAFETY: tcgetpgrp and getpgrp have no memory-safety preconditions.
+        if unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) != libc::getpgrp() } {
             return None;
         }
         // SAFETY: termios is plain data; tcgetattr fills it and reports failure by its result.
