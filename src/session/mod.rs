@@ -429,6 +429,12 @@ impl Session {
                 // A copy that failed says why in its own words, once, whichever comes first:
                 // this error or the fill's notice.
                 let source = index.map(|i| self.entries[i].source);
+                // The cache itself failed (a full disk): that ends the session, said once,
+                // whether this error or the fill's notice comes first.
+                if let Some(StreamError::Cache(c)) = source.and_then(|s| self.failure(s)) {
+                    self.fail(&mut r, c);
+                    return r;
+                }
                 let own = source.and_then(|s| self.failure_line(s, &e.path));
                 let said = source.is_some_and(|s| self.said.contains(&s));
                 if !(corrupt || said || self.fatal) {
@@ -478,7 +484,12 @@ impl Session {
 
     /// The line for stream source `idx` if its copy has failed in a way worth saying.
     fn failure_line(&self, idx: usize, file: &Path) -> Option<String> {
-        let failed = match &*self.shared.lock(idx) {
+        self.failure(idx).and_then(|e| e.line(file))
+    }
+
+    /// Why the copy of source `idx` failed, if it did.
+    fn failure(&self, idx: usize) -> Option<StreamError> {
+        match &*self.shared.lock(idx) {
             Src::Stream {
                 failed: Some(e), ..
             } => Some(e.clone()),
@@ -487,8 +498,7 @@ impl Session {
                 _ => None,
             },
             _ => None,
-        };
-        failed.and_then(|e| e.line(file))
+        }
     }
 
     /// Handles a [`Notice`].
