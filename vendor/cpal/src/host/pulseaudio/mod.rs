@@ -483,8 +483,8 @@ impl DeviceTrait for Device {
         let signals = options.signals;
         // reel patch: with a server buffer of its own size, the stream asks for no end-to-end
         // latency (which would make the server shrink that buffer by the sink's latency).
-        let adjust_latency = matches!(config.buffer_size, BufferSize::Fixed(_))
-            && options.server_buffer_frames.is_none();
+        let server_buffer = options.server_buffer_frames.is_some();
+        let adjust_latency = matches!(config.buffer_size, BufferSize::Fixed(_)) && !server_buffer;
 
         let params = protocol::PlaybackStreamParams {
             sink_index: Some(info.index),
@@ -497,6 +497,11 @@ impl DeviceTrait for Device {
                 // When a fixed buffer size is requested, ask PA to configure
                 // the sink hardware to hit the requested latency end-to-end.
                 adjust_latency,
+                // reel patch: with a server buffer of its own size, ask for requests of one
+                // period ("early requests"). Without it pipewire-pulse takes the buffer for the
+                // latency the stream wants and raises the whole graph's quantum to its maximum,
+                // and the quantum switch is itself heard as a short gap.
+                early_requests: server_buffer,
                 ..Default::default()
             },
             ..Default::default()
