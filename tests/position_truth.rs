@@ -47,17 +47,6 @@ fn write_clicks(path: &Path) {
     w.finalize().unwrap();
 }
 
-/// CLOCK_MONOTONIC in ms: the clock of the metrics log's `mono_ms`.
-fn mono_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
-}
-
 /// The onsets of the bursts in a recording (sample indices): a sample above 0.05 after at
 /// least 100 ms below it.
 fn onsets(samples: &[f32]) -> Vec<usize> {
@@ -92,7 +81,7 @@ fn clicks_are_heard_where_the_reported_position_says_before_and_after_a_seek() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let s = e.snapshot();
-        let now = mono_ms();
+        let now = reel::metrics_log::mono_ms();
         if s.state == PlayState::Playing && s.position_ms > 0.0 {
             log.push((now, s.position_ms, seeked));
         }

@@ -122,7 +122,7 @@ fn new_instance_opens_a_window_of_its_own() {
         .unwrap();
     // The second one does not hand over and exit: it runs a window of its own.
     wait_until(Duration::from_secs(60), || {
-        count_windows(&x, "reel") >= 2 || second.try_wait().unwrap().is_some()
+        x.windows("reel").len() >= 2 || second.try_wait().unwrap().is_some()
     });
     assert!(
         second.try_wait().unwrap().is_none(),
@@ -133,18 +133,4 @@ fn new_instance_opens_a_window_of_its_own() {
     close(first);
     let said = std::fs::read_to_string(home.path().join("second.txt")).unwrap_or_default();
     assert!(said.is_empty(), "reel --new-instance said: {said}");
-}
-
-/// Top-level windows whose title contains `needle` (as `Xvfb::find_window` finds one).
-fn count_windows(x: &Xvfb, needle: &str) -> usize {
-    let o = run_with_timeout(
-        Command::new("xwininfo").args(["-display", &x.display, "-root", "-children"]),
-        Duration::from_secs(10),
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("0x"))
-        .filter(|l| l.split('"').nth(1).is_some_and(|t| t.contains(needle)))
-        .count()
 }

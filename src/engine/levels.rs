@@ -375,6 +375,19 @@ mod tests {
     }
 
     /// A stereo sine of `amp` at `rate / 4` whose samples fall at `phase_deg` on the wave.
+    /// Stereo stream 1 at full volume, playing, heard at `heard` at engine time `now_ns`.
+    fn playing_at(heard: u64, now_ns: u64) -> ReadAt {
+        ReadAt {
+            heard,
+            playing: true,
+            rate: RATE,
+            channels: 2,
+            volume: 1.0,
+            now_ns,
+            stream: 1,
+        }
+    }
+
     fn quarter_rate_sine(amp: f32, phase_deg: f32, frames: usize) -> Vec<f32> {
         (0..frames)
             .flat_map(|i| {
@@ -462,15 +475,7 @@ mod tests {
         writer.add(&tape, 0, &quarter_rate_sine(1.0, 0.0, 1024));
         writer.add(&tape, 1024, &quarter_rate_sine(0.5, 0.0, 4096));
         let mut reader = LevelReader::default();
-        let at = |heard| ReadAt {
-            heard,
-            playing: true,
-            rate: RATE,
-            channels: 2,
-            volume: 1.0,
-            now_ns: heard * 20_833,
-            stream: 1,
-        };
+        let at = |heard| playing_at(heard, heard * 20_833);
         reader.read(&tape, at(0));
         assert!(reader.read(&tape, at(1024)).clipped);
         assert!(
@@ -488,15 +493,7 @@ mod tests {
         writer.add(&tape, 0, &quarter_rate_sine(1.0, 0.0, 9600));
         writer.add(&tape, 9600, &quarter_rate_sine(0.5, 0.0, 9600));
         let mut reader = LevelReader::default();
-        let at = |heard, now_ns| ReadAt {
-            heard,
-            playing: true,
-            rate: RATE,
-            channels: 2,
-            volume: 1.0,
-            now_ns,
-            stream: 1,
-        };
+        let at = playing_at;
         reader.read(&tape, at(0, 0));
         // 10 ms later the heard index is 400 ms on: the flush dropped the loud part.
         let l = reader.read(&tape, at(19200, 10_000_000));
@@ -516,15 +513,7 @@ mod tests {
         writer.add(&tape, 512, &quarter_rate_sine(0.1, 0.0, 9600));
         let mut reader = LevelReader::default();
         let ms = 1_000_000;
-        let at = |heard, now_ns| ReadAt {
-            heard,
-            playing: true,
-            rate: RATE,
-            channels: 2,
-            volume: 1.0,
-            now_ns,
-            stream: 1,
-        };
+        let at = playing_at;
         reader.read(&tape, at(0, 0));
         assert!((reader.read(&tape, at(512, 10 * ms)).sample_peak_hold[0] - 0.5).abs() < 1e-6);
         let held = reader.read(&tape, at(2048, (PEAK_HOLD_MS - 100) * ms));

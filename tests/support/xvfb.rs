@@ -85,6 +85,11 @@ impl Xvfb {
 
     /// The id of a top-level window whose title contains `needle`, if one is mapped.
     pub fn find_window(&self, needle: &str) -> Option<String> {
+        self.windows(needle).into_iter().next()
+    }
+
+    /// The ids of every mapped top-level window whose title contains `needle`.
+    pub fn windows(&self, needle: &str) -> Vec<String> {
         let o = run_with_timeout(
             Command::new("xwininfo").args(["-display", &self.display, "-root", "-children"]),
             Duration::from_secs(10),
@@ -93,12 +98,13 @@ impl Xvfb {
             .lines()
             .map(str::trim)
             .filter(|l| l.starts_with("0x"))
-            .find(|l| {
+            .filter(|l| {
                 l.split('"')
                     .nth(1)
                     .is_some_and(|title| title.contains(needle))
             })
-            .and_then(|l| l.split_whitespace().next().map(str::to_string))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
     }
 
     /// Waits until a window titled with `needle` exists; panics after `timeout`.
