@@ -37,6 +37,35 @@ pub const SOURCE_BUFFER_BYTES: usize = 64 * 1024;
 /// damaged MP3 are skipped; a file where nothing decodes is not played as endless silence.
 pub const MAX_BAD_PACKETS_IN_A_ROW: u32 = 64;
 
+/// The lowest sample rate reel takes as real (telephony's 8 kHz and the old 4 kHz formats are
+/// above it). A header that says less is damage: played, it would ask the resampler for
+/// thousands of output frames per input frame (a 186-byte WAV claiming 34 Hz took seconds per
+/// block; the fuzzer found it, fuzz/regressions/decode/wav-34hz-7ch.wav).
+const MIN_RATE_HZ: u32 = 1_000;
+/// The highest: 768 kHz, the largest rate any converter sold runs at.
+const MAX_RATE_HZ: u32 = 768_000;
+
+/// The most samples (frames × channels) one packet may declare. Decoders size their buffers
+/// from the header's frames per packet before reading any audio, so a damaged header could
+/// ask for gigabytes (a 93-byte CAF asked symphonia's PCM decoder for 4 GB; the fuzzer found
+/// it, fuzz/regressions/decode/caf-huge-packet.caf). The largest real packets are far below:
+/// FLAC's 65,535 frames × 8 channels is half a million.
+const MAX_PACKET_SAMPLES: u64 = 1 << 22;
+
+/// Refuse a header whose packets could not be real (see [`MAX_PACKET_SAMPLES`]).
+fn check_packet_size(
+    params: &symphonia::core::codecs::audio::AudioCodecParameters,
+) -> Result<(), FileErrorKind> {
+    let frames = params.max_frames_per_packet.unwrap_or(0);
+    let channels = params.channels.as_ref().map_or(1, |c| c.count().max(1)) as u64;
+    if frames.saturating_mul(channels) > MAX_PACKET_SAMPLES {
+        return Err(FileErrorKind::Corrupt(format!(
+            "implausible packet size: {frames} frames of {channels} channels"
+        )));
+    }
+    Ok(())
+}
+
 /// What is known about a source once it is open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceInfo {
@@ -377,6 +406,7 @@ impl Source {
             opus: None,
             mp4,
         };
+        check_packet_size(&params).map_err(&fail)?;
         let made = if params.codec == CODEC_ID_OPUS {
             opus::make_decoder(&params).map(|(d, head)| {
                 opus_head = head;
@@ -408,7 +438,7 @@ impl Source {
             .sample_rate
             .filter(|r| *r > 0)
             .ok_or_else(|| fail(FileErrorKind::Corrupt("no sample rate in header".into())))?;
-        if rate > 768_000 {
+        if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&rate) {
             return Err(fail(FileErrorKind::Corrupt(format!(
                 "implausible sample rate {rate} Hz"
             ))));
@@ -1079,6 +1109,27 @@ mod tests {
         v.extend_from_slice(&(samples.len() as u32).to_le_bytes());
         v.extend_from_slice(samples);
         v
+    }
+
+    /// Found by the fuzzer: seconds per block through the resampler before the floor.
+    #[test]
+    fn a_header_claiming_a_sample_rate_below_any_real_one_is_refused_as_damage() {
+        let input = include_bytes!("../../fuzz/regressions/decode/wav-34hz-7ch.wav").to_vec();
+        let err = Source::from_bytes(Path::new("odd.wav"), input)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("implausible sample rate 34 Hz"),
+            "{err}"
+        );
+    }
+
+    /// Found by the fuzzer: the PCM decoder sized its buffer from the header, gigabytes.
+    #[test]
+    fn a_header_declaring_packets_larger_than_any_real_one_is_refused_as_damage() {
+        let input = include_bytes!("../../fuzz/regressions/decode/caf-huge-packet.caf").to_vec();
+        let err = Source::from_bytes(Path::new("odd.caf"), input).err().unwrap();
+        assert!(err.to_string().contains("implausible packet size"), "{err}");
     }
 
     fn decode_all(path: &Path, fast: bool, seek_to: Option<u64>) -> (Option<Pcm>, Vec<f32>) {
