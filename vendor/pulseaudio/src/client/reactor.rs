@@ -280,6 +280,9 @@ pub(super) struct Reactor {
     read_buf: Vec<u8>,
     read_scratch: Vec<u8>,
     in_progress_read: Option<protocol::Descriptor>,
+    /// reel patch: whether the socket is registered for writability (only while a write is
+    /// left over, see `run`).
+    write_interest: bool,
 }
 
 impl Reactor {
@@ -289,11 +292,10 @@ impl Reactor {
     ) -> Result<ReactorHandle, ClientError> {
         let poll = mio::Poll::new()?;
         let waker = Arc::new(Waker(mio::Waker::new(poll.registry(), WAKER)?));
-        poll.registry().register(
-            &mut socket,
-            SOCKET,
-            mio::Interest::READABLE | mio::Interest::WRITABLE,
-        )?;
+        // reel patch: readable only; writable is asked for only while a write is left over
+        // (see `run`).
+        poll.registry()
+            .register(&mut socket, SOCKET, mio::Interest::READABLE)?;
 
         let state = Arc::new(Mutex::new(ReactorState::default()));
 
@@ -310,6 +312,7 @@ impl Reactor {
             read_buf: Vec::new(),
             read_scratch: Vec::new(),
             in_progress_read: None,
+            write_interest: false,
         };
 
         let reactor_thread = std::thread::spawn(move || match reactor.run() {
@@ -349,6 +352,23 @@ impl Reactor {
             // Handle any requested writes.
             self.write_streams()?;
             self.write_commands()?;
+
+            // reel patch: with the socket always registered as writable (edge-triggered),
+            // every time the server read what we wrote woke this thread once more for
+            // nothing: one needless wakeup per period, on the thread that runs the audio
+            // callback. Ask for writability only while something could not be written.
+            let pending = !self.write_buf.is_empty();
+            if pending != self.write_interest {
+                let interest = if pending {
+                    mio::Interest::READABLE | mio::Interest::WRITABLE
+                } else {
+                    mio::Interest::READABLE
+                };
+                self.poll
+                    .registry()
+                    .reregister(&mut self.socket, SOCKET, interest)?;
+                self.write_interest = pending;
+            }
         }
     }
 

@@ -22,13 +22,14 @@ use crate::{
     OutputCallbackInfo, OutputStreamTimestamp, SampleFormat, StreamInstant,
 };
 
-const LATENCY_MAX_INTERVAL: Duration = Duration::from_millis(100);
+// REEL-PATCH: 250 ms (was 100): the playback callback extrapolates between polls (`ClockModel`).
+const LATENCY_MAX_INTERVAL: Duration = Duration::from_millis(250);
 
 // Coordinates the latency polling thread
 struct LatencyHandle {
     // Cancellation on drop
     cancel: Arc<AtomicBool>,
-    // Event-driven early wakeup from callbacks and play/pause
+    // Early wakeup on play/pause (REEL-PATCH: no longer after every callback)
     update: Arc<(Mutex<bool>, Condvar)>,
 }
 
@@ -162,12 +163,6 @@ impl Stream {
     {
         let start = Instant::now();
 
-        let current_latency_micros = Arc::new(AtomicU64::new(0));
-        // Microseconds since stream creation at the time of the last latency poll, used
-        // to interpolate the latency between polls.
-        let last_poll_micros = Arc::new(AtomicU64::new(0));
-        let latency_clone = current_latency_micros.clone();
-        let poll_clone = last_poll_micros.clone();
         let sample_spec = params.sample_spec;
         let pa_format = sample_spec.format;
 
@@ -189,26 +184,20 @@ impl Stream {
         };
 
         let handle = LatencyHandle::new();
-        let update_callback = handle.update.clone();
+        // REEL-PATCH: the latency is interpolated from the last timing poll and the bytes
+        // written since (see `PlaybackClock`); the callback no longer wakes the latency thread
+        // after every write (a lock, a futex wake and a server round trip per callback).
+        let clock = Arc::new(PlaybackClock::default());
+        let callback_clock = clock.clone();
+        let replace = signals.replace_queued.clone();
+        let mut model = ClockModel::new(sample_spec);
 
         // Wrap the write callback to match the pulseaudio signature.
         let callback = move |buf: &mut [u8]| {
             let elapsed = Instant::now().saturating_duration_since(start);
             let elapsed_usec = elapsed.as_micros() as u64;
 
-            // Interpolate the latency based on elapsed time since the last
-            // poll: as audio plays, the DAC drains the buffer at a constant
-            // rate, so the latency decreases linearly between polls.
-            let stored_latency = latency_clone.load(Ordering::Relaxed);
-            let poll_usec = poll_clone.load(Ordering::Relaxed);
-            // Cap to LATENCY_MAX_INTERVAL: the linear-drain assumption is only valid for that
-            // window, and a stale poll_usec (e.g. after cork/uncork where timing_info blocks)
-            // would otherwise saturate latency to zero.
-            let elapsed_since_poll = elapsed_usec
-                .saturating_sub(poll_usec)
-                .min(LATENCY_MAX_INTERVAL.as_micros() as u64);
-            let latency = stored_latency.saturating_sub(elapsed_since_poll);
-
+            let latency = model.latency_usec(&callback_clock, elapsed_usec);
             let playback_time = elapsed + Duration::from_micros(latency);
 
             let timestamp = OutputStreamTimestamp {
@@ -231,10 +220,14 @@ impl Stream {
 
             data_callback(&mut data, &OutputCallbackInfo { timestamp });
 
-            // Notify the latency thread that audio was written, so it updates timing info.
-            let (lock, cvar) = &*update_callback;
-            *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            cvar.notify_one();
+            // The reactor writes this block at the server's read index when the user set
+            // `replace_queued` while filling it (it clears the flag after this returns).
+            model.wrote(
+                &callback_clock,
+                elapsed_usec,
+                buf.len() as u64,
+                replace.load(Ordering::Acquire),
+            );
 
             // We always consider the full buffer filled, because cpal's
             // user-facing API doesn't allow short writes.
@@ -278,8 +271,6 @@ impl Stream {
         let cancel_thread = handle.cancel.clone();
         let update_thread = handle.update.clone();
         let stream_clone = stream.clone();
-        let latency_clone = current_latency_micros.clone();
-        let poll_clone = last_poll_micros.clone();
 
         let waiter_latency = latch.waiter();
         let latency_handle = std::thread::spawn(move || {
@@ -289,6 +280,10 @@ impl Stream {
                     break;
                 }
 
+                // What was written before the request went out is on the socket ahead of
+                // it, so the server's answer counts it.
+                let sent_usec = Instant::now().saturating_duration_since(start).as_micros() as u64;
+                let written = clock.written();
                 let timing_info = match block_on(stream_clone.timing_info()) {
                     Ok(timing_info) => timing_info,
                     Err(e) => {
@@ -296,20 +291,20 @@ impl Stream {
                         break;
                     }
                 };
-
-                let poll_since_epoch =
+                let received_usec =
                     Instant::now().saturating_duration_since(start).as_micros() as u64;
-                poll_clone.store(poll_since_epoch, Ordering::Relaxed);
+                let offset = (timing_info.write_offset - timing_info.read_offset).max(0) as u64;
+                clock.publish(Baseline {
+                    sent_usec,
+                    // The server answered somewhere between the two.
+                    at_usec: sent_usec + (received_usec - sent_usec) / 2,
+                    latency_usec: timing_info.sink_usec
+                        + bytes_to_usec(sample_spec, offset),
+                    written,
+                    sink_usec: timing_info.sink_usec,
+                });
 
-                store_latency(
-                    &latency_clone,
-                    sample_spec,
-                    timing_info.sink_usec,
-                    timing_info.write_offset,
-                    timing_info.read_offset,
-                );
-
-                // Wait until woken by a write/play/pause/drop event or until LATENCY_MAX_INTERVAL.
+                // Wait until woken by a play/pause/drop event or until LATENCY_MAX_INTERVAL.
                 let (lock, cvar) = &*update_thread;
                 let Ok(guard) = lock.lock() else { break };
                 let (mut guard, _) = cvar
@@ -485,4 +480,142 @@ fn store_latency(
         latency.as_micros().try_into().unwrap_or(u64::MAX),
         Ordering::Relaxed,
     );
+}
+
+// REEL-PATCH: the playback latency without a server round trip per callback.
+//
+// cpal asked the server for timing information after every callback (the callback took a
+// mutex and woke the latency thread, which then waited for the server's answer): three
+// thread wakeups and a round trip per period, a large share of a player's CPU at 47
+// callbacks a second. Now the latency thread polls every LATENCY_MAX_INTERVAL (and on
+// play/pause), and the callback extrapolates from the last poll without locks or syscalls:
+// the audio at write position `w` plays at `at + latency + (w - written) / rate`, since the
+// server's read position advances in real time. A block that replaces what the server holds
+// (`replace_queued`) starts a new baseline in the callback: it plays after the sink's own
+// latency, and a poll sent before it is stale.
+
+/// One timing poll: at `at_usec` (since the stream's start), the audio at write position
+/// `written` (bytes) was to play `latency_usec` later; the sink's own latency was
+/// `sink_usec`. `sent_usec` orders it against replacing writes.
+#[derive(Clone, Copy, Default)]
+struct Baseline {
+    sent_usec: u64,
+    at_usec: u64,
+    latency_usec: u64,
+    written: u64,
+    sink_usec: u64,
+}
+
+/// The latest poll, published by the latency thread and read by the callback: a sequence
+/// lock over atomics (the reader never waits: it keeps its previous copy when a write is in
+/// progress), and the bytes written so far.
+#[derive(Default)]
+struct PlaybackClock {
+    seq: AtomicU64,
+    sent_usec: AtomicU64,
+    at_usec: AtomicU64,
+    latency_usec: AtomicU64,
+    written_at: AtomicU64,
+    sink_usec: AtomicU64,
+    /// Bytes the callback has written (the callback stores, the latency thread reads).
+    written: AtomicU64,
+}
+
+impl PlaybackClock {
+    /// Latency thread: publish a poll.
+    fn publish(&self, b: Baseline) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        self.sent_usec.store(b.sent_usec, Ordering::Relaxed);
+        self.at_usec.store(b.at_usec, Ordering::Relaxed);
+        self.latency_usec.store(b.latency_usec, Ordering::Relaxed);
+        self.written_at.store(b.written, Ordering::Relaxed);
+        self.sink_usec.store(b.sink_usec, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Callback: the latest whole poll, or `None` while one is being published.
+    fn read(&self) -> Option<Baseline> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            return None;
+        }
+        let b = Baseline {
+            sent_usec: self.sent_usec.load(Ordering::Relaxed),
+            at_usec: self.at_usec.load(Ordering::Relaxed),
+            latency_usec: self.latency_usec.load(Ordering::Relaxed),
+            written: self.written_at.load(Ordering::Relaxed),
+            sink_usec: self.sink_usec.load(Ordering::Relaxed),
+        };
+        std::sync::atomic::fence(Ordering::Acquire);
+        (self.seq.load(Ordering::Relaxed) == before).then_some(b)
+    }
+
+    /// Latency thread: the bytes written so far.
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+}
+
+/// The callback's side of the clock: its own count of bytes written, the last poll it read,
+/// and the baseline of its last replacing write.
+struct ClockModel {
+    spec: protocol::SampleSpec,
+    written: u64,
+    poll: Baseline,
+    replaced: Option<Baseline>,
+}
+
+impl ClockModel {
+    fn new(spec: protocol::SampleSpec) -> Self {
+        Self {
+            spec,
+            written: 0,
+            poll: Baseline::default(),
+            replaced: None,
+        }
+    }
+
+    /// How long until the block about to be written is heard, at `now_usec`.
+    fn latency_usec(&mut self, clock: &PlaybackClock, now_usec: u64) -> u64 {
+        if let Some(b) = clock.read() {
+            self.poll = b;
+        }
+        let base = match self.replaced {
+            Some(r) if r.sent_usec >= self.poll.sent_usec => r,
+            _ => self.poll,
+        };
+        // Corked or starved for long, the extrapolation means little: never let a stale
+        // baseline run for more than a few polls.
+        let since = now_usec
+            .saturating_sub(base.at_usec)
+            .min(3 * LATENCY_MAX_INTERVAL.as_micros() as u64);
+        let ahead = bytes_to_usec(self.spec, self.written.saturating_sub(base.written));
+        // Once the server's queue has run dry, new audio plays after the sink's own latency.
+        (base.latency_usec + ahead)
+            .saturating_sub(since)
+            .max(self.poll.sink_usec)
+    }
+
+    /// After the callback filled `len` bytes at `now_usec`.
+    fn wrote(&mut self, clock: &PlaybackClock, now_usec: u64, len: u64, replacing: bool) {
+        if replacing {
+            // Written at the server's read index: it plays after the sink's latency.
+            self.replaced = Some(Baseline {
+                sent_usec: now_usec,
+                at_usec: now_usec,
+                latency_usec: self.poll.sink_usec,
+                written: self.written,
+                sink_usec: self.poll.sink_usec,
+            });
+        }
+        self.written += len;
+        clock.written.store(self.written, Ordering::Release);
+    }
+}
+
+fn bytes_to_usec(spec: protocol::SampleSpec, bytes: u64) -> u64 {
+    let frame = (spec.format.bytes_per_sample() * spec.channels as usize).max(1) as u64;
+    (bytes / frame) * 1_000_000 / u64::from(spec.sample_rate.max(1))
 }
