@@ -108,6 +108,9 @@ pub fn play(opts: PlayOptions) -> i32 {
     // The queue is prepared (cache looked up, the first copy started) while the output opens.
     let launched = Instant::now();
     let output = opts.output.clone();
+    // Of what `reel play` shows, only the metrics log has levels and the bit-perfect proof
+    // (the status line has neither).
+    let observed = opts.metrics_log.is_some();
     let (prepared, engine, cache_ms, output_ms) = std::thread::scope(|scope| {
         let opening = std::thread::Builder::new()
             .name("reel-open-output".into())
@@ -115,6 +118,7 @@ pub fn play(opts: PlayOptions) -> i32 {
                 let r = Engine::start(EngineConfig {
                     output,
                     require_device: true,
+                    observed,
                 });
                 (r, launched.elapsed())
             });

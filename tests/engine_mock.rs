@@ -37,14 +37,18 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_with(EngineConfig::default())
+}
+
+fn rig_with(config: EngineConfig) -> Rig {
     let (backend, dev) = mock(MockConfig {
         rate: RATE,
         channels: 2,
         period_frames: PERIOD,
         device_latency_ns: 0,
     });
-    let engine = Engine::start_with_backend(EngineConfig::default(), Box::new(backend))
-        .expect("the mock device opens");
+    let engine =
+        Engine::start_with_backend(config, Box::new(backend)).expect("the mock device opens");
     Rig {
         engine,
         dev,
@@ -488,4 +492,36 @@ fn a_stream_that_stops_calling_back_is_replaced_and_a_late_callback_is_not() {
             .collect::<Vec<_>>(),
         ["device-change"]
     );
+}
+
+/// The loudest level any channel shows, dBFS.
+fn loudest(s: &MeterSnapshot) -> f64 {
+    s.peak_dbfs.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+#[test]
+fn an_engine_whose_levels_nobody_shows_does_not_measure_them_and_one_that_is_watched_does() {
+    // Watched (the window, a metrics log): a tone at half scale reads about -6 dBFS.
+    let mut r = rig();
+    let a = r.tone("a.wav", 2.0);
+    r.load(&[&a]);
+    r.first_audio();
+    r.step_until("the tone's level", 150, |s| loudest(s) > -7.0);
+
+    // Nobody shows them (a plain `reel play`): the decoder skips the meters' work, and the
+    // same tone, played as long, reads silence; it is still played, every frame.
+    let mut r = rig_with(EngineConfig {
+        observed: false,
+        ..EngineConfig::default()
+    });
+    let a = r.tone("a.wav", 2.0);
+    r.load(&[&a]);
+    r.first_audio();
+    let mut levels = Vec::new();
+    for _ in 0..150 {
+        r.dev.step_fed();
+        levels.push(loudest(&r.snap()));
+    }
+    assert!(r.snap().frames_played >= 150 * PERIOD as u64);
+    assert!(levels.iter().all(|l| *l < -100.0), "{levels:?}");
 }

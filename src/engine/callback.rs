@@ -119,7 +119,11 @@ pub fn wire(
     );
     Wiring {
         callback,
-        feed: Feed::new(HeapProd::new(samples.clone()), link.clone()),
+        feed: Feed::new(
+            HeapProd::new(samples.clone()),
+            link.clone(),
+            shared.observed(),
+        ),
         link,
         episodes: HeapCons::new(episodes.clone()),
         storage: RingStorage {

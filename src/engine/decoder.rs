@@ -133,6 +133,7 @@ impl Decoder {
 
     pub fn run(mut self) {
         raise_own_priority();
+        super::source::set_sample_hashes(self.shared.observed());
         loop {
             // 1. Take commands: block when there is nothing to do, poll when decoding.
             let msg = if self.wants_to_work() {
@@ -718,8 +719,10 @@ impl Decoder {
                 return Some(Duration::from_millis(1));
             }
             let n = out.slot.feed.push(&self.pending[self.pending_off..]);
-            self.pushed_hash
-                .update(&self.pending[self.pending_off..self.pending_off + n]);
+            if self.shared.observed() {
+                self.pushed_hash
+                    .update(&self.pending[self.pending_off..self.pending_off + n]);
+            }
             if self.shared.volume() != 1.0 {
                 self.volume_below_full = true;
             }

@@ -84,6 +84,12 @@ pub struct EngineConfig {
     pub output: OutputRequest,
     /// Fail `start` when no device can be opened (the CLI); otherwise keep trying (the window).
     pub require_device: bool,
+    /// Whether a front end shows the measurements only the decoder can take as it decodes:
+    /// the level meters (peaks, true peak, RMS, clip) and the bit-perfect proof's sample
+    /// hashes. Off (a plain `reel play`, where nothing shows them) saves the decoder most of
+    /// its work; the snapshot's levels then read silence and the proof says "not measured".
+    /// FLAC's MD5 check stays on either way: its mismatch is a damage line for the user.
+    pub observed: bool,
 }
 
 impl Default for EngineConfig {
@@ -95,6 +101,7 @@ impl Default for EngineConfig {
                 period_frames: DEFAULT_PERIOD_FRAMES,
             },
             require_device: true,
+            observed: true,
         }
     }
 }
@@ -129,6 +136,7 @@ impl Engine {
         quiet_decoder_panics();
         let epoch = Instant::now();
         let shared = Arc::new(Shared::default());
+        shared.set_observed(config.observed);
         let status = Arc::new(Mutex::new(Status::default()));
         let output = Arc::new(Mutex::new(OutputState::default()));
         let (decoder_tx, decoder_rx) = crossbeam_channel::unbounded();

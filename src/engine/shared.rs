@@ -61,7 +61,7 @@
 //!   (`Acquire`) first.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use ringbuf::HeapProd;
 use ringbuf::traits::{Observer, Producer};
@@ -673,14 +673,15 @@ impl Link {
 pub struct Feed {
     producer: HeapProd<f32>,
     link: Arc<Link>,
-    /// Measures what goes into the ring, for the level meters (engine/levels.rs).
-    levels: LevelWriter,
+    /// Measures what goes into the ring, for the level meters (engine/levels.rs); `None` when
+    /// the front end shows no levels.
+    levels: Option<LevelWriter>,
 }
 
 impl Feed {
-    pub(crate) fn new(producer: HeapProd<f32>, link: Arc<Link>) -> Feed {
+    pub(crate) fn new(producer: HeapProd<f32>, link: Arc<Link>, observed: bool) -> Feed {
         Feed {
-            levels: LevelWriter::new(link.rate, link.channels),
+            levels: observed.then(|| LevelWriter::new(link.rate, link.channels)),
             producer,
             link,
         }
@@ -700,7 +701,9 @@ impl Feed {
             .push_slice(&samples[..samples.len().min(room)]);
         // Measured before the frames count as pushed, so their levels are on the tape before
         // any reader can hear them.
-        self.levels.add(&self.link.levels, first, &samples[..n]);
+        if let Some(levels) = &mut self.levels {
+            levels.add(&self.link.levels, first, &samples[..n]);
+        }
         self.link
             .pushed
             .fetch_add((n / ch) as u64, Ordering::Release);
@@ -745,6 +748,12 @@ pub struct Shared {
     decode_busy_ns: AtomicU64,
     /// Device xruns reported by the host through the error callback.
     device_xruns: AtomicU64,
+    /// Whether a front end shows what only the decoder can measure: the level meters
+    /// (engine/levels.rs) and the bit-perfect proof's sample hashes (bitperfect.rs). Fixed at
+    /// start: `reel play` with no metrics log shows neither and turns them off, since the
+    /// true-peak oversampler and the hashes were a fifth of its playback CPU
+    /// (docs/PERFORMANCE.md, §2 notes).
+    observed: AtomicBool,
 }
 
 /// The cumulative counters, read together (each figure on its own; see "Meters and counters").
@@ -790,11 +799,24 @@ impl Default for Shared {
             decoded_audio_ns: AtomicU64::new(0),
             decode_busy_ns: AtomicU64::new(0),
             device_xruns: AtomicU64::new(0),
+            observed: AtomicBool::new(true),
         }
     }
 }
 
 impl Shared {
+    // ---- set up (before any stream opens) ----
+
+    /// Start: whether levels and proofs are measured (see the field).
+    pub(crate) fn set_observed(&self, on: bool) {
+        self.observed.store(on, Ordering::Relaxed);
+    }
+
+    /// Wiring a stream, the decoder: whether levels and proofs are measured.
+    pub(crate) fn observed(&self) -> bool {
+        self.observed.load(Ordering::Relaxed)
+    }
+
     // ---- controls (any thread writes, the callback reads) ----
 
     pub fn volume(&self) -> f32 {

@@ -488,7 +488,7 @@ impl Source {
             codec_gain: opus_head.map_or(1.0, |h| h.output_gain()),
             gain: opus_head.map_or(1.0, |h| h.output_gain()),
             decoded_hash: SampleHash::default(),
-            hashing: proofs_wanted(),
+            hashing: proofs_wanted() && SAMPLE_HASHES.with(std::cell::Cell::get),
             analysis: None,
             bits: params.bits_per_sample,
             seeked: false,
@@ -938,6 +938,17 @@ fn mp4_trim_of(media: &mut dyn MediaSource) -> Option<Mp4Trim> {
 /// do not (measured: together they doubled `reel decode`'s CPU time on a FLAC).
 fn proofs_wanted() -> bool {
     std::thread::current().name() == Some(crate::engine::DECODER_THREAD)
+}
+
+thread_local! {
+    /// Whether the decoder thread keeps the decoded samples' hash (`EngineConfig::observed`).
+    static SAMPLE_HASHES: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Decoder thread, at its start: whether sources opened on this thread hash their decoded
+/// samples for the bit-perfect proof (nothing shows it in a plain `reel play`).
+pub(crate) fn set_sample_hashes(on: bool) {
+    SAMPLE_HASHES.with(|c| c.set(on));
 }
 
 thread_local! {

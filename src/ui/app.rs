@@ -145,6 +145,7 @@ impl App {
         let engine = Arc::new(Engine::start(EngineConfig {
             output: request.clone(),
             require_device: false,
+            observed: true,
         })?);
         engine.send(Command::Volume(settings.volume));
         // Before anything is loaded: the first track opens with it.
