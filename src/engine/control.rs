@@ -125,6 +125,9 @@ pub enum Event {
     },
     /// An underrun episode ended: the listener heard a gap (its cause says why).
     Underrun(Episode),
+    /// The queue or its modes changed (an edit, shuffle, repeat): [`super::Engine::queue`]
+    /// and the heard probe's modes already show the change.
+    QueueChanged,
 }
 
 /// Internal: a freshly built output stream handed from the supervisor to the decoder.

@@ -196,6 +196,24 @@ impl Decoder {
     }
 
     fn command(&mut self, cmd: Command, at: Instant) {
+        let edits = matches!(
+            cmd,
+            Command::Load(_)
+                | Command::Queue(_)
+                | Command::Remove(_)
+                | Command::Move { .. }
+                | Command::PlayNext(_)
+                | Command::Clear
+                | Command::Shuffle(_)
+                | Command::Repeat(_)
+        );
+        self.run_command(cmd, at);
+        if edits {
+            self.emit(Event::QueueChanged);
+        }
+    }
+
+    fn run_command(&mut self, cmd: Command, at: Instant) {
         match cmd {
             Command::Load(paths) => {
                 self.queue.clear();

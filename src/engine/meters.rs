@@ -25,6 +25,9 @@ pub struct MeterSnapshot {
     pub can_go_next: bool,
     #[serde(skip)]
     pub can_go_previous: bool,
+    /// The id of the entry heard ([`super::queue::EntryId`]), with `track`.
+    #[serde(skip)]
+    pub entry_id: Option<super::queue::EntryId>,
     pub track_path: Option<String>,
     /// Frames waiting in the ring, and that as time at the device rate.
     pub ring_fill_frames: u64,

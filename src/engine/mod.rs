@@ -355,6 +355,7 @@ impl Engine {
         snap.repeat = modes.repeat;
         snap.can_go_next = modes.can_go_next;
         snap.can_go_previous = modes.can_go_previous;
+        snap.entry_id = snap.track.and_then(|t| st.queue.id(t));
         snap
     }
 

@@ -17,7 +17,17 @@ use std::path::PathBuf;
 pub type EntryId = u64;
 
 /// What happens at the end of a track and of the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Repeat {
     /// Play the queue once.

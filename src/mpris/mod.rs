@@ -27,7 +27,7 @@ use zbus::blocking::Connection;
 use zbus::fdo::RequestNameFlags;
 use zbus::zvariant::OwnedObjectPath;
 
-use crate::engine::{Command, Event, HeardProbe, PlayState};
+use crate::engine::{Command, Event, HeardProbe, Modes, PlayState, Repeat};
 use crate::error::MprisError;
 use interfaces::{Link, Meta, Player, Published, Root};
 
@@ -75,6 +75,10 @@ pub enum Request {
     Quit,
     /// `Raise`: show the window (only offered when there is one).
     Raise,
+    /// `Shuffle` set.
+    Shuffle(bool),
+    /// `LoopStatus` set: None, Track, Playlist.
+    Loop(Repeat),
 }
 
 impl Request {
@@ -89,6 +93,8 @@ impl Request {
             Request::Previous => Command::Previous,
             Request::SeekTo(d) => Command::Seek(*d),
             Request::Volume(v) => Command::Volume(*v as f32),
+            Request::Shuffle(on) => Command::Shuffle(*on),
+            Request::Loop(r) => Command::Repeat(*r),
             Request::Quit | Request::Raise => return None,
         })
     }
@@ -119,6 +125,10 @@ pub struct PlayerState {
     pub can_go_previous: bool,
     /// The queue is not empty (also CanPause).
     pub can_play: bool,
+    /// `Shuffle`.
+    pub shuffle: bool,
+    /// `LoopStatus`: off is None, one is Track, all is Playlist.
+    pub repeat: Repeat,
 }
 
 impl Default for PlayerState {
@@ -130,6 +140,8 @@ impl Default for PlayerState {
             can_go_next: false,
             can_go_previous: false,
             can_play: false,
+            shuffle: false,
+            repeat: Repeat::Off,
         }
     }
 }
@@ -324,6 +336,12 @@ impl Service {
             if old.can_play != state.can_play {
                 p.can_play_changed(e).await?;
                 p.can_pause_changed(e).await?;
+            }
+            if old.shuffle != state.shuffle {
+                p.shuffle_changed(e).await?;
+            }
+            if old.repeat != state.repeat {
+                p.loop_status_changed(e).await?;
             }
             zbus::Result::Ok(())
         });
@@ -528,6 +546,8 @@ impl Feed {
             }
             _ => {}
         }
+        // Shuffle, repeat and where Next and Previous can go, as the engine has them now.
+        self.set_modes(mpris.probe.now().modes);
         if self.state != before {
             mpris.publish(self.state.clone());
         }
@@ -538,6 +558,29 @@ impl Feed {
         if self.state.volume != volume {
             self.state.volume = volume;
             mpris.publish(self.state.clone());
+        }
+    }
+
+    /// A client set `Shuffle` or `LoopStatus`: shown at once (the engine's
+    /// [`Event::QueueChanged`] confirms it).
+    pub fn set_mode(&mut self, request: &Request, mpris: &Mpris) {
+        let before = self.state.clone();
+        match request {
+            Request::Shuffle(on) => self.state.shuffle = *on,
+            Request::Loop(r) => self.state.repeat = *r,
+            _ => return,
+        }
+        if self.state != before {
+            mpris.publish(self.state.clone());
+        }
+    }
+
+    fn set_modes(&mut self, modes: Modes) {
+        self.state.shuffle = modes.shuffle;
+        self.state.repeat = modes.repeat;
+        if self.state.track.is_some() {
+            self.state.can_go_next = modes.can_go_next;
+            self.state.can_go_previous = modes.can_go_previous;
         }
     }
 
