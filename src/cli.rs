@@ -200,7 +200,7 @@ pub fn play(opts: PlayOptions) -> i32 {
         }
     }
     let mut running = !queue.is_empty();
-    let (mpris, mut feed) = start_mpris(&engine, &queue);
+    let (mpris, mut feed) = start_mpris(&engine, &queue, &opts);
     let requests = mpris
         .as_ref()
         .map(|m| m.requests().clone())
@@ -339,8 +339,9 @@ pub fn play(opts: PlayOptions) -> i32 {
 
 /// MPRIS for the play loop, when the queue is not empty. No session bus (or a refusal) is one
 /// line and playback goes on.
-fn start_mpris(engine: &Engine, queue: &[PathBuf]) -> (Option<Mpris>, Feed) {
-    let feed = Feed::new(queue.to_vec(), f64::from(engine.volume()));
+fn start_mpris(engine: &Engine, queue: &[PathBuf], opts: &PlayOptions) -> (Option<Mpris>, Feed) {
+    let feed =
+        Feed::new(queue.to_vec(), f64::from(engine.volume())).with_modes(opts.shuffle, opts.repeat);
     if queue.is_empty() {
         return (None, feed);
     }

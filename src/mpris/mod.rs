@@ -300,13 +300,16 @@ impl Service {
         let new_track = old.track != state.track;
         // Tags and cover art are read here, without the lock (a client may be asking).
         let meta = new_track.then(|| self.meta_of(state.track.as_ref()));
-        {
+        // What clients were shown: a property a client set through `Set` holds its new value
+        // there already, and zbus announced it then; it is not announced twice.
+        let shown = {
             let mut p = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            p.state = state.clone();
+            let shown = std::mem::replace(&mut p.state, state.clone());
             if let Some(m) = meta {
                 p.meta = m;
             }
-        }
+            shown
+        };
         let Ok(player) = self
             .conn
             .object_server()
@@ -324,7 +327,7 @@ impl Service {
                 p.metadata_changed(e).await?;
                 p.can_seek_changed(e).await?;
             }
-            if old.volume != state.volume {
+            if old.volume != state.volume && shown.volume != state.volume {
                 p.volume_changed(e).await?;
             }
             if old.can_go_next != state.can_go_next {
@@ -337,10 +340,10 @@ impl Service {
                 p.can_play_changed(e).await?;
                 p.can_pause_changed(e).await?;
             }
-            if old.shuffle != state.shuffle {
+            if old.shuffle != state.shuffle && shown.shuffle != state.shuffle {
                 p.shuffle_changed(e).await?;
             }
-            if old.repeat != state.repeat {
+            if old.repeat != state.repeat && shown.repeat != state.repeat {
                 p.loop_status_changed(e).await?;
             }
             zbus::Result::Ok(())
@@ -546,8 +549,10 @@ impl Feed {
             }
             _ => {}
         }
-        // Shuffle, repeat and where Next and Previous can go, as the engine has them now.
-        self.set_modes(mpris.probe.now().modes);
+        if matches!(ev, Event::TrackStarted { .. } | Event::QueueChanged) {
+            // Where Next and Previous can go, as the engine has it now.
+            self.set_navigation(mpris.probe.now().modes);
+        }
         if self.state != before {
             mpris.publish(self.state.clone());
         }
@@ -561,8 +566,19 @@ impl Feed {
         }
     }
 
-    /// A client set `Shuffle` or `LoopStatus`: shown at once (the engine's
-    /// [`Event::QueueChanged`] confirms it).
+    /// The modes `reel play --shuffle --repeat` started with.
+    pub fn with_modes(mut self, shuffle: bool, repeat: Repeat) -> Feed {
+        self.state.shuffle = shuffle;
+        self.state.repeat = repeat;
+        if repeat == Repeat::All {
+            self.state.can_go_next = self.state.can_play;
+        }
+        self
+    }
+
+    /// A client set `Shuffle` or `LoopStatus`. Only clients change the modes of `reel play`,
+    /// so what they asked for is what the engine has (it takes every mode); the engine's
+    /// [`Event::QueueChanged`] that follows updates where Next and Previous can go.
     pub fn set_mode(&mut self, request: &Request, mpris: &Mpris) {
         let before = self.state.clone();
         match request {
@@ -575,9 +591,7 @@ impl Feed {
         }
     }
 
-    fn set_modes(&mut self, modes: Modes) {
-        self.state.shuffle = modes.shuffle;
-        self.state.repeat = modes.repeat;
+    fn set_navigation(&mut self, modes: Modes) {
         if self.state.track.is_some() {
             self.state.can_go_next = modes.can_go_next;
             self.state.can_go_previous = modes.can_go_previous;
