@@ -962,6 +962,9 @@ impl eframe::App for App {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.settings.queue = self.queue.iter().map(|q| q.hash.clone()).collect();
+        // As the engine has them: an MPRIS client may have changed them too.
+        self.settings.shuffle = self.snap.shuffle;
+        self.settings.repeat = self.snap.repeat;
         // Where the listener is (playing or paused): the next start stands paused there.
         self.settings.resume = match self.snap.state {
             PlayState::Stopped => None,
