@@ -814,3 +814,44 @@ fn the_queue_panel_plays_an_entry_next_removes_one_and_the_transport_sets_the_mo
         s.shuffle && s.repeat == reel::engine::Repeat::All
     });
 }
+
+#[test]
+fn dragging_a_queue_entry_onto_another_moves_it_there() {
+    let mut g = Gui::open();
+    let files = [
+        g.tone("one.flac", 440.0, 5.0),
+        g.tone("two.flac", 550.0, 5.0),
+        g.tone("three.flac", 660.0, 5.0),
+    ];
+    g.drop_files(&files);
+    g.until("dropped files queued", |a| {
+        a.queue().len() == 3 && a.engine().entry_ids().len() == 3
+    });
+    let first = g.app().queue()[0].title.clone();
+    // An entry's row is the button named by its place in the queue and its title.
+    let row = |g: &Gui, place: usize| {
+        g.harness
+            .query_all_by_role(egui::Role::Button)
+            .find(|n| {
+                n.accesskit_node()
+                    .label()
+                    .is_some_and(|l| l.starts_with(&format!("{place}. ")))
+            })
+            .map(|n| n.rect().center())
+            .expect("a queue row")
+    };
+    let (from, to) = (row(&g, 1), row(&g, 3));
+    g.harness.hover_at(from);
+    g.harness.step();
+    g.harness.drag_at(from);
+    g.harness.step();
+    for k in 1..=4 {
+        g.harness.hover_at(from + (to - from) * (k as f32 / 4.0));
+        g.harness.step();
+    }
+    g.harness.drop_at(to);
+    g.harness.step();
+    g.until("the first entry moved to the end", |a| {
+        a.queue()[2].title == first && a.engine().queue().path(2) == Some(&a.queue()[2].object)
+    });
+}

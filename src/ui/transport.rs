@@ -360,8 +360,29 @@ fn entry_controls(ui: &mut egui::Ui, i: usize, len: usize, title: &str) -> Optio
     out
 }
 
-/// The queue: every entry in order, the one heard now marked; double-click to play one. Each
-/// entry has its own controls: move up, move down, play next, remove.
+/// What a queue entry carries while it is dragged: its index.
+struct QueueDrag(usize);
+
+/// Drag and drop within the queue: entry `i` (`r`, its row) is dragged, or something dragged
+/// is over it (a line where it would land) or dropped on it (it moves there).
+fn drag_to_move(ui: &egui::Ui, r: &egui::Response, i: usize) -> Option<Action> {
+    r.dnd_set_drag_payload(QueueDrag(i));
+    let from = r.dnd_hover_payload::<QueueDrag>()?.0;
+    if from != i {
+        let y = if from < i {
+            r.rect.bottom()
+        } else {
+            r.rect.top()
+        };
+        let stroke = egui::Stroke::new(2.0, ui.visuals().selection.stroke.color);
+        ui.painter().hline(r.rect.x_range(), y, stroke);
+    }
+    let from = r.dnd_release_payload::<QueueDrag>()?.0;
+    (from != i).then_some(Action::Move { from, to: i })
+}
+
+/// The queue: every entry in order, the one heard now marked; double-click to play one, drag
+/// one to move it. Each entry has its own controls: move up, move down, play next, remove.
 pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize>) -> Vec<Action> {
     let mut out = Vec::new();
     ui.heading("Queue");
@@ -408,11 +429,19 @@ pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     out.extend(entry_controls(ui, i, queue.len(), &item.title));
                     let r = ui
-                        .add(egui::Button::selectable(here, text).truncate())
-                        .on_hover_text(format!("{}\nDouble-click to play", item.source.display()));
+                        .add(
+                            egui::Button::selectable(here, text)
+                                .truncate()
+                                .sense(egui::Sense::click_and_drag()),
+                        )
+                        .on_hover_text(format!(
+                            "{}\nDouble-click to play; drag to move",
+                            item.source.display()
+                        ));
                     if r.double_clicked() {
                         out.push(Action::PlayIndex(i));
                     }
+                    out.extend(drag_to_move(ui, &r, i));
                 });
             }
         });
