@@ -190,3 +190,54 @@ fn removing_and_moving_later_entries_while_a_track_plays_leaves_no_gap() {
     assert!(gap < LONGEST_GAP_SAMPLES, "a gap of {gap} samples");
     assert_eq!(underruns, 0);
 }
+
+#[test]
+fn removing_the_next_track_after_its_start_was_decoded_skips_it_without_a_gap() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let hz = [440.0, 550.0, 660.0];
+    let a = tone(dir.path(), "a.flac", hz[0], 3.0);
+    let b = tone(dir.path(), "b.flac", hz[1], 0.5);
+    let c = tone(dir.path(), "c.flac", hz[2], 0.5);
+    let _ = test_sink();
+    // A 2 s ring: the decoder runs that far ahead, so b's start is in the ring a second
+    // before a ends, while the device has not reached it yet.
+    let mut config = EngineConfig::default();
+    config.output.ring_ms = 2000;
+    let e = Engine::start(config).expect("the test sound server must run");
+    let rec = Recorder::start(&dir.path().join("rec.wav"));
+    e.send(Cmd::Load(vec![a, b, c]));
+    let deadline = Instant::now() + WAIT;
+    while e.snapshot().position_ms < 2000.0 {
+        assert!(Instant::now() < deadline, "the first file was never heard");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(e.tracks()[1].frames_decoded > 0, "b was not decoded ahead");
+    e.send(Cmd::Remove(e.entry_ids()[1]));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match e.events().recv_timeout(left) {
+            Ok(Event::QueueFinished) => break,
+            Ok(_) => {}
+            Err(_) => panic!("the queue never finished"),
+        }
+    }
+    let underruns = e.snapshot().underruns;
+    drop(e);
+    let wav = read_wav(&rec.stop());
+    let left = &wav.channels[0];
+    let (start, end) = signal_span(left, SILENCE).expect("nothing was heard");
+    let heard = (end - start) as f64 / SINK_RATE as f64;
+    assert!(
+        (heard - 3.5).abs() < 0.05,
+        "heard {heard:.3} s, not 3 + 0.5"
+    );
+    let order: Vec<Option<usize>> = tones_heard(left, start, &[3.0, 0.5])
+        .into_iter()
+        .map(|f| which(&hz, f))
+        .collect();
+    assert_eq!(order, [Some(0), Some(2)], "a, then c: none of b");
+    let gap = longest_silence_within(left, (start, end), SILENCE);
+    assert!(gap < LONGEST_GAP_SAMPLES, "a gap of {gap} samples");
+    assert_eq!(underruns, 0);
+}

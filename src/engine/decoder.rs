@@ -8,6 +8,13 @@
 //! Flushes (seek, pause, stop, next) are asynchronous: the decoder asks through
 //! `Link::request_flush` and pushes nothing more until the callback has acknowledged it, so
 //! no new audio can be thrown away with the old (the protocol: `shared.rs`).
+//!
+//! The queue (engine/queue.rs) is this thread's: edits, shuffle and repeat are commands
+//! handled here. An edit that keeps the track heard touches nothing already in the ring
+//! unless it changes which track follows after that one's start was decoded; then only those
+//! frames are cut (`Link::request_cut`) and the new next track pushed behind them, so the
+//! join stays gapless. The indices kept for queue entries (the pipeline's, the segments',
+//! where to resume) follow their entries through every edit (`remap`).
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
