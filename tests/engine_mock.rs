@@ -535,8 +535,13 @@ impl Rig {
     /// Waits (without stepping the device) until the engine's queue is `ids`: an edit is
     /// made before the device plays on, as it is on a real one, which is far slower.
     fn until_queue(&self, ids: &[EntryId]) {
+        self.until_queue_is(|q| q == ids);
+    }
+
+    /// [`Rig::until_queue`], for a queue of which `ok` holds.
+    fn until_queue_is(&self, ok: impl Fn(&[EntryId]) -> bool) {
         let deadline = Instant::now() + HANG;
-        while self.engine.entry_ids() != ids {
+        while !ok(&self.engine.entry_ids()) {
             assert!(Instant::now() < deadline, "the edit was never made");
             std::thread::yield_now();
         }
@@ -735,4 +740,34 @@ fn clear_stops_and_empties_the_queue() {
     r.until_event("Stopped", |e| matches!(e, Event::Stopped));
     assert!(r.engine.entry_ids().is_empty());
     assert_eq!(r.snap().state, PlayState::Stopped);
+}
+
+#[test]
+fn files_queued_after_the_end_of_the_queue_is_in_the_ring_follow_gaplessly() {
+    let mut r = rig();
+    let (a, b, c) = (
+        r.tone("a.wav", 0.1),
+        r.tone("b.wav", 0.05),
+        r.tone("c.wav", 0.1),
+    );
+    let link = r.dev.link().unwrap();
+    r.load(&[&a, &b]);
+    // a and b fit in the ring: the decoder pushes both and marks the end behind b.
+    let marked = r
+        .dev
+        .gate()
+        .wait_for("the end of the queue", || link.end_index() != u64::MAX);
+    assert!(marked);
+    for _ in 0..2 {
+        r.dev.step();
+    }
+    r.engine.send(Command::Queue(vec![c]));
+    r.until_queue_is(|q| q.len() == 3);
+    r.until_event("QueueFinished", |e| matches!(e, Event::QueueFinished));
+    let s = r.snap();
+    assert_eq!(
+        (s.frames_played, s.underruns),
+        (frames(0.1) + frames(0.05) + frames(0.1), 0),
+        "a, b, then c, gaplessly"
+    );
 }

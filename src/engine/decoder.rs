@@ -785,23 +785,29 @@ impl Decoder {
             return;
         };
         let wanted = self.queue.next(current, Step::Ended);
-        match ahead {
-            Some((_, was)) if was.is_some() && was == wanted => {}
-            Some((start, _)) => self.cut_ahead(start, wanted, at),
-            None => {
-                let drained = self.status().drained;
-                if let Some(w) = wanted.and_then(|w| self.queue.index_of(w))
-                    && drained
-                    && self.pipeline.is_none()
-                {
-                    // The ring still plays the end of the queue: carry on gaplessly.
-                    if let Some(out) = &self.out {
-                        out.slot.link.reopen_queue();
-                    }
-                    self.status().drained = false;
-                    self.open_track(w, 0, None);
-                }
+        if let Some((start, was)) = ahead
+            && !(was.is_some() && was == wanted)
+        {
+            return self.cut_ahead(start, wanted, at);
+        }
+        // The end of the queue was pushed: if something follows the last track pushed now
+        // (files queued, repeat all), the ring still plays: carry on gaplessly.
+        let Some(link_id) = self.out.as_ref().map(|o| o.id) else {
+            return;
+        };
+        let last = {
+            let st = self.status();
+            let last = st.segments.iter().rev().find(|s| s.link_id == link_id);
+            last.filter(|_| st.drained).map(|s| s.track)
+        };
+        if self.pipeline.is_none()
+            && let Some(w) = last.and_then(|t| self.next_index(t, Step::Ended))
+        {
+            if let Some(out) = &self.out {
+                out.slot.link.reopen_queue();
             }
+            self.status().drained = false;
+            self.open_track(w, 0, None);
         }
     }
 
