@@ -299,7 +299,8 @@ impl Decoder {
         }
     }
 
-    /// The per-entry records follow the queue (by entry id), and the status publishes it.
+    /// The per-entry records follow the queue (by entry id): kept for the entries that stay,
+    /// new ones for the entries added.
     fn reset_records(&mut self) {
         let queue = &self.queue;
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
