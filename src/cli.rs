@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::cache::Cache;
 use crate::engine::pipeline::{OutputFormat, Pipeline};
 use crate::engine::{
-    Command, Engine, EngineConfig, GainSettings, MeterSnapshot, OutputRequest, PlayState,
+    Command, Engine, EngineConfig, GainSettings, MeterSnapshot, OutputRequest, PlayState, Repeat,
 };
 use crate::error::{FileError, OutputError};
 use crate::metrics_log::{MetricsLog, Startup};
@@ -42,6 +42,9 @@ pub struct PlayOptions {
     pub library_dir: Option<PathBuf>,
     /// `--replaygain`, `--preamp`.
     pub gain: GainSettings,
+    /// `--shuffle`, `--repeat`.
+    pub shuffle: bool,
+    pub repeat: Repeat,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -192,13 +195,16 @@ pub fn play(opts: PlayOptions) -> i32 {
         loaded_ms = Some(ms(launched.elapsed()));
         // Before the load: the first track opens with it.
         engine.send(Command::ReplayGain(opts.gain));
+        // Before the load too: a shuffled queue starts at a random entry.
+        engine.send(Command::Shuffle(opts.shuffle));
+        engine.send(Command::Repeat(opts.repeat));
         engine.send(Command::Load(queue.clone()));
         if let Some(start) = opts.start {
             engine.send(Command::Seek(start));
         }
     }
     let mut running = !queue.is_empty();
-    let (mpris, mut feed) = start_mpris(&engine, &queue);
+    let (mpris, mut feed) = start_mpris(&engine, &queue, &opts);
     let requests = mpris
         .as_ref()
         .map(|m| m.requests().clone())
@@ -337,8 +343,9 @@ pub fn play(opts: PlayOptions) -> i32 {
 
 /// MPRIS for the play loop, when the queue is not empty. No session bus (or a refusal) is one
 /// line and playback goes on.
-fn start_mpris(engine: &Engine, queue: &[PathBuf]) -> (Option<Mpris>, Feed) {
-    let feed = Feed::new(queue.to_vec(), f64::from(engine.volume()));
+fn start_mpris(engine: &Engine, queue: &[PathBuf], opts: &PlayOptions) -> (Option<Mpris>, Feed) {
+    let feed =
+        Feed::new(queue.to_vec(), f64::from(engine.volume())).with_modes(opts.shuffle, opts.repeat);
     if queue.is_empty() {
         return (None, feed);
     }
@@ -365,6 +372,12 @@ fn on_request(r: Request, engine: &Engine, interrupted: &AtomicBool, feed: &mut 
         Request::Volume(v) => {
             engine.send(Command::Volume(v as f32));
             feed.set_volume(v, m);
+        }
+        Request::Shuffle(_) | Request::Loop(_) => {
+            feed.set_mode(&r, m);
+            if let Some(cmd) = r.command() {
+                engine.send(cmd);
+            }
         }
         other => {
             if let Some(cmd) = other.command() {

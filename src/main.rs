@@ -8,7 +8,9 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use reel::cache::commands::CacheCommand;
 use reel::cli;
-use reel::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainMode, GainSettings, OutputRequest};
+use reel::engine::{
+    DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainMode, GainSettings, OutputRequest, Repeat,
+};
 use reel::frontend::GuiOptions;
 use reel::library::Sort;
 use reel::library::commands::LibraryCommand;
@@ -224,6 +226,13 @@ struct PlayArgs {
     /// Pre-amp added to every ReplayGain found, in dB (-24 to 24).
     #[arg(long, value_name = "DB", default_value_t = 0.0, allow_negative_numbers = true, value_parser = parse_preamp)]
     preamp: f64,
+    /// Play the queue in a random order, every file once before any plays again.
+    #[arg(long, requires = "no_gui")]
+    shuffle: bool,
+    /// At the end of a track: off (go on to the next, stop after the last), one (play the
+    /// track again), all (after the last, start the queue again).
+    #[arg(long, value_name = "MODE", default_value = "off", requires = "no_gui")]
+    repeat: Repeat,
     /// Files to play, in order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -473,5 +482,7 @@ fn play(a: PlayArgs, cache_dir: Option<PathBuf>, library_dir: Option<PathBuf>) -
             mode: a.replaygain,
             preamp_db: a.preamp,
         },
+        shuffle: a.shuffle,
+        repeat: a.repeat,
     })
 }

@@ -1,7 +1,7 @@
 //! The audio callback must never touch the heap. This drives `Callback::process` through every
-//! state it has (idle, priming, playing, volume ramps, underrun, recovery, flush, end of queue)
-//! for every sample format cpal offers, with a global allocator that aborts the test on any
-//! allocation or free inside `assert_no_alloc`.
+//! state it has (idle, priming, playing, volume ramps, underrun, recovery, flush, a cut, end of
+//! queue) for every sample format cpal offers, with a global allocator that aborts the test on
+//! any allocation or free inside `assert_no_alloc`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -116,6 +116,22 @@ where
     assert_eq!(r.link.fill_frames(), 0);
     assert!(r.w.feed.is_empty());
     assert_eq!(r.link.consumed(), r.link.pushed());
+
+    // A cut (a queue edit replaced the next track already pushed): the callback plays up to
+    // it, skips it, and plays on from the new next track in the same period.
+    push(&mut r, 600, 0.25);
+    let from = r.link.pushed();
+    push(&mut r, 900, 0.75);
+    assert!(r.link.request_cut(from, r.link.pushed()));
+    push(&mut r, 1000, 0.5);
+    let skipped = T::from_sample(0.75f32);
+    for _ in 0..3 {
+        run(&mut r, &mut buf);
+        assert!(!buf.contains(&skipped), "the cut was played");
+    }
+    assert_eq!(buf[0], T::from_sample(0.5f32));
+    assert!(!r.link.cut_pending());
+    assert_eq!(r.link.fill_frames(), 2500 - 900 - 3 * PERIOD as u64);
 
     // The end of the queue: running dry there is not an underrun.
     push(&mut r, 1500, 0.25);

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use reel::engine::mock::{GatePoint, MockConfig, MockDevice, mock};
 use reel::engine::shared::{Activity, Episode, Mode};
-use reel::engine::{Command, Engine, EngineConfig, Event, MeterSnapshot, PlayState, STREAM_STALL};
+use reel::engine::{
+    Command, Engine, EngineConfig, EntryId, Event, MeterSnapshot, PlayState, Repeat, STREAM_STALL,
+};
 use support::make_tone;
 
 const RATE: u32 = 48_000;
@@ -524,4 +526,284 @@ fn an_engine_whose_levels_nobody_shows_does_not_measure_them_and_one_that_is_wat
     }
     assert!(r.snap().frames_played >= 150 * PERIOD as u64);
     assert!(levels.iter().all(|l| *l < -100.0), "{levels:?}");
+}
+
+// ---- the queue: edits, shuffle and repeat ----
+
+/// A 48 kHz WAV of `secs`: its frame count names it in `frames_played` sums.
+fn frames(secs: f64) -> u64 {
+    (secs * RATE as f64).round() as u64
+}
+
+impl Rig {
+    /// Plays (fed) until the queue finishes or `limit` entries were heard, and returns the
+    /// entries heard, in order, by id: one more each time the entry heard changes or starts
+    /// again (repeat one).
+    fn heard_order(&mut self, limit: usize) -> Vec<EntryId> {
+        let deadline = Instant::now() + HANG;
+        let mut order = Vec::new();
+        let mut last: Option<(EntryId, f64)> = None;
+        loop {
+            let s = self.snap();
+            if let (PlayState::Playing, Some(t)) = (s.state, s.track) {
+                let id = self.engine.entry_ids()[t];
+                let again = last.is_some_and(|(l, at)| l == id && s.position_ms < at);
+                if last.map(|l| l.0) != Some(id) || again {
+                    order.push(id);
+                    if order.len() == limit {
+                        return order;
+                    }
+                }
+                last = Some((id, s.position_ms));
+            }
+            if self.seen.iter().any(|e| matches!(e, Event::QueueFinished)) {
+                return order;
+            }
+            assert!(Instant::now() < deadline, "heard so far: {order:?}");
+            if self.device_busy() {
+                self.dev.step_fed();
+            } else if let Ok(ev) = self.engine.events().recv_timeout(RECHECK) {
+                self.seen.push(ev);
+            }
+        }
+    }
+
+    /// Waits (without stepping the device) until the engine's queue is `ids`: an edit is
+    /// made before the device plays on, as it is on a real one, which is far slower.
+    fn until_queue(&self, ids: &[EntryId]) {
+        self.until_queue_is(|q| q == ids);
+    }
+
+    /// [`Rig::until_queue`], for a queue of which `ok` holds.
+    fn until_queue_is(&self, ok: impl Fn(&[EntryId]) -> bool) {
+        let deadline = Instant::now() + HANG;
+        while !ok(&self.engine.entry_ids()) {
+            assert!(Instant::now() < deadline, "the edit was never made");
+            std::thread::yield_now();
+        }
+    }
+
+    /// The id of the entry heard now.
+    fn heard_id(&self) -> Option<EntryId> {
+        let t = self.snap().track?;
+        self.engine.entry_ids().get(t).copied()
+    }
+}
+
+#[test]
+fn shuffle_plays_every_track_once_then_the_queue_ends() {
+    let mut r = rig();
+    let files: Vec<PathBuf> = (0..6)
+        .map(|i| r.tone(&format!("{i}.wav"), 0.1 + 0.02 * i as f64))
+        .collect();
+    r.engine.send(Command::Shuffle(true));
+    r.engine.send(Command::Load(files));
+    let mut heard = r.heard_order(100);
+    let s = r.snap();
+    assert_eq!(heard.len(), 6, "{heard:?}");
+    heard.sort();
+    assert_eq!(heard, r.engine.entry_ids(), "each entry once");
+    let all: u64 = (0..6).map(|i| frames(0.1 + 0.02 * i as f64)).sum();
+    assert_eq!(
+        (s.frames_played, s.underruns),
+        (all, 0),
+        "gapless and whole"
+    );
+}
+
+#[test]
+fn previous_under_shuffle_goes_back_through_the_history_and_next_forward_again() {
+    let mut r = rig();
+    let files: Vec<PathBuf> = (0..5).map(|i| r.tone(&format!("{i}.wav"), 1.0)).collect();
+    r.engine.send(Command::Shuffle(true));
+    r.engine.send(Command::Load(files));
+    let h = r.heard_order(3);
+    for (cmd, want) in [
+        (Command::Previous, h[1]),
+        (Command::Previous, h[0]),
+        (Command::Next, h[1]),
+        (Command::Next, h[2]),
+    ] {
+        r.engine.send(cmd.clone());
+        let deadline = Instant::now() + HANG;
+        while r.heard_id() != Some(want) {
+            assert!(
+                Instant::now() < deadline,
+                "{cmd:?} did not reach {want}: {h:?}"
+            );
+            r.dev.step_fed();
+        }
+    }
+}
+
+#[test]
+fn repeat_one_plays_the_track_again_until_next_moves_on() {
+    let mut r = rig();
+    let (a, b) = (r.tone("a.wav", 0.2), r.tone("b.wav", 0.3));
+    r.engine.send(Command::Repeat(Repeat::One));
+    r.load(&[&a, &b]);
+    let heard = r.heard_order(3);
+    let ids = r.engine.entry_ids();
+    assert_eq!(heard, [ids[0]; 3]);
+    r.engine.send(Command::Next);
+    let deadline = Instant::now() + HANG;
+    while r.heard_id() != Some(ids[1]) {
+        assert!(
+            Instant::now() < deadline,
+            "Next stayed on the repeated track"
+        );
+        r.dev.step_fed();
+    }
+    assert_eq!(r.snap().underruns, 0);
+}
+
+#[test]
+fn repeat_all_plays_the_queue_again_after_its_end_gaplessly() {
+    let mut r = rig();
+    let (a, b) = (r.tone("a.wav", 0.2), r.tone("b.wav", 0.3));
+    r.engine.send(Command::Repeat(Repeat::All));
+    r.load(&[&a, &b]);
+    let heard = r.heard_order(5);
+    let ids = r.engine.entry_ids();
+    assert_eq!(heard, [ids[0], ids[1], ids[0], ids[1], ids[0]]);
+    r.engine.send(Command::Repeat(Repeat::Off));
+    r.until_event("QueueFinished", |e| matches!(e, Event::QueueFinished));
+    let s = r.snap();
+    assert_eq!(s.underruns, 0);
+    assert_eq!(s.frames_played, 3 * frames(0.2) + 3 * frames(0.3));
+}
+
+#[test]
+fn removing_moving_and_play_next_on_later_entries_lose_no_frame_of_what_plays() {
+    let mut r = rig();
+    let lens = [0.6, 0.2, 0.3, 0.4, 0.25];
+    let files: Vec<PathBuf> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| r.tone(&format!("{i}.wav"), l))
+        .collect();
+    r.engine.send(Command::Load(files));
+    r.first_audio();
+    let ids = r.engine.entry_ids();
+    r.engine.send(Command::Remove(ids[1]));
+    r.engine.send(Command::Move { id: ids[4], to: 1 });
+    r.engine.send(Command::PlayNext(ids[3]));
+    r.until_queue(&[ids[0], ids[3], ids[4], ids[2]]);
+    let heard = r.heard_order(100);
+    assert_eq!(heard, [ids[0], ids[3], ids[4], ids[2]]);
+    let s = r.snap();
+    let want = frames(0.6) + frames(0.4) + frames(0.25) + frames(0.3);
+    assert_eq!(
+        (s.frames_played, s.underruns),
+        (want, 0),
+        "no flush, no gap"
+    );
+}
+
+#[test]
+fn removing_the_playing_track_moves_on_to_the_next() {
+    let mut r = rig();
+    let (a, b) = (r.tone("a.wav", 5.0), r.tone("b.wav", 0.3));
+    r.load(&[&a, &b]);
+    r.first_audio();
+    let ids = r.engine.entry_ids();
+    r.engine.send(Command::Remove(ids[0]));
+    let heard = r.heard_order(100);
+    assert_eq!(heard.last(), Some(&ids[1]));
+    assert_eq!(r.engine.entry_ids(), [ids[1]]);
+    assert!(
+        r.snap().frames_played < frames(1.0),
+        "the removed track stopped"
+    );
+}
+
+#[test]
+fn an_edit_after_the_next_track_was_pushed_cuts_it_out_of_the_ring_without_a_gap() {
+    let mut r = rig();
+    // a and b together fit in the 200 ms ring: b is pushed while a plays.
+    let (a, b, c) = (
+        r.tone("a.wav", 0.15),
+        r.tone("b.wav", 0.04),
+        r.tone("c.wav", 0.2),
+    );
+    let (link, gate) = (r.dev.link().unwrap(), r.dev.gate());
+    // Walk the decoder through its opens: a, then b (a is all in the ring by then).
+    let opened = || {
+        gate.wait_held(GatePoint::Opening);
+        gate.hold(GatePoint::Decoding);
+        gate.wait_held(GatePoint::Decoding);
+    };
+    gate.hold(GatePoint::Opening);
+    r.load(&[&a, &b, &c]);
+    opened();
+    gate.hold(GatePoint::Opening);
+    opened();
+    // a is heard; then all of b is pushed behind it, and the decoder stops as it opens c.
+    for _ in 0..4 {
+        r.dev.step();
+    }
+    gate.hold(GatePoint::Opening);
+    gate.wait_held(GatePoint::Opening);
+    assert_eq!(
+        link.pushed(),
+        frames(0.15) + frames(0.04),
+        "b is in the ring"
+    );
+    assert!(
+        link.consumed() > 0 && link.consumed() < frames(0.15),
+        "a is playing"
+    );
+    let ids = r.engine.entry_ids();
+    r.engine.send(Command::Remove(ids[1]));
+    gate.release();
+    r.until_queue(&[ids[0], ids[2]]);
+    r.until_event("QueueFinished", |e| matches!(e, Event::QueueFinished));
+    let s = r.snap();
+    assert_eq!(
+        (s.frames_played, s.underruns),
+        (frames(0.15) + frames(0.2), 0),
+        "a whole, then c whole, none of b, no gap"
+    );
+}
+
+#[test]
+fn clear_stops_and_empties_the_queue() {
+    let mut r = rig();
+    let a = r.tone("a.wav", 5.0);
+    r.load(&[&a]);
+    r.first_audio();
+    r.engine.send(Command::Clear);
+    r.until_event("Stopped", |e| matches!(e, Event::Stopped));
+    assert!(r.engine.entry_ids().is_empty());
+    assert_eq!(r.snap().state, PlayState::Stopped);
+}
+
+#[test]
+fn files_queued_after_the_end_of_the_queue_is_in_the_ring_follow_gaplessly() {
+    let mut r = rig();
+    let (a, b, c) = (
+        r.tone("a.wav", 0.1),
+        r.tone("b.wav", 0.05),
+        r.tone("c.wav", 0.1),
+    );
+    let link = r.dev.link().unwrap();
+    r.load(&[&a, &b]);
+    // a and b fit in the ring: the decoder pushes both and marks the end behind b.
+    let marked = r
+        .dev
+        .gate()
+        .wait_for("the end of the queue", || link.end_index() != u64::MAX);
+    assert!(marked);
+    for _ in 0..2 {
+        r.dev.step();
+    }
+    r.engine.send(Command::Queue(vec![c]));
+    r.until_queue_is(|q| q.len() == 3);
+    r.until_event("QueueFinished", |e| matches!(e, Event::QueueFinished));
+    let s = r.snap();
+    assert_eq!(
+        (s.frames_played, s.underruns),
+        (frames(0.1) + frames(0.05) + frames(0.1), 0),
+        "a, b, then c, gaplessly"
+    );
 }

@@ -763,3 +763,95 @@ fn replaygain_chosen_in_the_settings_window_reaches_the_engine() {
     });
     assert_eq!(g.app().engine().snapshot().gain_db, 0.0);
 }
+
+#[test]
+fn the_queue_panel_plays_an_entry_next_removes_one_and_the_transport_sets_the_modes() {
+    let mut g = Gui::open();
+    let files = [
+        g.tone("one.flac", 440.0, 20.0),
+        g.tone("two.flac", 550.0, 20.0),
+        g.tone("three.flac", 660.0, 20.0),
+    ];
+    let _sink = lock_sink();
+    g.queue_and_play(&files);
+    let titles =
+        |g: &Gui| -> Vec<String> { g.app().queue().iter().map(|q| q.title.clone()).collect() };
+    let before = titles(&g);
+    let button = |g: &mut Gui, label: String| {
+        g.harness
+            .get_by_role_and_label(egui::Role::Button, &label)
+            .click();
+        g.harness.step();
+    };
+    button(&mut g, labels::entry_control(labels::PLAY_NEXT, &before[2]));
+    g.until("the third entry moved up to play next", |a| {
+        let q = a.queue();
+        q[1].title == before[2] && a.engine().queue().path(1) == Some(&q[1].object)
+    });
+    button(
+        &mut g,
+        labels::entry_control(labels::REMOVE_ENTRY, &before[1]),
+    );
+    g.until(
+        "the second file removed from the window and the engine",
+        |a| a.queue().len() == 2 && a.engine().queue().len() == 2,
+    );
+    assert_eq!(titles(&g), [before[0].clone(), before[2].clone()]);
+    let s = g.app().engine().snapshot();
+    assert_eq!(
+        (s.state, s.track),
+        (PlayState::Playing, Some(0)),
+        "the playing track plays on"
+    );
+
+    button(&mut g, labels::SHUFFLE.to_string());
+    button(
+        &mut g,
+        labels::repeat_text(reel::engine::Repeat::Off).to_string(),
+    );
+    g.until("shuffle and repeat all on", |a| {
+        let s = a.engine().snapshot();
+        s.shuffle && s.repeat == reel::engine::Repeat::All
+    });
+}
+
+#[test]
+fn dragging_a_queue_entry_onto_another_moves_it_there() {
+    let mut g = Gui::open();
+    let files = [
+        g.tone("one.flac", 440.0, 5.0),
+        g.tone("two.flac", 550.0, 5.0),
+        g.tone("three.flac", 660.0, 5.0),
+    ];
+    g.drop_files(&files);
+    g.until("dropped files queued", |a| {
+        a.queue().len() == 3 && a.engine().entry_ids().len() == 3
+    });
+    let first = g.app().queue()[0].title.clone();
+    // An entry's row is the button named by its place in the queue and its title.
+    let row = |g: &Gui, place: usize| {
+        g.harness
+            .query_all_by_role(egui::Role::Button)
+            .find(|n| {
+                n.accesskit_node()
+                    .label()
+                    .is_some_and(|l| l.starts_with(&format!("{place}. ")))
+            })
+            .map(|n| n.rect().center())
+            .expect("a queue row")
+    };
+    let (from, to) = (row(&g, 1), row(&g, 3));
+    g.harness.hover_at(from);
+    g.harness.step();
+    g.harness.drag_at(from);
+    g.harness.step();
+    for k in 1..=4 {
+        g.harness.hover_at(from + (to - from) * (k as f32 / 4.0));
+        g.harness.step();
+    }
+    g.harness.drop_at(to);
+    g.harness.step();
+    g.until("the first entry moved to the end", |a| {
+        a.queue()[2].title == first && a.engine().queue().path(2) == Some(&a.queue()[2].object)
+    });
+}

@@ -623,3 +623,52 @@ fn a_second_reel_takes_its_own_instance_name_and_the_first_keeps_the_plain_one()
     second.quit_on(&instance);
     first.quit();
 }
+
+#[test]
+fn playerctl_loop_and_shuffle_set_the_engines_modes_and_read_back() {
+    let _sink = lock_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let a = tagged_tone(dir.path(), "a.flac", 440.0, 6.0, "One");
+    let b = tagged_tone(dir.path(), "b.flac", 550.0, 6.0, "Two");
+    let watch = BusWatch::start("PropertiesChanged");
+    let reel = Reel::play(&[&a, &b]);
+    let heard_path = || {
+        reel.lines()
+            .last()
+            .and_then(|v| v["track_path"].as_str().map(String::from))
+    };
+    assert_eq!(playerctl(&["loop"]).as_deref(), Some("None"));
+    assert_eq!(playerctl(&["shuffle"]).as_deref(), Some("Off"));
+    playerctl(&["next"]).unwrap();
+    wait_until(WAIT, || heard_path().as_deref() == b.to_str());
+    wait_until(WAIT, || {
+        watch.changed("CanGoNext").last() == Some(&serde_json::Value::from(false))
+    });
+    for status in ["Track", "Playlist"] {
+        playerctl(&["loop", status]).unwrap();
+        assert_eq!(playerctl(&["loop"]).as_deref(), Some(status));
+    }
+    // The engine's repeat all: the last track has a next, and it is the first.
+    wait_until(WAIT, || {
+        watch.changed("CanGoNext").last() == Some(&serde_json::Value::from(true))
+    });
+    playerctl(&["next"]).unwrap();
+    wait_until(WAIT, || heard_path().as_deref() == a.to_str());
+    playerctl(&["loop", "None"]).unwrap();
+    assert_eq!(playerctl(&["loop"]).as_deref(), Some("None"));
+    playerctl(&["shuffle", "On"]).unwrap();
+    assert_eq!(playerctl(&["shuffle"]).as_deref(), Some("On"));
+    playerctl(&["shuffle", "Off"]).unwrap();
+    assert_eq!(playerctl(&["shuffle"]).as_deref(), Some("Off"));
+    // Every change was announced, once, in order.
+    wait_until(WAIT, || watch.changed("Shuffle").len() == 2);
+    assert_eq!(
+        watch.changed("LoopStatus"),
+        ["Track", "Playlist", "None"].map(serde_json::Value::from)
+    );
+    assert_eq!(
+        watch.changed("Shuffle"),
+        [true, false].map(serde_json::Value::from)
+    );
+    reel.quit();
+}

@@ -245,8 +245,8 @@ impl Callback {
         written
     }
 
-    /// Phase 2 (Playing). Fill `out` from the ring, then account for what it held. Returns
-    /// the frames written.
+    /// Phase 2 (Playing). Fill `out` from the ring (skipping a cut the decoder asked for:
+    /// [`Link::cut`]), then account for what it held. Returns the frames written.
     fn play<T>(&mut self, out: &mut [T], now_ns: u64) -> usize
     where
         T: SizedSample + FromSample<f32>,
@@ -255,8 +255,21 @@ impl Callback {
         let frames = out.len() / ch;
         let start_index = self.link.consumed();
         let mut got = 0usize;
+        // Frames of a cut skipped this period (they count as consumed, not as played).
+        let mut skipped = 0u64;
         while got < frames {
-            let want = ((frames - got) * ch).min(SCRATCH_SAMPLES / ch * ch);
+            let mut want = ((frames - got) * ch).min(SCRATCH_SAMPLES / ch * ch);
+            if let Some((from, to)) = self.link.cut() {
+                let at = start_index + got as u64 + skipped;
+                if at >= from {
+                    let n = (to.saturating_sub(at) as usize).min(self.cons.occupied_len() / ch);
+                    self.cons.skip(n * ch);
+                    skipped += n as u64;
+                    self.link.finish_cut(from);
+                    continue;
+                }
+                want = want.min((from - at) as usize * ch);
+            }
             let n_frames = self.cons.pop_slice(&mut self.scratch[..want]) / ch;
             if n_frames == 0 {
                 break;
@@ -264,7 +277,7 @@ impl Callback {
             self.render(&mut out[got * ch..], n_frames);
             got += n_frames;
         }
-        let consumed = start_index + got as u64;
+        let consumed = start_index + got as u64 + skipped;
         self.link.publish_consumed(consumed);
         self.account(start_index, consumed, frames - got, now_ns);
         got

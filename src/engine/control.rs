@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::queue::{EntryId, Repeat};
 use super::replaygain::GainSettings;
 use super::shared::{Episode, Feed, Link};
 use super::source::SourceInfo;
@@ -39,6 +40,22 @@ pub enum Command {
     /// ReplayGain mode and pre-amp. They apply from the next track opened (send before
     /// `Load` for the first): a gain never jumps in the middle of a track.
     ReplayGain(GainSettings),
+    /// Take entry `id` out of the queue. What plays goes on untouched, unless it is that
+    /// entry: then the next one plays.
+    Remove(EntryId),
+    /// Move entry `id` to index `to` of the queue (clamped to its end).
+    Move {
+        id: EntryId,
+        to: usize,
+    },
+    /// Make entry `id` the next to play after the one heard now.
+    PlayNext(EntryId),
+    /// Stop and empty the queue.
+    Clear,
+    /// Play the queue in a random order, every entry once before any repeats (on), or in
+    /// its own order (off).
+    Shuffle(bool),
+    Repeat(Repeat),
 }
 
 impl Command {
@@ -108,6 +125,9 @@ pub enum Event {
     },
     /// An underrun episode ended: the listener heard a gap (its cause says why).
     Underrun(Episode),
+    /// The queue or its modes changed (an edit, shuffle, repeat): [`super::Engine::queue`]
+    /// and the heard probe's modes already show the change.
+    QueueChanged,
 }
 
 /// Internal: a freshly built output stream handed from the supervisor to the decoder.

@@ -8,6 +8,13 @@
 //! Flushes (seek, pause, stop, next) are asynchronous: the decoder asks through
 //! `Link::request_flush` and pushes nothing more until the callback has acknowledged it, so
 //! no new audio can be thrown away with the old (the protocol: `shared.rs`).
+//!
+//! The queue (engine/queue.rs) is this thread's: edits, shuffle and repeat are commands
+//! handled here. An edit that keeps the track heard touches nothing already in the ring
+//! unless it changes which track follows after that one's start was decoded; then only those
+//! frames are cut (`Link::request_cut`) and the new next track pushed behind them, so the
+//! join stays gapless. The indices kept for queue entries (the pipeline's, the segments',
+//! where to resume) follow their entries through every edit (`remap`).
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,6 +28,7 @@ use super::bitperfect::SampleHash;
 use super::control::{Command, DecoderMsg, Event, OutputSlot};
 use super::opener::{OpenerSlot, ScanKnown, WaitTag};
 use super::pipeline::{OutputFormat, Pipeline};
+use super::queue::{EntryId, PlayQueue, Step};
 use super::replaygain::{self, GainMode, GainSettings};
 use super::shared::{Activity, Mode, Shared};
 use super::status::{PlayState, Segment, Status, TrackRecord};
@@ -66,7 +74,7 @@ pub(crate) struct Decoder {
     events: Sender<Event>,
     shared: Arc<Shared>,
     status: Arc<Mutex<Status>>,
-    queue: Vec<PathBuf>,
+    queue: PlayQueue,
     out: Option<Out>,
     next_link_id: u64,
     pipeline: Option<(usize, Pipeline)>,
@@ -104,7 +112,7 @@ impl Decoder {
             events,
             shared,
             status,
-            queue: Vec::new(),
+            queue: PlayQueue::default(),
             out: None,
             next_link_id: 1,
             pipeline: None,
@@ -196,26 +204,52 @@ impl Decoder {
     }
 
     fn command(&mut self, cmd: Command, at: Instant) {
+        let edits = matches!(
+            cmd,
+            Command::Load(_)
+                | Command::Queue(_)
+                | Command::Remove(_)
+                | Command::Move { .. }
+                | Command::PlayNext(_)
+                | Command::Clear
+                | Command::Shuffle(_)
+                | Command::Repeat(_)
+        );
+        self.run_command(cmd, at);
+        if edits {
+            self.emit(Event::QueueChanged);
+        }
+    }
+
+    fn run_command(&mut self, cmd: Command, at: Instant) {
         match cmd {
             Command::Load(paths) => {
-                self.queue = paths;
+                self.queue.clear();
+                self.queue.add(paths);
                 self.reset_records();
-                self.start(0, 0, at);
+                let first = self.queue.first().and_then(|id| self.queue.index_of(id));
+                self.start(first.unwrap_or(0), 0, at);
+                self.publish_queue();
             }
-            Command::Queue(paths) => {
-                let first_new = self.queue.len();
-                self.queue.extend(paths);
+            Command::Queue(paths) => self.edit(at, |q, _| {
+                q.add(paths);
+            }),
+            Command::Remove(id) => self.remove(id, at),
+            Command::Move { id, to } => self.edit(at, |q, _| {
+                q.move_to(id, to);
+            }),
+            Command::PlayNext(id) => self.edit(at, |q, current| {
+                q.play_next(id, current);
+            }),
+            Command::Clear => {
+                self.stop();
+                self.queue.clear();
+                self.resume_at = None;
                 self.reset_records();
-                let drained = self.status().drained;
-                if self.state == PlayState::Playing && drained && self.pipeline.is_none() {
-                    // The ring still plays the end of the queue: carry on gaplessly.
-                    if let Some(out) = &self.out {
-                        out.slot.link.reopen_queue();
-                    }
-                    self.status().drained = false;
-                    self.open_track(first_new, 0, None);
-                }
+                self.publish_queue();
             }
+            Command::Shuffle(on) => self.edit(at, |q, current| q.set_shuffle(on, current)),
+            Command::Repeat(r) => self.edit(at, |q, _| q.set_repeat(r)),
             Command::PlayIndex(i) => {
                 if i < self.queue.len() {
                     self.start(i, 0, at);
@@ -240,22 +274,25 @@ impl Decoder {
                 }
             }
             Command::Next => {
-                let cur = self.current_track();
-                if let Some(cur) = cur
-                    && cur + 1 < self.queue.len()
+                if let Some(next) = self
+                    .current_track()
+                    .and_then(|cur| self.next_index(cur, Step::Skip))
                 {
-                    self.start(cur + 1, 0, at);
+                    self.start(next, 0, at);
                 }
             }
             Command::Previous => {
                 if let Some((track, frame)) = self.heard() {
                     let heard = Duration::from_secs_f64(frame as f64 / self.out_rate() as f64);
-                    let target = if heard > PREVIOUS_RESTARTS_AFTER || track == 0 {
-                        track
+                    let back = if heard > PREVIOUS_RESTARTS_AFTER {
+                        None
                     } else {
-                        track - 1
+                        self.queue
+                            .id(track)
+                            .and_then(|id| self.queue.previous(id))
+                            .and_then(|id| self.queue.index_of(id))
                     };
-                    self.start(target, 0, at);
+                    self.start(back.unwrap_or(track), 0, at);
                 }
             }
             Command::Volume(v) => self.shared.set_volume(v),
@@ -263,21 +300,39 @@ impl Decoder {
         }
     }
 
+    /// The per-entry records follow the queue (by entry id): kept for the entries that stay,
+    /// new ones for the entries added.
     fn reset_records(&mut self) {
-        let mut st = self.status();
-        let old = std::mem::take(&mut st.tracks);
-        st.tracks = self
-            .queue
+        let queue = &self.queue;
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut old: HashMap<EntryId, TrackRecord> = std::mem::take(&mut st.tracks)
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        st.tracks = queue
+            .entries()
             .iter()
-            .enumerate()
-            .map(|(i, p)| match old.get(i) {
-                Some(r) if r.path == *p => r.clone(),
-                _ => TrackRecord {
-                    path: p.clone(),
+            .map(|e| match old.remove(&e.id) {
+                Some(r) => r,
+                None => TrackRecord {
+                    id: e.id,
+                    path: e.path.clone(),
                     ..TrackRecord::default()
                 },
             })
             .collect();
+    }
+
+    /// Publish the queue (entries, order, modes) for the front ends, once an edit is done.
+    fn publish_queue(&self) {
+        self.status().queue = self.queue.clone();
+    }
+
+    /// The queue entry that follows entry `track` (`Step` says why it moves on).
+    fn next_index(&mut self, track: usize, step: Step) -> Option<usize> {
+        let id = self.queue.id(track)?;
+        let next = self.queue.next(id, step)?;
+        self.queue.index_of(next)
     }
 
     fn out_rate(&self) -> u32 {
@@ -380,7 +435,8 @@ impl Decoder {
                 self.start(track, frame, at);
             }
             PlayState::Stopped => {
-                let track = self.resume_at.map_or(0, |(t, _)| t);
+                let first = self.queue.first().and_then(|id| self.queue.index_of(id));
+                let track = self.resume_at.map(|(t, _)| t).or(first).unwrap_or(0);
                 self.start(track, 0, at);
             }
         }
@@ -529,9 +585,14 @@ impl Decoder {
     }
 
     /// Open queue entry `track` (skipping files that fail) and position it at `frame`.
-    fn open_track(&mut self, mut track: usize, frame: u64, request: Option<Instant>) {
+    fn open_track(&mut self, track: usize, frame: u64, request: Option<Instant>) {
         self.request = request.or(self.request);
-        while track < self.queue.len() {
+        // Each entry is tried once at most: with repeat all, a queue of files that all fail
+        // would otherwise go round for ever.
+        let mut tries = self.queue.len();
+        let mut next = Some(track);
+        while let Some(track) = next.filter(|&t| t < self.queue.len() && tries > 0) {
+            tries -= 1;
             let Some(out) = &self.out else {
                 // No device yet: remember where to start when one arrives.
                 self.resume_at = Some((track, frame));
@@ -542,7 +603,11 @@ impl Decoder {
                 channels: out.slot.link.channels(),
             };
             out.slot.link.set_activity(Activity::Opening);
-            let path = self.queue[track].clone();
+            let path = self.queue.path(track).cloned().unwrap_or_default();
+            if let Some(id) = self.queue.id(track) {
+                self.queue.arrive(id);
+                self.publish_queue();
+            }
             let t0 = Instant::now();
             let (opener, wait) = (self.opener.get(), WaitTag::on(out.slot.link.clone()));
             let opened = catch_unwind(AssertUnwindSafe(|| {
@@ -595,9 +660,189 @@ impl Decoder {
                     self.record_error(track, FileError::new(&path, FileErrorKind::DecoderPanic))
                 }
             }
-            track += 1;
+            next = self.next_index(track, Step::Skip);
         }
         self.queue_end();
+    }
+
+    /// Open what follows entry `track` (`step` says why it moves on), or end the queue.
+    fn open_after(&mut self, track: usize, step: Step) {
+        match self.next_index(track, step) {
+            Some(next) => self.open_track(next, 0, None),
+            None => self.queue_end(),
+        }
+    }
+
+    // ---- queue edits ----
+
+    /// Apply an edit `f` (given the entry heard now) that keeps the entry heard now: what
+    /// plays goes on untouched, and the gapless look-ahead follows the new order.
+    fn edit(&mut self, at: Instant, f: impl FnOnce(&mut PlayQueue, Option<EntryId>)) {
+        let old_ids = self.queue.ids();
+        let current = self.current_track().and_then(|t| self.queue.id(t));
+        let ahead = self
+            .ring_ahead()
+            .map(|(start, track)| (start, self.queue.id(track)));
+        f(&mut self.queue, current);
+        self.remap(&old_ids);
+        self.reset_records();
+        self.follow_edit(current, ahead, at);
+        self.publish_queue();
+    }
+
+    /// Take entry `id` out. When it is the one heard, the next one plays (or, paused, waits
+    /// at its start).
+    fn remove(&mut self, id: EntryId, at: Instant) {
+        let current = self.current_track().and_then(|t| self.queue.id(t));
+        if current != Some(id) {
+            return self.edit(at, |q, _| {
+                q.remove(id);
+            });
+        }
+        let next = self.queue.next(id, Step::Skip).filter(|&n| n != id);
+        let old_ids = self.queue.ids();
+        self.queue.remove(id);
+        self.remap(&old_ids);
+        self.reset_records();
+        let next = next.and_then(|n| self.queue.index_of(n));
+        match (self.state, next) {
+            (PlayState::Playing, Some(n)) => self.start(n, 0, at),
+            (_, None) => {
+                self.stop();
+                self.resume_at = None;
+            }
+            (PlayState::Paused, Some(n)) => {
+                self.pipeline = None;
+                self.resume_at = Some((n, 0));
+                self.status().paused_at = self.resume_at;
+            }
+            (PlayState::Stopped, Some(n)) => self.resume_at = Some((n, 0)),
+        }
+        self.publish_queue();
+    }
+
+    /// The first track pushed after the one the device is taking now (gapless look-ahead):
+    /// where it starts in the ring and its queue entry. Starts and seeks are not look-ahead.
+    fn ring_ahead(&self) -> Option<(u64, usize)> {
+        let out = self.out.as_ref()?;
+        if self.state != PlayState::Playing {
+            return None;
+        }
+        let consumed = out.slot.link.consumed();
+        self.status()
+            .segments
+            .iter()
+            .find(|s| s.link_id == out.id && s.start_index > consumed && s.requested_at.is_none())
+            .map(|s| (s.start_index, s.track))
+    }
+
+    /// After an edit: the indices kept for entries (the pipeline's, the segments', where to
+    /// resume) move with their entries; those of removed entries are dropped.
+    fn remap(&mut self, old: &[EntryId]) {
+        let queue = &self.queue;
+        let map = |p: usize| old.get(p).and_then(|id| queue.index_of(*id));
+        let pipeline_gone = match &mut self.pipeline {
+            Some((t, _)) => match map(*t) {
+                Some(n) => {
+                    *t = n;
+                    false
+                }
+                None => true,
+            },
+            None => false,
+        };
+        if pipeline_gone {
+            self.pipeline = None;
+            self.pending.clear();
+            self.pending_off = 0;
+        }
+        self.resume_at = self.resume_at.and_then(|(t, f)| Some((map(t)?, f)));
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        st.segments.retain_mut(|s| match map(s.track) {
+            Some(n) => {
+                s.track = n;
+                true
+            }
+            None => false,
+        });
+        st.paused_at = st.paused_at.and_then(|(t, f)| Some((map(t)?, f)));
+        st.held_at = st.held_at.and_then(|(t, ms)| Some((map(t)?, ms)));
+        st.decoding = st.decoding.and_then(map);
+    }
+
+    /// After an edit that kept entry `current` playing: if the track already pushed after it
+    /// (`ahead`: where it starts in the ring, and its entry) is no longer the one that
+    /// follows, cut it out of the ring and push the one that does; if the end of the queue
+    /// was pushed and something follows now, push it.
+    fn follow_edit(
+        &mut self,
+        current: Option<EntryId>,
+        ahead: Option<(u64, Option<EntryId>)>,
+        at: Instant,
+    ) {
+        if self.state != PlayState::Playing || self.out.is_none() {
+            return;
+        }
+        let Some(current) = current.filter(|&c| self.queue.index_of(c).is_some()) else {
+            return;
+        };
+        let wanted = self.queue.next(current, Step::Ended);
+        if let Some((start, was)) = ahead
+            && !(was.is_some() && was == wanted)
+        {
+            return self.cut_ahead(start, wanted, at);
+        }
+        // The end of the queue was pushed: if something follows the last track pushed now
+        // (files queued, repeat all), the ring still plays: carry on gaplessly.
+        let Some(link_id) = self.out.as_ref().map(|o| o.id) else {
+            return;
+        };
+        let last = {
+            let st = self.status();
+            let last = st.segments.iter().rev().find(|s| s.link_id == link_id);
+            last.filter(|_| st.drained).map(|s| s.track)
+        };
+        if self.pipeline.is_none()
+            && let Some(w) = last.and_then(|t| self.next_index(t, Step::Ended))
+        {
+            if let Some(out) = &self.out {
+                out.slot.link.reopen_queue();
+            }
+            self.status().drained = false;
+            self.open_track(w, 0, None);
+        }
+    }
+
+    /// Replace what was pushed from ring index `start` on (the old next track) with entry
+    /// `wanted` (or the end of the queue), without touching the audio before it.
+    fn cut_ahead(&mut self, start: u64, wanted: Option<EntryId>, at: Instant) {
+        let wanted = wanted.and_then(|w| self.queue.index_of(w));
+        let Some(out) = &self.out else { return };
+        let (link, link_id) = (out.slot.link.clone(), out.id);
+        let cut = link.request_cut(start, link.pushed());
+        if !cut || link.consumed() > start {
+            // A cut still outstanding, or the device took the old next track's first frames
+            // meanwhile: too late to cut cleanly, so jump (a flush) instead.
+            match wanted {
+                Some(w) => self.start(w, 0, at),
+                None => self.stop(),
+            }
+            return;
+        }
+        self.pending.clear();
+        self.pending_off = 0;
+        self.pipeline = None;
+        {
+            let mut st = self.status();
+            st.segments
+                .retain(|s| !(s.link_id == link_id && s.start_index >= start));
+            st.drained = false;
+        }
+        link.reopen_queue();
+        match wanted {
+            Some(w) => self.open_track(w, 0, None),
+            None => self.queue_end(),
+        }
     }
 
     /// Choose and set the ReplayGain of queue entry `track`, just opened. Each track's
@@ -635,7 +880,7 @@ impl Decoder {
     /// The album of queue entry `i`, read from its tags once (on this thread, at the open of
     /// its neighbour: a metadata probe, a few ms).
     fn album_key(&mut self, i: usize) -> Option<String> {
-        let path = self.queue.get(i)?.clone();
+        let path = self.queue.path(i)?.clone();
         self.album_keys
             .entry(path)
             .or_insert_with_key(|path| {
@@ -691,9 +936,9 @@ impl Decoder {
 
     fn track_failed(&mut self, track: usize, kind: FileErrorKind) {
         self.pipeline = None;
-        let path = self.queue.get(track).cloned().unwrap_or_default();
+        let path = self.queue.path(track).cloned().unwrap_or_default();
         self.record_error(track, FileError::new(&path, kind));
-        self.open_track(track + 1, 0, None);
+        self.open_after(track, Step::Skip);
     }
 
     /// Everything queued has been pushed: mark where the ring ends.
@@ -764,7 +1009,7 @@ impl Decoder {
                 if let Some((_, mut p)) = self.pipeline.take() {
                     self.track_played_out(track, &mut p);
                 }
-                self.open_track(track + 1, 0, None);
+                self.open_after(track, Step::Ended);
             }
             Ok(Err(kind)) => self.track_failed(track, kind),
             Err(_) => self.track_failed(track, FileErrorKind::DecoderPanic),

@@ -15,6 +15,19 @@ pub struct MeterSnapshot {
     pub state: PlayState,
     /// Queue entry heard now.
     pub track: Option<usize>,
+    /// The queue's modes, and whether Next and Previous go anywhere from the entry heard
+    /// (`engine::Modes`). Not in the metrics log.
+    #[serde(skip)]
+    pub shuffle: bool,
+    #[serde(skip)]
+    pub repeat: super::queue::Repeat,
+    #[serde(skip)]
+    pub can_go_next: bool,
+    #[serde(skip)]
+    pub can_go_previous: bool,
+    /// The id of the entry heard ([`super::queue::EntryId`]), with `track`.
+    #[serde(skip)]
+    pub entry_id: Option<super::queue::EntryId>,
     pub track_path: Option<String>,
     /// Frames waiting in the ring, and that as time at the device rate.
     pub ring_fill_frames: u64,

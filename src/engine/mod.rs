@@ -31,6 +31,7 @@ pub mod opener;
 pub mod opus;
 pub mod output;
 pub mod pipeline;
+pub mod queue;
 pub mod replaygain;
 pub mod resample;
 pub mod shared;
@@ -48,6 +49,7 @@ pub use control::{Command, Event};
 pub use meters::MeterSnapshot;
 pub use opener::{ScanKnown, TrackOpener, WaitTag};
 pub use output::OutputRequest;
+pub use queue::{EntryId, PlayQueue, Repeat};
 pub use replaygain::{GainMode, GainSettings, GainSource};
 pub use shared::Episode;
 pub use status::{PlayState, TrackRecord};
@@ -356,7 +358,34 @@ impl Engine {
         }
         snap.output_latency_ms =
             snap.ring_fill_ms + snap.device_latency_ms + snap.resampler_delay_ms;
+        let modes = Modes::of(&st, snap.track);
+        snap.shuffle = modes.shuffle;
+        snap.repeat = modes.repeat;
+        snap.can_go_next = modes.can_go_next;
+        snap.can_go_previous = modes.can_go_previous;
+        snap.entry_id = snap.track.and_then(|t| st.queue.id(t));
         snap
+    }
+
+    /// The queue as the engine has it now: its entries with their ids (what
+    /// [`Command::Remove`], [`Command::Move`] and [`Command::PlayNext`] name), the shuffle
+    /// order and the repeat mode. A copy; cheap enough for an edit, not for every frame
+    /// (see [`Engine::entry_ids`]).
+    pub fn queue(&self) -> PlayQueue {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .queue
+            .clone()
+    }
+
+    /// The ids of the queue's entries, in order (one short lock, no paths copied).
+    pub fn entry_ids(&self) -> Vec<EntryId> {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .queue
+            .ids()
     }
 
     /// A handle that reads what the listener hears now from any non-real-time thread (MPRIS
@@ -443,6 +472,31 @@ pub struct Heard {
     pub position_ms: f64,
     /// That track's length, once it is open and its container says.
     pub duration: Option<std::time::Duration>,
+    /// The queue's modes, and where Next and Previous can go from the track heard.
+    pub modes: Modes,
+}
+
+/// The queue's play modes, and whether Next and Previous have somewhere to go from the entry
+/// heard (with repeat all there always is a next; under shuffle, Previous walks the history).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Modes {
+    pub shuffle: bool,
+    pub repeat: Repeat,
+    pub can_go_next: bool,
+    pub can_go_previous: bool,
+}
+
+impl Modes {
+    fn of(st: &Status, heard: Option<usize>) -> Modes {
+        let q = &st.queue;
+        let id = heard.and_then(|t| q.id(t));
+        Modes {
+            shuffle: q.shuffle(),
+            repeat: q.repeat(),
+            can_go_next: q.can_go_next(id),
+            can_go_previous: q.can_go_previous(id),
+        }
+    }
 }
 
 impl HeardProbe {
@@ -472,6 +526,7 @@ impl HeardProbe {
                 }
             }
         }
+        heard.modes = Modes::of(&st, heard.track);
         heard.duration = heard
             .track
             .and_then(|t| st.tracks.get(t)?.info.as_ref()?.duration_secs())

@@ -38,6 +38,12 @@
 //!    ([`Link::first_audio`]).
 //! 5. **Activity.** What the decoder is doing ([`Link::set_activity`]) tags the cause of an
 //!    underrun episode that begins meanwhile.
+//! 6. **Cut.** A queue edit changed which track follows the one playing, after the decoder
+//!    had already pushed the start of the old next one (gapless look-ahead). The decoder asks
+//!    [`Link::request_cut`] to skip exactly those frames and pushes the new next track's audio
+//!    behind them at once; the callback plays up to the cut, skips it
+//!    ([`Link::cut`], [`Link::finish_cut`]) and plays on: no flush, no gap. Skipped frames
+//!    count as consumed, as flushed ones do.
 //!
 //! # Memory ordering (the rules, in one place)
 //! - **Ring indices.** Only the decoder writes `pushed` (in [`Feed::push`], after the samples
@@ -51,6 +57,9 @@
 //!   moves it with a compare-exchange from the value it read (`AcqRel`): Priming → Playing,
 //!   Priming → Idle, Playing → Idle. So a decoder's store is never overwritten by a stale
 //!   callback transition.
+//! - **Cut.** The decoder stores `cut_to`, then `cut_from` (`Release`); the callback loads
+//!   `cut_from` (`Acquire`) first, so it sees the `cut_to` that goes with it. Only the
+//!   callback clears it (compare-exchange), or a flush request, which drops the ring anyway.
 //! - **End mark.** Stored (`Release`) after the frames up to it were pushed, loaded (`Acquire`)
 //!   after `pushed`: whoever sees the mark sees the frames before it.
 //! - **First audio.** The decoder clears the stamp (`Relaxed`) and then stores the watched
@@ -191,6 +200,10 @@ pub struct Link {
     flush_at_index: AtomicU64,
     /// The queue ends at this index: running dry there is the end, not an underrun.
     end_index: AtomicU64,
+    /// A cut the decoder asked for (step 6 of the protocol): ring indices `cut_from..cut_to`
+    /// are skipped, not played. `cut_from` is `u64::MAX` when there is none.
+    cut_from: AtomicU64,
+    cut_to: AtomicU64,
     pushed: AtomicU64,
     consumed: AtomicU64,
     /// Frames needed in the ring before Priming turns into Playing.
@@ -273,6 +286,8 @@ impl Link {
             flush_done: AtomicU64::new(0),
             flush_at_index: AtomicU64::new(0),
             end_index: AtomicU64::new(u64::MAX),
+            cut_from: AtomicU64::new(u64::MAX),
+            cut_to: AtomicU64::new(u64::MAX),
             pushed: AtomicU64::new(0),
             consumed: AtomicU64::new(0),
             prime_frames: AtomicU64::new(0),
@@ -396,6 +411,8 @@ impl Link {
     /// empty ring would take the queue for played out and go Idle for good.
     pub fn request_flush(&self, then: Mode) -> FlushTicket {
         self.end_index.store(u64::MAX, Ordering::Release);
+        // The flush drops the whole ring, a cut in it with the rest.
+        self.cut_from.store(u64::MAX, Ordering::Release);
         self.mode.store(then as u8, Ordering::Release);
         // Only the decoder writes the request, so load + store cannot lose a bump.
         let ticket = self.flush_request.load(Ordering::Relaxed) + 1;
@@ -418,6 +435,24 @@ impl Link {
     /// Valid once [`Link::flush_acknowledged`] said so.
     pub fn flushed_at(&self) -> u64 {
         self.flush_at_index.load(Ordering::Acquire)
+    }
+
+    /// Decoder: skip ring indices `from..to` (already pushed, not yet consumed: the start of a
+    /// next track the queue no longer plays next), and play on from `to`. False when a cut
+    /// is still outstanding (one at a time).
+    pub fn request_cut(&self, from: u64, to: u64) -> bool {
+        if self.cut_pending() {
+            return false;
+        }
+        self.cut_to.store(to, Ordering::Relaxed);
+        self.cut_from.store(from, Ordering::Release);
+        self.nudge_gate();
+        true
+    }
+
+    /// Decoder (or reader): a cut was asked for and the callback has not reached it yet.
+    pub fn cut_pending(&self) -> bool {
+        self.cut_from.load(Ordering::Acquire) != u64::MAX
     }
 
     /// Decoder: more audio follows what was marked as the end (queued gaplessly).
@@ -572,6 +607,19 @@ impl Link {
             return Mode::Playing;
         }
         mode
+    }
+
+    /// Callback: the cut asked for, if any: the ring indices `from..to` to skip.
+    pub(crate) fn cut(&self) -> Option<(u64, u64)> {
+        let from = self.cut_from.load(Ordering::Acquire);
+        (from != u64::MAX).then(|| (from, self.cut_to.load(Ordering::Relaxed)))
+    }
+
+    /// Callback: the cut that began at `from` is done (a newer request is left alone).
+    pub(crate) fn finish_cut(&self, from: u64) {
+        let _ = self
+            .cut_from
+            .compare_exchange(from, u64::MAX, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Callback: frames up to (not including) `index` have been taken from the ring.

@@ -29,6 +29,8 @@ pub struct Segment {
 /// Per queue entry: the file, what it turned out to be, and how it went.
 #[derive(Debug, Clone, Default)]
 pub struct TrackRecord {
+    /// The queue entry's id ([`super::queue::EntryId`]).
+    pub id: super::queue::EntryId,
     pub path: PathBuf,
     /// What went wrong although it played (see [`crate::error::FileWarning`]), without the
     /// file name.
@@ -59,6 +61,8 @@ pub enum PlayState {
 #[derive(Debug)]
 pub struct Status {
     pub tracks: Vec<TrackRecord>,
+    /// The queue as the decoder last changed it: entries, shuffle order, modes.
+    pub queue: super::queue::PlayQueue,
     pub segments: Vec<Segment>,
     pub state: PlayState,
     /// Queue entry being decoded.
@@ -85,6 +89,7 @@ impl Default for Status {
     fn default() -> Self {
         Status {
             tracks: Vec::new(),
+            queue: Default::default(),
             segments: Vec::new(),
             state: PlayState::Stopped,
             decoding: None,
@@ -121,6 +126,14 @@ impl Status {
             .find(|s| s.link_id == link_id && s.start_index > index && s.requested_at.is_some())
             .map(|s| (s.track, s.track_frame))
             .or_else(|| self.locate(link_id, index))
+    }
+
+    /// The segment that holds ring index `index` on link `link_id`.
+    pub fn segment_at(&self, link_id: u64, index: u64) -> Option<&Segment> {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.link_id == link_id && s.start_index <= index)
     }
 
     /// Where the first segment after `index` starts (the next track's audio already in the ring).

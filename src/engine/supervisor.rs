@@ -403,12 +403,48 @@ struct Watch {
     /// While the stream is being replaced during playback: when the listener stopped hearing
     /// the old one (engine clock).
     device_change_from_ns: Option<u64>,
-    heard_track: Option<usize>,
+    heard_track: Option<HeardTrack>,
     last_position: Option<Instant>,
     finished_sent: bool,
     /// When the ring ran out at the end of the queue: the device still holds its last
     /// buffer, which is heard during the next device-latency.
     drained_at: Option<Instant>,
+}
+
+/// The queue entry heard, by id (queue edits move indices), and the ring segment it was
+/// first heard in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeardTrack {
+    id: crate::engine::EntryId,
+    segment: u64,
+    /// That segment plays the track from its start, run into gaplessly (not a seek or a
+    /// start someone asked for): with repeat one, the same entry heard again.
+    replay: bool,
+}
+
+impl HeardTrack {
+    fn of(st: &Status, link_id: u64, idx: u64, track: usize) -> HeardTrack {
+        let seg = st.segment_at(link_id, idx);
+        HeardTrack {
+            id: st.tracks.get(track).map_or(0, |t| t.id),
+            segment: seg.map_or(0, |s| s.start_index),
+            replay: seg.is_some_and(|s| s.requested_at.is_none() && s.track_frame == 0),
+        }
+    }
+
+    /// Whether hearing this (after `before`) is a new track start: another entry, or the
+    /// same one played again from its start (repeat one).
+    fn starts_after(&self, before: Option<HeardTrack>) -> bool {
+        match before {
+            None => true,
+            Some(b) => b.id != self.id || (self.replay && b.segment != self.segment),
+        }
+    }
+
+    /// Where the entry is in the queue now (`None`: removed).
+    fn index(&self, st: &Status) -> Option<usize> {
+        st.tracks.iter().position(|t| t.id == self.id)
+    }
 }
 
 impl Watch {
@@ -476,14 +512,15 @@ impl Watch {
                     // (a queue loaded again while the device reopens), and a start without
                     // its info would never be announced.
                     let info = st.tracks.get(track).and_then(|t| t.info.clone());
-                    if self.heard_track != Some(track)
+                    let now = HeardTrack::of(&st, link_id, idx, track);
+                    if now.starts_after(self.heard_track)
                         && let Some(info) = info
                     {
-                        if let Some(prev) = self.heard_track {
+                        if let Some(prev) = self.heard_track.and_then(|h| h.index(&st)) {
                             events.push(Event::TrackEnded { index: prev });
                         }
                         events.push(Event::TrackStarted { index: track, info });
-                        self.heard_track = Some(track);
+                        self.heard_track = Some(now);
                         self.finished_sent = false;
                     }
                     if self
@@ -527,7 +564,7 @@ impl Watch {
             {
                 self.finished_sent = true;
                 finished = true;
-                if let Some(prev) = self.heard_track.take() {
+                if let Some(prev) = self.heard_track.take().and_then(|h| h.index(&st)) {
                     events.push(Event::TrackEnded { index: prev });
                 }
                 events.push(Event::QueueFinished);

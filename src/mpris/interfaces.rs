@@ -16,7 +16,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 
 use super::{PlayerState, Request};
-use crate::engine::{HeardProbe, PlayState};
+use crate::engine::{HeardProbe, PlayState, Repeat};
 
 /// The track id MPRIS reserves for "no track".
 pub const NO_TRACK: &str = "/org/mpris/MediaPlayer2/TrackList/NoTrack";
@@ -128,8 +128,7 @@ impl Root {
     }
 }
 
-/// `org.mpris.MediaPlayer2.Player`. No LoopStatus and Shuffle: the engine has neither yet
-/// (the spec lets a player leave them out).
+/// `org.mpris.MediaPlayer2.Player`.
 pub(super) struct Player {
     pub link: Link,
 }
@@ -211,6 +210,45 @@ impl Player {
             PlayState::Paused => "Paused",
             PlayState::Stopped => "Stopped",
         }
+    }
+
+    /// None, Track or Playlist: the engine's repeat off, one or all.
+    #[zbus(property)]
+    fn loop_status(&self) -> &'static str {
+        match self.link.get().state.repeat {
+            Repeat::Off => "None",
+            Repeat::One => "Track",
+            Repeat::All => "Playlist",
+        }
+    }
+
+    #[zbus(property)]
+    fn set_loop_status(&mut self, status: &str) -> zbus::fdo::Result<()> {
+        let repeat = match status {
+            "None" => Repeat::Off,
+            "Track" => Repeat::One,
+            "Playlist" => Repeat::All,
+            other => {
+                return Err(zbus::fdo::Error::InvalidArgs(format!(
+                    "{other:?} is not a LoopStatus (None, Track or Playlist)"
+                )));
+            }
+        };
+        // Read back at once; the engine's answer publishes the same.
+        self.link.get().state.repeat = repeat;
+        self.link.ask(Request::Loop(repeat));
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn shuffle(&self) -> bool {
+        self.link.get().state.shuffle
+    }
+
+    #[zbus(property)]
+    fn set_shuffle(&mut self, on: bool) {
+        self.link.get().state.shuffle = on;
+        self.link.ask(Request::Shuffle(on));
     }
 
     #[zbus(property)]

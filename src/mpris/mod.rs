@@ -27,7 +27,7 @@ use zbus::blocking::Connection;
 use zbus::fdo::RequestNameFlags;
 use zbus::zvariant::OwnedObjectPath;
 
-use crate::engine::{Command, Event, HeardProbe, PlayState};
+use crate::engine::{Command, Event, HeardProbe, Modes, PlayState, Repeat};
 use crate::error::MprisError;
 use interfaces::{Link, Meta, Player, Published, Root};
 
@@ -75,6 +75,10 @@ pub enum Request {
     Quit,
     /// `Raise`: show the window (only offered when there is one).
     Raise,
+    /// `Shuffle` set.
+    Shuffle(bool),
+    /// `LoopStatus` set: None, Track, Playlist.
+    Loop(Repeat),
 }
 
 impl Request {
@@ -89,6 +93,8 @@ impl Request {
             Request::Previous => Command::Previous,
             Request::SeekTo(d) => Command::Seek(*d),
             Request::Volume(v) => Command::Volume(*v as f32),
+            Request::Shuffle(on) => Command::Shuffle(*on),
+            Request::Loop(r) => Command::Repeat(*r),
             Request::Quit | Request::Raise => return None,
         })
     }
@@ -119,6 +125,10 @@ pub struct PlayerState {
     pub can_go_previous: bool,
     /// The queue is not empty (also CanPause).
     pub can_play: bool,
+    /// `Shuffle`.
+    pub shuffle: bool,
+    /// `LoopStatus`: off is None, one is Track, all is Playlist.
+    pub repeat: Repeat,
 }
 
 impl Default for PlayerState {
@@ -130,6 +140,8 @@ impl Default for PlayerState {
             can_go_next: false,
             can_go_previous: false,
             can_play: false,
+            shuffle: false,
+            repeat: Repeat::Off,
         }
     }
 }
@@ -288,13 +300,16 @@ impl Service {
         let new_track = old.track != state.track;
         // Tags and cover art are read here, without the lock (a client may be asking).
         let meta = new_track.then(|| self.meta_of(state.track.as_ref()));
-        {
+        // What clients were shown: a property a client set through `Set` holds its new value
+        // there already, and zbus announced it then; it is not announced twice.
+        let shown = {
             let mut p = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            p.state = state.clone();
+            let shown = std::mem::replace(&mut p.state, state.clone());
             if let Some(m) = meta {
                 p.meta = m;
             }
-        }
+            shown
+        };
         let Ok(player) = self
             .conn
             .object_server()
@@ -312,7 +327,7 @@ impl Service {
                 p.metadata_changed(e).await?;
                 p.can_seek_changed(e).await?;
             }
-            if old.volume != state.volume {
+            if old.volume != state.volume && shown.volume != state.volume {
                 p.volume_changed(e).await?;
             }
             if old.can_go_next != state.can_go_next {
@@ -324,6 +339,12 @@ impl Service {
             if old.can_play != state.can_play {
                 p.can_play_changed(e).await?;
                 p.can_pause_changed(e).await?;
+            }
+            if old.shuffle != state.shuffle && shown.shuffle != state.shuffle {
+                p.shuffle_changed(e).await?;
+            }
+            if old.repeat != state.repeat && shown.repeat != state.repeat {
+                p.loop_status_changed(e).await?;
             }
             zbus::Result::Ok(())
         });
@@ -528,6 +549,10 @@ impl Feed {
             }
             _ => {}
         }
+        if matches!(ev, Event::TrackStarted { .. } | Event::QueueChanged) {
+            // Where Next and Previous can go, as the engine has it now.
+            self.set_navigation(mpris.probe.now().modes);
+        }
         if self.state != before {
             mpris.publish(self.state.clone());
         }
@@ -538,6 +563,38 @@ impl Feed {
         if self.state.volume != volume {
             self.state.volume = volume;
             mpris.publish(self.state.clone());
+        }
+    }
+
+    /// The modes `reel play --shuffle --repeat` started with.
+    pub fn with_modes(mut self, shuffle: bool, repeat: Repeat) -> Feed {
+        self.state.shuffle = shuffle;
+        self.state.repeat = repeat;
+        if repeat == Repeat::All {
+            self.state.can_go_next = self.state.can_play;
+        }
+        self
+    }
+
+    /// A client set `Shuffle` or `LoopStatus`. Only clients change the modes of `reel play`,
+    /// so what they asked for is what the engine has (it takes every mode); the engine's
+    /// [`Event::QueueChanged`] that follows updates where Next and Previous can go.
+    pub fn set_mode(&mut self, request: &Request, mpris: &Mpris) {
+        let before = self.state.clone();
+        match request {
+            Request::Shuffle(on) => self.state.shuffle = *on,
+            Request::Loop(r) => self.state.repeat = *r,
+            _ => return,
+        }
+        if self.state != before {
+            mpris.publish(self.state.clone());
+        }
+    }
+
+    fn set_navigation(&mut self, modes: Modes) {
+        if self.state.track.is_some() {
+            self.state.can_go_next = modes.can_go_next;
+            self.state.can_go_previous = modes.can_go_previous;
         }
     }
 

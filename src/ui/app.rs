@@ -24,6 +24,7 @@ use super::metrics::{FrameShare, GuiMetricsLog, MetricsThread};
 use super::mpris::WindowMpris;
 use super::notices::{Notice, NoticeKind, Notices, Topic};
 use super::playlists::{self, Playlists};
+use super::queue_edit;
 use super::settings::{self, Resume, Settings};
 use super::settings_window::{self, SettingsWindow};
 use super::signals::Watcher;
@@ -150,6 +151,8 @@ impl App {
         engine.send(Command::Volume(settings.volume));
         // Before anything is loaded: the first track opens with it.
         engine.send(Command::ReplayGain(settings.replaygain));
+        engine.send(Command::Shuffle(settings.shuffle));
+        engine.send(Command::Repeat(settings.repeat));
 
         // Engine events wake the window: a device lost while nothing repaints still shows.
         let (ev_tx, events) = crossbeam_channel::unbounded();
@@ -420,6 +423,32 @@ impl App {
             A::Volume(v) => self.set_volume(v),
             A::PlayIndex(i) => self.engine.send(Command::PlayIndex(i)),
             A::SaveQueue => self.save_queue(ctx),
+            A::Remove(i) => {
+                if let Some(id) = queue_edit::entry_id(&self.engine, &self.queue, i) {
+                    self.engine.send(Command::Remove(id));
+                    self.queue.remove(i);
+                    let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
+                    self.worker.send(Job::Repin(hashes));
+                }
+            }
+            A::Move { from, to } => {
+                if let Some(id) = queue_edit::entry_id(&self.engine, &self.queue, from) {
+                    self.engine.send(Command::Move { id, to });
+                }
+            }
+            A::PlayNext(i) => {
+                if let Some(id) = queue_edit::entry_id(&self.engine, &self.queue, i) {
+                    self.engine.send(Command::PlayNext(id));
+                }
+            }
+            A::Shuffle(on) => {
+                self.settings.shuffle = on;
+                self.engine.send(Command::Shuffle(on));
+            }
+            A::Repeat(r) => {
+                self.settings.repeat = r;
+                self.engine.send(Command::Repeat(r));
+            }
             A::ClearQueue => {
                 self.engine.send(Command::Stop);
                 self.engine.send(Command::Load(Vec::new()));
@@ -628,6 +657,8 @@ impl App {
                 Event::Seeked { position, .. } => {
                     self.mpris.seeked(position);
                 }
+                // An edit (or shuffle): the list shows the engine's order.
+                Event::QueueChanged => queue_edit::follow(&mut self.queue, &self.engine.queue()),
                 // A first play scanned the track: into the library, against the user's file.
                 Event::Analysed { path, analysis, .. } => {
                     if let Some(q) = self.queue.iter().find(|q| q.object == path) {
@@ -932,6 +963,9 @@ impl eframe::App for App {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.settings.queue = self.queue.iter().map(|q| q.hash.clone()).collect();
+        // As the engine has them: an MPRIS client may have changed them too.
+        self.settings.shuffle = self.snap.shuffle;
+        self.settings.repeat = self.snap.repeat;
         // Where the listener is (playing or paused): the next start stands paused there.
         self.settings.resume = match self.snap.state {
             PlayState::Stopped => None,

@@ -12,6 +12,27 @@ pub const SETTINGS: &str = "Settings";
 pub const METERS: &str = "Meters";
 pub const DISMISS: &str = "Dismiss";
 pub const CLEAR_QUEUE: &str = "Clear queue";
+/// The queue panel's per-entry controls; each is named [`entry_control`]`(ACTION, title)`.
+pub const REMOVE_ENTRY: &str = "Remove";
+pub const PLAY_NEXT: &str = "Play next";
+pub const MOVE_UP: &str = "Move up";
+pub const MOVE_DOWN: &str = "Move down";
+/// The transport's shuffle toggle; the repeat button's name is [`repeat_text`].
+pub const SHUFFLE: &str = "Shuffle";
+
+/// The accessible name of a queue entry's control: `Remove: Title`.
+pub fn entry_control(action: &str, title: &str) -> String {
+    format!("{action}: {title}")
+}
+
+/// The repeat button's words (a click moves to the next mode: off, all, one).
+pub fn repeat_text(r: crate::engine::Repeat) -> &'static str {
+    match r {
+        crate::engine::Repeat::Off => "Repeat off",
+        crate::engine::Repeat::All => "Repeat all",
+        crate::engine::Repeat::One => "Repeat one",
+    }
+}
 pub const SAVE_QUEUE: &str = "Save queue…";
 pub const REMOVE_FROM_CACHE: &str = "Remove from cache";
 pub const REMOVE_FROM_LIBRARY: &str = "Remove from library";

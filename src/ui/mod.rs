@@ -38,6 +38,7 @@ mod metrics;
 mod mpris;
 pub mod notices;
 mod playlists;
+mod queue_edit;
 mod settings;
 mod settings_window;
 pub mod signals;

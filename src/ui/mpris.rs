@@ -99,16 +99,19 @@ impl WindowMpris {
                 let q = &queue[i];
                 TrackRef {
                     index: i,
-                    id: (self.generation << 32) | i as u64,
+                    // The engine's entry id: it stays with the entry through queue edits.
+                    id: snap.entry_id.unwrap_or((self.generation << 32) | i as u64),
                     path: q.object.clone(),
                     url_path: q.source.clone(),
                     length: q.duration_secs.map(Duration::from_secs_f64),
                 }
             }),
             volume: f64::from(volume),
-            can_go_next: current.is_some_and(|i| i + 1 < queue.len()),
-            can_go_previous: current.is_some_and(|i| i > 0),
+            can_go_next: current.is_some() && snap.can_go_next,
+            can_go_previous: current.is_some() && snap.can_go_previous,
             can_play: !queue.is_empty(),
+            shuffle: snap.shuffle,
+            repeat: snap.repeat,
         };
         if let Some(m) = &self.mpris
             && state != self.last

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainSettings};
+use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainSettings, Repeat};
 
 /// The key under which [`Settings`] is stored.
 pub const STORAGE_KEY: &str = "reel.settings";
@@ -53,6 +53,9 @@ pub struct Settings {
     pub sort_ascending: bool,
     /// ReplayGain mode and pre-amp (README, "Fidelity"), as `reel play --replaygain --preamp`.
     pub replaygain: GainSettings,
+    /// The queue's play modes, as `reel play --shuffle --repeat`.
+    pub shuffle: bool,
+    pub repeat: Repeat,
 }
 
 /// A place in the saved queue: its entry (by the cached object's hash, which stays right if
@@ -80,6 +83,8 @@ impl Default for Settings {
             sort: SortKey::Artist,
             sort_ascending: true,
             replaygain: GainSettings::default(),
+            shuffle: false,
+            repeat: Repeat::Off,
         }
     }
 }

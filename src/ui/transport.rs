@@ -13,7 +13,7 @@ use super::format;
 use super::labels;
 use super::worker::QueueItem;
 use crate::engine::analysis::Waveform;
-use crate::engine::{MeterSnapshot, PlayState};
+use crate::engine::{MeterSnapshot, PlayState, Repeat};
 
 /// Height of the seek bar when it shows a waveform (points).
 const WAVEFORM_BAR_HEIGHT: f32 = 30.0;
@@ -29,6 +29,15 @@ pub enum Action {
     Volume(f32),
     PlayIndex(usize),
     ClearQueue,
+    /// Queue entry at this index: take it out, move it to `to`, or play it next.
+    Remove(usize),
+    Move {
+        from: usize,
+        to: usize,
+    },
+    PlayNext(usize),
+    Shuffle(bool),
+    Repeat(Repeat),
     /// "Save queue…": write the queue as an M3U8 playlist.
     SaveQueue,
 }
@@ -146,6 +155,7 @@ impl Transport {
             {
                 out.push(Action::Next);
             }
+            out.extend(modes(ui, s));
 
             // Volume, at the right end.
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -293,7 +303,86 @@ fn waveform_shape(ui: &egui::Ui, rect: egui::Rect, w: &Waveform, heard: f32) -> 
     egui::Shape::Vec(shapes)
 }
 
-/// The queue: every entry in order, the one heard now marked; double-click to play one.
+/// The shuffle toggle and the repeat button (off → all → one → off).
+fn modes(ui: &mut egui::Ui, s: &MeterSnapshot) -> Option<Action> {
+    let mut out = None;
+    if ui
+        .add(egui::Button::selectable(s.shuffle, labels::SHUFFLE))
+        .on_hover_text("Play the queue in a random order, every track once before any repeats")
+        .clicked()
+    {
+        out = Some(Action::Shuffle(!s.shuffle));
+    }
+    if ui
+        .add(egui::Button::selectable(
+            s.repeat != Repeat::Off,
+            labels::repeat_text(s.repeat),
+        ))
+        .on_hover_text("Repeat: off, all (the queue) or one (this track); click for the next")
+        .clicked()
+    {
+        out = Some(Action::Repeat(s.repeat.cycled()));
+    }
+    out
+}
+
+/// One queue entry's controls (right to left: remove, play next, down, up), each named for
+/// screen readers after what it does and the entry's title. Words and "×", not arrow glyphs:
+/// egui's default fonts have no arrows.
+fn entry_controls(ui: &mut egui::Ui, i: usize, len: usize, title: &str) -> Option<Action> {
+    let mut out = None;
+    let control = |ui: &mut egui::Ui, glyph: &str, name: &str, enabled: bool, hover: &str| {
+        let said = labels::entry_control(name, title);
+        let r = ui
+            .add_enabled(enabled, egui::Button::new(glyph).small())
+            .on_hover_text(hover);
+        r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, enabled, &said));
+        r.clicked()
+    };
+    if control(ui, "×", labels::REMOVE_ENTRY, true, "Remove from the queue") {
+        out = Some(Action::Remove(i));
+    }
+    if control(
+        ui,
+        "»",
+        labels::PLAY_NEXT,
+        true,
+        "Play next, after the track heard now",
+    ) {
+        out = Some(Action::PlayNext(i));
+    }
+    if control(ui, "Down", labels::MOVE_DOWN, i + 1 < len, "Move down") {
+        out = Some(Action::Move { from: i, to: i + 1 });
+    }
+    if control(ui, "Up", labels::MOVE_UP, i > 0, "Move up") {
+        out = Some(Action::Move { from: i, to: i - 1 });
+    }
+    out
+}
+
+/// What a queue entry carries while it is dragged: its index.
+struct QueueDrag(usize);
+
+/// Drag and drop within the queue: entry `i` (`r`, its row) is dragged, or something dragged
+/// is over it (a line where it would land) or dropped on it (it moves there).
+fn drag_to_move(ui: &egui::Ui, r: &egui::Response, i: usize) -> Option<Action> {
+    r.dnd_set_drag_payload(QueueDrag(i));
+    let from = r.dnd_hover_payload::<QueueDrag>()?.0;
+    if from != i {
+        let y = if from < i {
+            r.rect.bottom()
+        } else {
+            r.rect.top()
+        };
+        let stroke = egui::Stroke::new(2.0, ui.visuals().selection.stroke.color);
+        ui.painter().hline(r.rect.x_range(), y, stroke);
+    }
+    let from = r.dnd_release_payload::<QueueDrag>()?.0;
+    (from != i).then_some(Action::Move { from, to: i })
+}
+
+/// The queue: every entry in order, the one heard now marked; double-click to play one, drag
+/// one to move it. Each entry has its own controls: move up, move down, play next, remove.
 pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize>) -> Vec<Action> {
     let mut out = Vec::new();
     ui.heading("Queue");
@@ -337,12 +426,23 @@ pub fn queue_panel(ui: &mut egui::Ui, queue: &[QueueItem], current: Option<usize
                     item.title,
                     d
                 );
-                let r = ui
-                    .add(egui::Button::selectable(here, text).truncate())
-                    .on_hover_text(format!("{}\nDouble-click to play", item.source.display()));
-                if r.double_clicked() {
-                    out.push(Action::PlayIndex(i));
-                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    out.extend(entry_controls(ui, i, queue.len(), &item.title));
+                    let r = ui
+                        .add(
+                            egui::Button::selectable(here, text)
+                                .truncate()
+                                .sense(egui::Sense::click_and_drag()),
+                        )
+                        .on_hover_text(format!(
+                            "{}\nDouble-click to play; drag to move",
+                            item.source.display()
+                        ));
+                    if r.double_clicked() {
+                        out.push(Action::PlayIndex(i));
+                    }
+                    out.extend(drag_to_move(ui, &r, i));
+                });
             }
         });
     out
