@@ -100,7 +100,7 @@ impl WindowMpris {
                 TrackRef {
                     index: i,
                     id: (self.generation << 32) | i as u64,
-                    path: q.object.clone(),
+                    path: q.source.clone(),
                     url_path: q.source.clone(),
                     length: q.duration_secs.map(Duration::from_secs_f64),
                 }

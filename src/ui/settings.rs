@@ -7,6 +7,8 @@
 //! `reel cache config`), so the window and the command line never disagree about it; the window
 //! edits it through the cache worker.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainSettings};
@@ -44,10 +46,12 @@ pub struct Settings {
     pub theme: Theme,
     /// 0.0 ..= 1.0.
     pub volume: f32,
-    /// The queue, as cached objects' hashes (restored, not played, at the next start).
-    pub queue: Vec<String>,
+    /// The queue, as the user's files (restored, not played, at the next start, through the
+    /// session: a file whose source is gone plays from its cached copy). Older settings kept
+    /// the cache's hashes under `queue`: that queue is not restored.
+    pub queue_files: Vec<PathBuf>,
     /// Where the listener was in that queue when the window closed: restored paused there.
-    pub resume: Option<Resume>,
+    pub resume_at: Option<Resume>,
     pub show_meters: bool,
     pub sort: SortKey,
     pub sort_ascending: bool,
@@ -55,11 +59,11 @@ pub struct Settings {
     pub replaygain: GainSettings,
 }
 
-/// A place in the saved queue: its entry (by the cached object's hash, which stays right if
-/// another entry could not be restored) and the heard position in it.
+/// A place in the saved queue: its entry (by its file, which stays right if another entry
+/// could not be restored) and the heard position in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
-    pub hash: String,
+    pub file: PathBuf,
     pub position_ms: f64,
 }
 
@@ -74,8 +78,8 @@ impl Default for Settings {
             period_frames: DEFAULT_PERIOD_FRAMES,
             theme: Theme::Dark,
             volume: 0.8,
-            queue: Vec::new(),
-            resume: None,
+            queue_files: Vec::new(),
+            resume_at: None,
             show_meters: true,
             sort: SortKey::Artist,
             sort_ascending: true,
@@ -136,7 +140,7 @@ mod tests {
         assert_eq!(s.ring_ms, 300);
         assert_eq!(s.volume, 0.5);
         assert_eq!(s.period_frames, DEFAULT_PERIOD_FRAMES);
-        assert!(s.queue.is_empty());
+        assert!(s.queue_files.is_empty());
     }
 
     fn ron_from(text: &str) -> Settings {
