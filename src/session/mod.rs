@@ -96,12 +96,17 @@ pub(crate) struct Shared {
     by_path: RwLock<HashMap<PathBuf, usize>>,
     stop: AtomicBool,
     notices: Sender<Notice>,
+    /// Called after each notice sent (a window that sleeps between frames wakes for it).
+    waker: RwLock<Option<Waker>>,
     /// The user's library, when there is one: what its loudness scan knows of each entry
     /// (asked by the opener on the decoder thread; [`Session::use_library`]).
     library: Mutex<LibrarySlot>,
     /// Bumped when the queue is cleared: the prefetcher skips what an older queue asked for.
     generation: AtomicU64,
 }
+
+/// What wakes a front end for a notice.
+type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// The library the opener asks for loudness scans.
 pub(crate) enum LibrarySlot {
@@ -140,12 +145,20 @@ impl Shared {
             }
             Err(e) => {
                 *failed = Some(e.clone());
-                let _ = self.notices.send(Notice::FillEnded {
+                self.notify(Notice::FillEnded {
                     source: idx,
                     end: FillEnd::Failed(e.clone()),
                 });
                 Err(e)
             }
+        }
+    }
+
+    /// Sends `n` to the front end, and wakes it.
+    fn notify(&self, n: Notice) {
+        let _ = self.notices.send(n);
+        if let Some(wake) = &*self.waker.read().unwrap_or_else(|p| p.into_inner()) {
+            wake();
         }
     }
 
@@ -391,6 +404,7 @@ impl Session {
             by_path: RwLock::new(HashMap::new()),
             stop: AtomicBool::new(false),
             notices: tx,
+            waker: RwLock::new(None),
             library: Mutex::new(LibrarySlot::None),
             generation: AtomicU64::new(0),
         });
@@ -571,7 +585,7 @@ impl Session {
                         }
                     };
                     let fatal = matches!(end, FillEnd::Failed(StreamError::Cache(_)));
-                    let _ = shared.notices.send(Notice::FillEnded { source: idx, end });
+                    shared.notify(Notice::FillEnded { source: idx, end });
                     if fatal || shared.stop.load(Ordering::SeqCst) {
                         return;
                     }
@@ -621,6 +635,12 @@ impl Session {
     /// Lets `engine` open this session's entries through their objects and fills.
     pub fn attach(&self, engine: &Engine) {
         engine.set_opener(Some(Arc::new(opener::Opener(self.shared.clone()))));
+    }
+
+    /// Calls `wake` after each [`Notice`] (from the thread that sends it): for a front end
+    /// that polls [`Session::notices`] when it wakes, not in a select.
+    pub fn wake_with(&self, wake: impl Fn() + Send + Sync + 'static) {
+        *self.shared.waker.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(wake));
     }
 
     /// Background news: select on it with the engine's events.

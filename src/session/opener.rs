@@ -71,7 +71,7 @@ impl TrackOpener for Opener {
                     Err(e) => {
                         let kind = FileErrorKind::Io(e.line(path).unwrap_or_default());
                         if let StreamError::Cache(c) = &e {
-                            let _ = shared.notices.send(Notice::CacheFailed(c.clone()));
+                            shared.notify(Notice::CacheFailed(c.clone()));
                         }
                         return Some(Err(FileError::new(path, kind)));
                     }

@@ -187,6 +187,12 @@ impl App {
         // way); scanned tracks without tags play levelled (asked on the decoder thread).
         let session = Session::open(opts.cache.clone());
         session.use_library_once_there(opts.library_dir.as_deref());
+        {
+            // A copy that ends while nothing repaints (paused) still shows (its hash, the
+            // library's cached mark).
+            let ctx = ctx.clone();
+            session.wake_with(move || ctx.request_repaint());
+        }
         session.attach(&engine);
         let lib_worker =
             LibraryWorker::start(opts.library_dir.clone(), opts.cache.clone(), ctx.clone());
@@ -435,6 +441,7 @@ impl App {
                 self.engine.send(Command::Load(Vec::new()));
                 self.queue.clear();
                 self.session.clear();
+                self.worker.send(Job::Repin(Vec::new()));
                 self.mpris.new_queue();
             }
         }

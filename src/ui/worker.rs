@@ -111,6 +111,8 @@ pub enum Job {
     /// Record plays in the cache's index and the library: sent when audio stops, never
     /// while it flows.
     RecordPlays(Plays),
+    /// Drop every pin and pin these (the queue changed).
+    Repin(Vec<String>),
     Remove(Vec<String>),
     SetMaxSize(u64),
     Refresh,
@@ -164,7 +166,7 @@ impl Worker {
                     for job in rx {
                         // Once closing, only the jobs that save something still run.
                         let closing = w.cancel.load(Ordering::SeqCst);
-                        if !closing || matches!(job, Job::RecordPlays(_)) {
+                        if !closing || matches!(job, Job::RecordPlays(_) | Job::Repin(_)) {
                             w.run(job);
                         }
                         busy.fetch_sub(1, Ordering::SeqCst);
@@ -247,6 +249,12 @@ impl Running {
             Job::RecordPlays(plays) => {
                 for line in plays.record(&self.cache, self.library_dir.as_deref()) {
                     self.send(Report::Error(line));
+                }
+            }
+            Job::Repin(hashes) => {
+                self.cache.unpin_all();
+                if let Err(e) = self.cache.pin(&hashes) {
+                    self.send(Report::Error(e.to_string()));
                 }
             }
             Job::Remove(hashes) => {
