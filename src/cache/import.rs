@@ -25,6 +25,7 @@ use super::index::{self, Entry, SourceRef};
 use super::probe::{self, Probed};
 use super::{Cache, State, now_ms};
 use crate::error::{CacheError, FileError, FileErrorKind};
+use crate::walk::Walked;
 
 /// How often a long import commits what it has copied.
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
@@ -157,44 +158,33 @@ fn file_err(path: &Path, kind: FileErrorKind) -> CacheError {
     CacheError::File(FileError::new(path, kind))
 }
 
-/// Lists the files under `dir`, sorted, depth first. Symlinks to files are followed, symlinks
-/// to folders are not (no loops); the cache directory `skip` is not entered.
+/// Lists the files under `dir` (canonical) with the one folder walker (src/walk.rs: sorted,
+/// depth first; symlinks to files followed, to folders not); the cache directory `skip` is
+/// not entered. What is audio is found out by probing each file, later.
 fn walk(dir: &Path, skip: &Path, out: &mut Vec<Slot>) {
-    let mut entries: Vec<_> = match fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-        Err(e) => {
-            out.push(Slot::Failed(file_err(dir, FileErrorKind::from_io(&e))));
-            return;
+    crate::walk::walk(dir, &[skip.to_path_buf()], &mut |w| match w {
+        Walked::File { path, meta, link } => {
+            // Under a canonical folder, only a link needs resolving.
+            let canon = if link {
+                fs::canonicalize(&path)
+            } else {
+                Ok(path.clone())
+            };
+            out.push(match canon {
+                Ok(canon) => Slot::Candidate(Candidate {
+                    given: path,
+                    canon,
+                    size: meta.len(),
+                    mtime: mtime_of(&meta),
+                    explicit: false,
+                }),
+                Err(e) => Slot::Failed(file_err(&path, FileErrorKind::from_io(&e))),
+            });
         }
-    };
-    entries.sort();
-    for path in entries {
-        let Ok(lmeta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if lmeta.is_dir() {
-            if path != skip {
-                walk(&path, skip, out);
-            }
-            continue;
+        Walked::Unreadable(p, e) => {
+            out.push(Slot::Failed(file_err(&p, FileErrorKind::from_io(&e))))
         }
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        match fs::canonicalize(&path) {
-            Ok(canon) => out.push(Slot::Candidate(Candidate {
-                given: path,
-                canon,
-                size: meta.len(),
-                mtime: mtime_of(&meta),
-                explicit: false,
-            })),
-            Err(e) => out.push(Slot::Failed(file_err(&path, FileErrorKind::from_io(&e)))),
-        }
-    }
+    });
 }
 
 impl Cache {
