@@ -879,21 +879,21 @@ impl Session {
     /// The source's state in `snap` (its track left as the engine's queue index, which is
     /// `entry`): whether playback waits for a source, and how the copy of the track heard is
     /// going.
+    ///
+    /// Never waits: a source locked now (its copy being started, which opens the source and
+    /// may hang on a stalled share) is left out of this look, so a window's frame is not held.
     pub fn show_source(&self, mut snap: MeterSnapshot, entry: Option<usize>) -> MeterSnapshot {
-        for src in self.shared.all() {
-            if let Src::Stream { fill: Some(f), .. } =
-                &*src.lock().unwrap_or_else(|p| p.into_inner())
-                && f.status().waiting
-            {
-                snap.source_waiting = true;
-            }
+        let sources = self.shared.all();
+        if sources
+            .iter()
+            .filter_map(|s| peek_fill(s))
+            .any(|f| f.status().waiting)
+        {
+            snap.source_waiting = true;
         }
-        let fill = entry.and_then(|t| self.entries.get(t)).and_then(|e| {
-            self.shared.with(e.source, |src| match &*src {
-                Src::Stream { fill: Some(f), .. } => Some(f.clone()),
-                _ => None,
-            })
-        });
+        let fill = entry
+            .and_then(|t| self.entries.get(t))
+            .and_then(|e| peek_fill(&sources[e.source]));
         if let Some(f) = fill {
             let st = f.status();
             if !st.ended {
@@ -1028,6 +1028,14 @@ impl Session {
     /// The content hash of queue entry `i`'s copy, once known.
     pub fn hash_of(&self, i: usize) -> Option<String> {
         self.entry_hash(i)
+    }
+}
+
+/// The fill of a streamed source, if it has one and is not locked now.
+fn peek_fill(src: &Mutex<Src>) -> Option<Fill> {
+    match &*src.try_lock().ok()? {
+        Src::Stream { fill: Some(f), .. } => Some(f.clone()),
+        _ => None,
     }
 }
 
