@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// What the walk finds.
@@ -24,7 +25,9 @@ pub enum Walked {
 }
 
 /// Walks `dir`: depth first, each folder's entries sorted by name (so files come in path
-/// order). Symlinks to files are followed; symlinks to folders are not (no loops), and neither
+/// order). Hidden entries (named with a leading dot: `.git`, `.Trash-1000`, macOS's `._x.flac`
+/// resource forks, which carry an audio extension but are not audio) are passed over quietly,
+/// files and folders alike. Symlinks to files are followed; symlinks to folders are not (no loops), and neither
 /// are dangling links or anything that is not a file or a folder. A folder in `skip` (the
 /// cache, the library's own folder) is not entered. `dir` and `skip` are canonical, so every
 /// folder met is too (no link to a folder is entered) and is compared as it is: no path is
@@ -39,6 +42,12 @@ pub fn walk(dir: &Path, skip: &[PathBuf], visit: &mut dyn FnMut(Walked)) {
     };
     entries.sort();
     for path in entries {
+        if path
+            .file_name()
+            .is_some_and(|n| n.as_bytes().first() == Some(&b'.'))
+        {
+            continue;
+        }
         let Ok(lmeta) = fs::symlink_metadata(&path) else {
             continue;
         };
@@ -89,10 +98,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn files_come_in_path_order_without_the_skipped_folder_or_followed_folder_links() {
+    fn files_come_in_path_order_without_hidden_or_skipped_folders_or_followed_folder_links() {
         let dir = tempfile::tempdir().unwrap();
         let d = fs::canonicalize(dir.path()).unwrap();
-        for sub in ["b/inner", "cache", "a"] {
+        for sub in ["b/inner", "cache", "a", ".git"] {
             fs::create_dir_all(d.join(sub)).unwrap();
         }
         for f in [
@@ -102,6 +111,8 @@ mod tests {
             "b/inner/y.ogg",
             "cache/obj",
             "z.txt",
+            "b/._2.flac",
+            ".git/x.wav",
         ] {
             fs::write(d.join(f), b"x").unwrap();
         }
