@@ -876,3 +876,22 @@ fn a_damaged_cached_copy_is_caught_in_the_window_named_removed_and_skipped() {
     let text = notice_starting(g.app(), &start).unwrap();
     assert!(text.contains("copies the file again"), "{text}");
 }
+
+#[test]
+fn a_play_in_the_window_is_counted_in_the_library_once_audio_stops() {
+    let mut g = Gui::open();
+    let file = g.tone("counted.flac", 440.0, 20.0);
+    let canon = std::fs::canonicalize(&file).unwrap();
+    g.drop_files(std::slice::from_ref(&file));
+    g.until("listed in the library", |a| {
+        a.library_track(&canon).is_some()
+    });
+    assert_eq!(g.app().library_track(&canon).unwrap().play_count, 0);
+    let _sink = lock_sink();
+    g.click(labels::PLAY);
+    g.until("playing", |a| a.engine().snapshot().position_ms > 200.0);
+    g.click(labels::STOP);
+    g.until("the play counted", |a| {
+        a.library_track(&canon).is_some_and(|t| t.play_count == 1)
+    });
+}

@@ -250,6 +250,8 @@ impl Running {
                 for line in plays.record(&self.cache, self.library_dir.as_deref()) {
                     self.send(Report::Error(line));
                 }
+                // The library view shows play counts: list again.
+                self.refresh();
             }
             Job::Repin(hashes) => {
                 self.cache.unpin_all();
