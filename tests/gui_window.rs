@@ -895,3 +895,40 @@ fn a_play_in_the_window_is_counted_in_the_library_once_audio_stops() {
         a.library_track(&canon).is_some_and(|t| t.play_count == 1)
     });
 }
+
+#[test]
+fn a_library_track_whose_file_is_gone_plays_from_its_cached_copy_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    let music = std::fs::canonicalize(&music).unwrap();
+    let one = music.join("one.flac");
+    make_tone(&one, 440.0, 3.0, 48_000, 2, 0.5);
+    // In the library and in the cache; then the file goes.
+    let mut lib = reel::library::Library::open_dir(dir.path().join("library")).unwrap();
+    let r = lib.add(
+        std::slice::from_ref(&music),
+        &reel::library::AddOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(r.added, 1);
+    drop(lib);
+    cache_support::import(&dir.path().join("cache"), &[&one]);
+    std::fs::remove_file(&one).unwrap();
+
+    let mut g = Gui::open_in(dir);
+    g.until("library listed", |a| a.library_len() == 1 && !a.busy());
+    let t = g.app().library_track(&one).unwrap();
+    assert!(t.source_missing && t.cached, "{t:?}");
+    let _sink = lock_sink();
+    g.harness.get_by_label("one.flac").click_secondary();
+    g.harness.step();
+    g.click("Play now");
+    g.until("playing its cached copy", |a| {
+        let s = a.engine().snapshot();
+        s.state == PlayState::Playing && s.position_ms > 200.0
+    });
+    let start = format!("{}: the source is gone", one.display());
+    let text = notice_starting(g.app(), &start).expect("a notice says why");
+    assert!(text.ends_with("playing its cached copy"), "{text}");
+}
