@@ -184,6 +184,7 @@ impl Shared {
 }
 
 /// One queue entry.
+#[derive(Clone)]
 struct Entry {
     /// The path the user gave (or that a folder held): what the engine is given.
     given: PathBuf,
@@ -537,6 +538,35 @@ impl Session {
             }
         }
         idx
+    }
+
+    /// The queue is now the entries at `order` (their indices before), in that order: for a
+    /// front end that removes, moves or shuffles entries of the engine's queue, so that the
+    /// session's queue stays the engine's (its events name entries by index). An index out of
+    /// range is ignored.
+    pub fn reorder(&mut self, order: &[usize]) {
+        let new_index = |old: usize| order.iter().position(|&o| o == old);
+        self.heard = self.heard.and_then(new_index);
+        self.last_started = self.last_started.and_then(new_index);
+        self.skip_on_start = self
+            .skip_on_start
+            .iter()
+            .filter_map(|&i| new_index(i))
+            .collect();
+        let entries: Vec<Entry> = order
+            .iter()
+            .filter_map(|&i| self.entries.get(i).cloned())
+            .collect();
+        // Inputs whose entry went name no engine record any more.
+        for (_, slot) in &mut self.inputs {
+            if let Ok(i) = slot {
+                *i = usize::MAX;
+            }
+        }
+        for (j, e) in entries.iter().enumerate() {
+            self.inputs[e.origin].1 = Ok(j);
+        }
+        self.entries = entries;
     }
 
     /// Empties the queue (the engine's is emptied too). Copies under way go on (a track that
@@ -1214,5 +1244,37 @@ fn look_up(
             other => FileError::new(given, FileErrorKind::Io(other.to_string())),
         })),
         Err(e) => Err(Look::Cache(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reordered_queue_keeps_each_file_with_its_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let files: Vec<PathBuf> = ["a.wav", "b.wav", "c.wav"]
+            .iter()
+            .map(|n| {
+                let p = dir.path().join(n);
+                fs::write(&p, n.as_bytes()).unwrap();
+                p
+            })
+            .collect();
+        let mut s = Session::open(cache.clone());
+        let added = s.add(look_up_all(&cache, &files));
+        assert_eq!(added.queued, files);
+        // c moved first, a removed.
+        s.reorder(&[2, 1]);
+        assert_eq!(s.queue(), [files[2].clone(), files[1].clone()]);
+        let by_path = s.shared.by_path.read().unwrap().clone();
+        assert_eq!(s.entries[0].source, by_path[&files[2]]);
+        assert_eq!(s.entries[1].source, by_path[&files[1]]);
+        let slots: Vec<Option<usize>> = s.inputs.iter().map(|(_, r)| r.clone().ok()).collect();
+        assert_eq!(slots, [Some(usize::MAX), Some(1), Some(0)]);
+        s.end_streams(true, &|| true);
+        s.finish(true, Some(dir.path()));
     }
 }
