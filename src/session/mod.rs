@@ -840,6 +840,12 @@ impl Session {
         r
     }
 
+    /// A front end that runs on after the cache failed (the window, once the user queues
+    /// more): the next failure is said again, and the engine's errors are no longer held back.
+    pub fn forget_failure(&mut self) {
+        self.fatal = false;
+    }
+
     fn fail(&mut self, r: &mut Reaction, e: CacheError) {
         if !self.fatal {
             self.fatal = true;

@@ -553,12 +553,18 @@ impl App {
         if then == Then::Replace {
             self.session.clear();
         }
+        // The user goes on after a failed cache (a full disk): say the next failure again.
+        self.session.forget_failure();
         let added = self.session.add(batch);
         self.say(Reaction {
             lines: added.lines,
-            fatal: added.fatal,
-            finished: false,
+            ..Reaction::default()
         });
+        // The cache could not be asked (what was looked up before it still queues): said,
+        // and what plays goes on.
+        if let Some(e) = added.fatal {
+            self.notices.message(NoticeKind::Error, e.to_string());
+        }
         // One item per file queued, in order (the worker made them from the same batch).
         let items: Vec<QueueItem> = items
             .into_iter()
