@@ -805,7 +805,6 @@ impl App {
             ui,
             &top_bar::Inputs {
                 picking: self.dialogs.is_open(),
-                import: None,
                 scan: self.scan,
                 busy: self.worker.busy(),
             },
