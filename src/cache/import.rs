@@ -1,8 +1,9 @@
-//! Importing: `reel cache import PATH...` and the first step of `reel play`.
+//! Importing: `reel cache import PATH...` (playing does not import: it streams through a fill,
+//! fill.rs, and commits through [`Cache::commit_one`] here).
 //!
 //! 1. Each path is looked at (`stat`); folders are walked when importing (audio files only).
 //! 2. Under the lock, each file whose canonical path, size and mtime match an entry is a hit:
-//!    nothing is copied (and `reel play` pins it at once, so no other reel can evict it).
+//!    nothing is copied (and, when asked, it is pinned at once, so no other reel can evict it).
 //! 3. Each miss is probed exactly as the engine would open it (a file reel cannot play is
 //!    rejected with the engine's own one-line reason before anything is written), then copied
 //!    into `tmp/` while being hashed (copy.rs), outside the lock.
@@ -96,17 +97,6 @@ pub struct ImportReport {
     pub skipped_non_audio: usize,
     /// The cache itself failed (disk full, read-only, ...) or the import was interrupted: the
     /// run stopped there. The files after it have no result.
-    pub stopped: Option<CacheError>,
-}
-
-/// What [`Cache::prepare_play`] did.
-#[derive(Debug, Default)]
-pub struct PlayPrep {
-    /// One per file, in order.
-    pub results: Vec<Result<Imported, CacheError>>,
-    /// Files whose cached copy was damaged (wrong size, or failed the quick check) and was
-    /// copied again.
-    pub repaired: Vec<PathBuf>,
     pub stopped: Option<CacheError>,
 }
 
@@ -647,69 +637,6 @@ impl Cache {
             }
         }
         Ok(evicted)
-    }
-
-    /// `reel play`'s first step: every file imported (or found) and pinned, one result per
-    /// file, no folders. A hit whose object fails the quick check (size, first and last 64 KiB)
-    /// is discarded and copied again from the file, which is known to be unchanged.
-    pub fn prepare_play(
-        &self,
-        files: &[PathBuf],
-        cancel: Option<&AtomicBool>,
-        progress: &mut dyn FnMut(&Progress<'_>),
-    ) -> PlayPrep {
-        let opts = ImportOptions {
-            recursive: false,
-            pin: true,
-            cancel,
-        };
-        let report = self.import(files, opts, progress);
-        debug_assert!(report.stopped.is_some() || report.results.len() == files.len());
-        let mut prep = PlayPrep {
-            repaired: report
-                .results
-                .iter()
-                .flatten()
-                .filter(|imp| imp.repaired)
-                .map(|imp| imp.path.clone())
-                .collect(),
-            results: report.results,
-            stopped: report.stopped,
-        };
-        let mut damaged: Vec<String> = Vec::new();
-        for imp in prep.results.iter().flatten() {
-            if imp.hit && !damaged.contains(&imp.hash) && !self.quick_check(&imp.hash) {
-                damaged.push(imp.hash.clone());
-            }
-        }
-        if damaged.is_empty() || prep.stopped.is_some() {
-            return prep;
-        }
-        for h in &damaged {
-            if let Err(e) = self.discard(h) {
-                prep.stopped = Some(e);
-                return prep;
-            }
-        }
-        let redo: Vec<usize> = prep
-            .results
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, Ok(imp) if damaged.contains(&imp.hash)))
-            .map(|(i, _)| i)
-            .collect();
-        let again: Vec<PathBuf> = redo.iter().map(|&i| files[i].clone()).collect();
-        let report = self.import(&again, opts, progress);
-        for (&i, r) in redo.iter().zip(report.results) {
-            if r.is_ok() && !prep.repaired.contains(&files[i]) {
-                prep.repaired.push(files[i].clone());
-            }
-            prep.results[i] = r;
-        }
-        prep.stopped = report.stopped;
-        prep.repaired
-            .sort_by_key(|p| files.iter().position(|f| f == p));
-        prep
     }
 }
 
