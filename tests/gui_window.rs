@@ -932,3 +932,37 @@ fn a_library_track_whose_file_is_gone_plays_from_its_cached_copy_with_a_notice()
     let text = notice_starting(g.app(), &start).expect("a notice says why");
     assert!(text.ends_with("playing its cached copy"), "{text}");
 }
+
+#[test]
+fn a_queue_saved_by_an_older_reel_as_cache_hashes_comes_back_as_its_files_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a440.flac");
+    make_tone(&file, 440.0, 5.0, 48_000, 2, 0.5);
+    cache_support::import(&dir.path().join("cache"), &[&file]);
+    let hash = cache_support::blake3_of(&file);
+    let mut storage = MemoryStorage::default();
+    storage.0.insert(
+        "reel.settings".to_string(),
+        format!(
+            r#"(volume: 0.3, queue: ["{hash}"], resume: Some((hash: "{hash}", position_ms: 1500.0)))"#
+        ),
+    );
+    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
+    let opts = options_in(dir.path());
+    let harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            cc.storage = Some(storage);
+            App::new(cc, opts).expect("engine starts")
+        });
+    let mut g = Gui { harness, dir };
+    g.until("queue restored", |a| a.queue().len() == 1);
+    assert_eq!(
+        g.app().queue()[0].source,
+        std::fs::canonicalize(&file).unwrap()
+    );
+    g.until("cued where it was", |a| {
+        let s = a.engine().snapshot();
+        s.state == PlayState::Paused && s.track == Some(0) && (s.position_ms - 1500.0).abs() < 300.0
+    });
+}

@@ -210,6 +210,14 @@ impl App {
                 paths: settings.queue_files.clone(),
                 then: Then::Restore,
             });
+        } else if !settings.legacy_queue.is_empty() {
+            worker.send(Job::RestoreHashes {
+                hashes: std::mem::take(&mut settings.legacy_queue),
+                resume: settings
+                    .legacy_resume
+                    .take()
+                    .map(|r| (r.hash, r.position_ms)),
+            });
         }
 
         let share = Arc::new(FrameShare::default());
@@ -494,6 +502,7 @@ impl App {
                     self.stats = stats;
                     self.max_size_bytes = max_size_bytes;
                 }
+                Report::ResumeAt(r) => self.settings.resume_at = Some(r),
                 Report::Error(e) => self.notices.message(NoticeKind::Error, e),
             }
         }

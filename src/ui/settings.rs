@@ -52,6 +52,13 @@ pub struct Settings {
     pub queue_files: Vec<PathBuf>,
     /// Where the listener was in that queue when the window closed: restored paused there.
     pub resume_at: Option<Resume>,
+    /// The queue as an older reel saved it (the cache's hashes), read so that it is restored
+    /// once, as the files those copies were made from; never written.
+    #[serde(rename = "queue", skip_serializing)]
+    pub legacy_queue: Vec<String>,
+    /// Its place in that queue (by hash); never written.
+    #[serde(rename = "resume", skip_serializing)]
+    pub legacy_resume: Option<LegacyResume>,
     pub show_meters: bool,
     pub sort: SortKey,
     pub sort_ascending: bool,
@@ -64,6 +71,13 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
     pub file: PathBuf,
+    pub position_ms: f64,
+}
+
+/// A place in a queue saved by an older reel (by the cached object's hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegacyResume {
+    pub hash: String,
     pub position_ms: f64,
 }
 
@@ -80,6 +94,8 @@ impl Default for Settings {
             volume: 0.8,
             queue_files: Vec::new(),
             resume_at: None,
+            legacy_queue: Vec::new(),
+            legacy_resume: None,
             show_meters: true,
             sort: SortKey::Artist,
             sort_ascending: true,
@@ -141,6 +157,32 @@ mod tests {
         assert_eq!(s.volume, 0.5);
         assert_eq!(s.period_frames, DEFAULT_PERIOD_FRAMES);
         assert!(s.queue_files.is_empty());
+    }
+
+    #[test]
+    fn a_queue_saved_as_hashes_is_read_for_its_one_restore_and_never_written_again() {
+        let old =
+            r#"(volume: 0.5, queue: ["ab12"], resume: Some((hash: "ab12", position_ms: 1500.0)))"#;
+        let s: Settings = ron_from(old);
+        assert_eq!(s.volume, 0.5);
+        assert_eq!(s.legacy_queue, ["ab12"]);
+        assert_eq!(s.legacy_resume.as_ref().unwrap().position_ms, 1500.0);
+        #[derive(Default)]
+        struct Kept(Option<String>);
+        impl eframe::Storage for Kept {
+            fn get_string(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn set_string(&mut self, _: &str, v: String) {
+                self.0 = Some(v);
+            }
+            fn remove_string(&mut self, _: &str) {}
+            fn flush(&mut self) {}
+        }
+        let mut kept = Kept::default();
+        s.save(&mut kept);
+        let written = kept.0.unwrap();
+        assert!(!written.contains("ab12"), "{written}");
     }
 
     fn ron_from(text: &str) -> Settings {

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
+use super::settings::Resume;
 use crate::cache::{Cache, Entry, Stats};
 use crate::session::{Batch, Plays, look_up_all};
 
@@ -108,6 +109,12 @@ pub enum Job {
         paths: Vec<PathBuf>,
         then: Then,
     },
+    /// Restore a queue saved by an older reel as the cache's hashes: looked up as the files
+    /// those copies were made from (`resume`: the hash and position it was at).
+    RestoreHashes {
+        hashes: Vec<String>,
+        resume: Option<(String, f64)>,
+    },
     /// Record plays in the cache's index and the library: sent when audio stops, never
     /// while it flows.
     RecordPlays(Plays),
@@ -131,6 +138,8 @@ pub enum Report {
         stats: Option<Stats>,
         max_size_bytes: u64,
     },
+    /// Where a queue restored by [`Job::RestoreHashes`] was (sent before it is looked up).
+    ResumeAt(Resume),
     /// A line for the error banner.
     Error(String),
 }
@@ -233,6 +242,24 @@ impl Running {
 
     fn run(&mut self, job: Job) {
         match job {
+            Job::RestoreHashes { hashes, resume } => {
+                let file_of = |h: &str| {
+                    self.cache
+                        .entry(h)
+                        .and_then(|e| e.original().map(Path::to_path_buf))
+                };
+                // Copies evicted or removed since are dropped quietly, as restoring always did.
+                let paths: Vec<PathBuf> = hashes.iter().filter_map(|h| file_of(h)).collect();
+                if let Some((file, position_ms)) =
+                    resume.and_then(|(h, at)| file_of(&h).map(|f| (f, at)))
+                {
+                    self.send(Report::ResumeAt(Resume { file, position_ms }));
+                }
+                self.run(Job::LookUp {
+                    paths,
+                    then: Then::Restore,
+                });
+            }
             Job::LookUp { paths, then } => {
                 let batch = look_up_all(&self.cache, &paths);
                 let items = batch
