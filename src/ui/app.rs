@@ -8,7 +8,7 @@
 //! and the cover loader sent; take one meter snapshot; handle
 //! dropped files and keyboard shortcuts; draw the panels; turn what the user did into engine
 //! commands and worker jobs; and ask for the next frame in [`REPAINT_EVERY`] only while
-//! something moves (playing, importing). Nothing here waits on a file, a lock held by another
+//! something moves (playing, looking files up, scanning). Nothing here waits on a file, a lock held by another
 //! process, or the audio thread.
 
 use std::path::PathBuf;
@@ -306,7 +306,7 @@ impl App {
         self.frames
     }
 
-    /// Cache work is waiting or running (an import, a listing).
+    /// Worker jobs are waiting or running (a look-up, a listing, a library scan).
     pub fn busy(&self) -> bool {
         self.worker.busy() || self.lib_worker.busy()
     }

@@ -149,7 +149,7 @@ pub struct Worker {
     pub reports: Receiver<Report>,
     cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    /// Jobs sent and not yet finished (imports in progress keep the window repainting).
+    /// Jobs sent and not yet finished (while any is, the window keeps repainting).
     busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
