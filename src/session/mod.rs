@@ -569,6 +569,24 @@ impl Session {
         self.entries = entries;
     }
 
+    /// [`Session::reorder`] to the engine's queue as it now is (its files in order, after an
+    /// edit it made: remove, move, play next): each entry is matched to the engine's by file,
+    /// in order. Entries the engine does not hold yet (queued a moment ago) stay at the end.
+    pub fn follow(&mut self, engine_files: &[PathBuf]) {
+        let mut used = vec![false; self.entries.len()];
+        let mut order = Vec::with_capacity(self.entries.len());
+        for f in engine_files {
+            if let Some(i) =
+                (0..self.entries.len()).find(|&i| !used[i] && self.entries[i].given == *f)
+            {
+                used[i] = true;
+                order.push(i);
+            }
+        }
+        order.extend((0..self.entries.len()).filter(|&i| !used[i]));
+        self.reorder(&order);
+    }
+
     /// Empties the queue (the engine's is emptied too). Copies under way go on (a track that
     /// played is still committed); what the old queue asked to copy ahead is not copied.
     pub fn clear(&mut self) {
@@ -1280,6 +1298,13 @@ mod tests {
         assert_eq!(s.entries[1].source, by_path[&files[1]]);
         let slots: Vec<Option<usize>> = s.inputs.iter().map(|(_, r)| r.clone().ok()).collect();
         assert_eq!(slots, [Some(usize::MAX), Some(1), Some(0)]);
+        // The engine moved b first; a file it does not hold yet stays last.
+        s.add(look_up_all(&cache, &files[..1]));
+        s.follow(&[files[1].clone(), files[2].clone()]);
+        assert_eq!(
+            s.queue(),
+            [files[1].clone(), files[2].clone(), files[0].clone()]
+        );
         s.end_streams(true, &|| true);
         s.finish(true, Some(dir.path()));
     }
