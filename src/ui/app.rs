@@ -619,11 +619,12 @@ impl App {
         self.learn_tags();
     }
 
-    /// Tags the library knows, for queue items the cache had none for (first plays).
+    /// Tags the library knows, for queue items the cache had none for (first plays). The
+    /// library keys tracks by canonical path, and the file is not resolved here (on the UI
+    /// thread, a stalled share could hang it): a file named through a link keeps its name.
     fn learn_tags(&mut self) {
         for q in self.queue.iter_mut().filter(|q| q.object.is_none()) {
-            let canon = std::fs::canonicalize(&q.source).unwrap_or_else(|_| q.source.clone());
-            if let Some(t) = self.library.track(&canon) {
+            if let Some(t) = self.library.track(&q.source) {
                 q.learn(t);
             }
         }
