@@ -25,3 +25,4 @@ pub mod playlist;
 pub mod session;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub mod walk;

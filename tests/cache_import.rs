@@ -173,7 +173,8 @@ fn a_folder_that_holds_the_cache_does_not_import_the_cache_itself() {
     let dir = tempfile::tempdir().unwrap();
     let music = dir.path().join("music");
     std::fs::create_dir(&music).unwrap();
-    let cache = music.join(".reel-cache");
+    // Not hidden (hidden folders are passed over anyway): the cache itself is recognised.
+    let cache = music.join("reel-cache");
     make_tone(&music.join("a.flac"), 440.0, 0.5, 48_000, 2, 0.5);
     let out = import(&cache, &[&music]);
     assert_eq!(out.stdout.trim(), "imported 1 file", "{}", out.stdout);

@@ -1,8 +1,9 @@
-//! Importing: `reel cache import PATH...` and the first step of `reel play`.
+//! Importing: `reel cache import PATH...` (playing does not import: it streams through a fill,
+//! fill.rs, and commits through [`Cache::commit_one`] here).
 //!
 //! 1. Each path is looked at (`stat`); folders are walked when importing (audio files only).
 //! 2. Under the lock, each file whose canonical path, size and mtime match an entry is a hit:
-//!    nothing is copied (and `reel play` pins it at once, so no other reel can evict it).
+//!    nothing is copied (and, when asked, it is pinned at once, so no other reel can evict it).
 //! 3. Each miss is probed exactly as the engine would open it (a file reel cannot play is
 //!    rejected with the engine's own one-line reason before anything is written), then copied
 //!    into `tmp/` while being hashed (copy.rs), outside the lock.
@@ -25,6 +26,7 @@ use super::index::{self, Entry, SourceRef};
 use super::probe::{self, Probed};
 use super::{Cache, State, now_ms};
 use crate::error::{CacheError, FileError, FileErrorKind};
+use crate::walk::Walked;
 
 /// How often a long import commits what it has copied.
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
@@ -98,17 +100,6 @@ pub struct ImportReport {
     pub stopped: Option<CacheError>,
 }
 
-/// What [`Cache::prepare_play`] did.
-#[derive(Debug, Default)]
-pub struct PlayPrep {
-    /// One per file, in order.
-    pub results: Vec<Result<Imported, CacheError>>,
-    /// Files whose cached copy was damaged (wrong size, or failed the quick check) and was
-    /// copied again.
-    pub repaired: Vec<PathBuf>,
-    pub stopped: Option<CacheError>,
-}
-
 struct Candidate {
     given: PathBuf,
     canon: PathBuf,
@@ -157,44 +148,33 @@ fn file_err(path: &Path, kind: FileErrorKind) -> CacheError {
     CacheError::File(FileError::new(path, kind))
 }
 
-/// Lists the files under `dir`, sorted, depth first. Symlinks to files are followed, symlinks
-/// to folders are not (no loops); the cache directory `skip` is not entered.
+/// Lists the files under `dir` (canonical) with the one folder walker (src/walk.rs: sorted,
+/// depth first; symlinks to files followed, to folders not); the cache directory `skip` is
+/// not entered. What is audio is found out by probing each file, later.
 fn walk(dir: &Path, skip: &Path, out: &mut Vec<Slot>) {
-    let mut entries: Vec<_> = match fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-        Err(e) => {
-            out.push(Slot::Failed(file_err(dir, FileErrorKind::from_io(&e))));
-            return;
+    crate::walk::walk(dir, &[skip.to_path_buf()], &mut |w| match w {
+        Walked::File { path, meta, link } => {
+            // Under a canonical folder, only a link needs resolving.
+            let canon = if link {
+                fs::canonicalize(&path)
+            } else {
+                Ok(path.clone())
+            };
+            out.push(match canon {
+                Ok(canon) => Slot::Candidate(Candidate {
+                    given: path,
+                    canon,
+                    size: meta.len(),
+                    mtime: mtime_of(&meta),
+                    explicit: false,
+                }),
+                Err(e) => Slot::Failed(file_err(&path, FileErrorKind::from_io(&e))),
+            });
         }
-    };
-    entries.sort();
-    for path in entries {
-        let Ok(lmeta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if lmeta.is_dir() {
-            if path != skip {
-                walk(&path, skip, out);
-            }
-            continue;
+        Walked::Unreadable(p, e) => {
+            out.push(Slot::Failed(file_err(&p, FileErrorKind::from_io(&e))))
         }
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        match fs::canonicalize(&path) {
-            Ok(canon) => out.push(Slot::Candidate(Candidate {
-                given: path,
-                canon,
-                size: meta.len(),
-                mtime: mtime_of(&meta),
-                explicit: false,
-            })),
-            Err(e) => out.push(Slot::Failed(file_err(&path, FileErrorKind::from_io(&e)))),
-        }
-    }
+    });
 }
 
 impl Cache {
@@ -657,69 +637,6 @@ impl Cache {
             }
         }
         Ok(evicted)
-    }
-
-    /// `reel play`'s first step: every file imported (or found) and pinned, one result per
-    /// file, no folders. A hit whose object fails the quick check (size, first and last 64 KiB)
-    /// is discarded and copied again from the file, which is known to be unchanged.
-    pub fn prepare_play(
-        &self,
-        files: &[PathBuf],
-        cancel: Option<&AtomicBool>,
-        progress: &mut dyn FnMut(&Progress<'_>),
-    ) -> PlayPrep {
-        let opts = ImportOptions {
-            recursive: false,
-            pin: true,
-            cancel,
-        };
-        let report = self.import(files, opts, progress);
-        debug_assert!(report.stopped.is_some() || report.results.len() == files.len());
-        let mut prep = PlayPrep {
-            repaired: report
-                .results
-                .iter()
-                .flatten()
-                .filter(|imp| imp.repaired)
-                .map(|imp| imp.path.clone())
-                .collect(),
-            results: report.results,
-            stopped: report.stopped,
-        };
-        let mut damaged: Vec<String> = Vec::new();
-        for imp in prep.results.iter().flatten() {
-            if imp.hit && !damaged.contains(&imp.hash) && !self.quick_check(&imp.hash) {
-                damaged.push(imp.hash.clone());
-            }
-        }
-        if damaged.is_empty() || prep.stopped.is_some() {
-            return prep;
-        }
-        for h in &damaged {
-            if let Err(e) = self.discard(h) {
-                prep.stopped = Some(e);
-                return prep;
-            }
-        }
-        let redo: Vec<usize> = prep
-            .results
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, Ok(imp) if damaged.contains(&imp.hash)))
-            .map(|(i, _)| i)
-            .collect();
-        let again: Vec<PathBuf> = redo.iter().map(|&i| files[i].clone()).collect();
-        let report = self.import(&again, opts, progress);
-        for (&i, r) in redo.iter().zip(report.results) {
-            if r.is_ok() && !prep.repaired.contains(&files[i]) {
-                prep.repaired.push(files[i].clone());
-            }
-            prep.results[i] = r;
-        }
-        prep.stopped = report.stopped;
-        prep.repaired
-            .sort_by_key(|p| files.iter().position(|f| f == p));
-        prep
     }
 }
 

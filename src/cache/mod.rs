@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 
 pub use copy::{CHECK_BYTES, COPY_BUFFER};
 pub use fill::{Fill, FillEnd, FillReader, FillStatus};
-pub use import::{ImportOptions, ImportReport, Imported, PlayPrep, Progress};
+pub use import::{ImportOptions, ImportReport, Imported, Progress};
 pub use index::{Counters, Entry, EntryView, SourceRef, Tags, TagsView};
 pub use lookup::Found;
 pub use maintain::{ClearReport, GcReport, Stats, VerifyProblem, VerifyReport};

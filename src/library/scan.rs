@@ -27,6 +27,7 @@ use rusqlite::params;
 use super::{Library, key, search_text, under};
 use crate::cache::{Probed, now_ms, probe};
 use crate::error::{FileError, FileErrorKind, LibraryError};
+use crate::walk::Walked;
 
 /// A scan commits at least every this many new or changed rows...
 pub const BATCH_ROWS: usize = 500;
@@ -124,7 +125,9 @@ fn file_err(path: &Path, kind: FileErrorKind) -> LibraryError {
     LibraryError::File(FileError::new(path, kind))
 }
 
-/// Lists the files under `dir` (canonical) into `out`, sorted, depth first.
+/// Lists the files under `dir` (canonical) into `out` with the one folder walker
+/// (src/walk.rs: sorted, depth first; symlinks to files followed, to folders not; `skip` not
+/// entered), each also named under `shown`, the folder as given.
 fn walk(
     dir: &Path,
     shown: &Path,
@@ -132,46 +135,32 @@ fn walk(
     out: &mut Vec<Found>,
     errors: &mut Vec<LibraryError>,
 ) {
-    let mut entries: Vec<_> = match fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().collect(),
-        Err(e) => {
-            errors.push(file_err(shown, FileErrorKind::from_io(&e)));
-            return;
-        }
+    let show = |p: &Path| match p.strip_prefix(dir) {
+        Ok(rel) if rel.as_os_str().is_empty() => shown.to_path_buf(),
+        Ok(rel) => shown.join(rel),
+        Err(_) => p.to_path_buf(),
     };
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let Ok(ft) = entry.file_type() else { continue };
-        let path = entry.path();
-        let shown = shown.join(entry.file_name());
-        if ft.is_dir() {
-            if !skip.contains(&path) {
-                walk(&path, &shown, skip, out, errors);
-            }
-            continue;
+    crate::walk::walk(dir, skip, &mut |w| match w {
+        Walked::File { path, meta, link } => {
+            // Under a canonical folder, only a link needs resolving.
+            let canon = if link {
+                match fs::canonicalize(&path) {
+                    Ok(c) => c,
+                    Err(_) => return,
+                }
+            } else {
+                path.clone()
+            };
+            out.push(Found {
+                shown: show(&path),
+                canon,
+                size: meta.len(),
+                mtime: mtime_of(&meta),
+                explicit: false,
+            });
         }
-        let canon = if ft.is_symlink() {
-            match fs::canonicalize(&path) {
-                Ok(c) => c,
-                Err(_) => continue, // a dangling link: nothing to scan
-            }
-        } else {
-            path
-        };
-        let Ok(meta) = fs::metadata(&canon) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        out.push(Found {
-            shown,
-            canon,
-            size: meta.len(),
-            mtime: mtime_of(&meta),
-            explicit: false,
-        });
-    }
+        Walked::Unreadable(p, e) => errors.push(file_err(&show(&p), FileErrorKind::from_io(&e))),
+    });
 }
 
 impl Library {

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{FileError, FileErrorKind};
+use crate::walk::Walked;
 
 /// File name extensions of the formats reel plays (README, "Formats"). Inside a folder, a file
 /// without one of these is skipped quietly (cover art, playlists, notes); a file named
@@ -28,9 +29,9 @@ pub enum Input {
     Failed(FileError),
 }
 
-/// Expands `paths`: files as given, folders into their audio files (recursively, sorted by
-/// path, depth first; symlinks to folders are not followed, so no loops; `skip` is not
-/// entered: the cache). Returns the inputs and how many files folders held that are not audio.
+/// Expands `paths`: files as given, folders into their audio files (src/walk.rs: recursively,
+/// sorted by path, depth first; symlinks to folders are not followed, so no loops; `skip`, the
+/// cache, canonical, is not entered). Returns the inputs and how many files folders held that are not audio.
 pub fn expand(paths: &[PathBuf], skip: &Path) -> (Vec<Input>, usize) {
     let mut out = Vec::new();
     let mut skipped = 0;
@@ -55,36 +56,14 @@ pub fn expand(paths: &[PathBuf], skip: &Path) -> (Vec<Input>, usize) {
 }
 
 fn walk(dir: &Path, skip: &Path, out: &mut Vec<Input>, skipped: &mut usize) {
-    let mut entries: Vec<PathBuf> = match fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-        Err(e) => {
-            out.push(Input::Failed(FileError::new(
-                dir,
-                FileErrorKind::from_io(&e),
-            )));
-            return;
-        }
-    };
-    entries.sort();
-    for path in entries {
-        let Ok(lmeta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if lmeta.is_dir() {
-            if fs::canonicalize(&path).ok().as_deref() != Some(skip) {
-                walk(&path, skip, out, skipped);
-            }
-            continue;
-        }
-        if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        if looks_like_audio(&path) {
-            out.push(Input::File(path));
-        } else {
-            *skipped += 1;
-        }
-    }
+    crate::walk::walk_as_given(dir, &[skip.to_path_buf()], &mut |w| match w {
+        Walked::File { path, .. } if looks_like_audio(&path) => out.push(Input::File(path)),
+        Walked::File { .. } => *skipped += 1,
+        Walked::Unreadable(p, e) => out.push(Input::Failed(FileError::new(
+            &p,
+            FileErrorKind::from_io(&e),
+        ))),
+    });
 }
 
 #[cfg(test)]

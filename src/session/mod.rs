@@ -26,8 +26,8 @@ pub mod verify;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -87,17 +87,33 @@ pub(crate) enum Src {
     },
 }
 
-/// What the session shares with the opener and the prefetcher.
+/// What the session shares with the opener and the prefetcher. Sources are only ever added
+/// (a window appends to its queue while it plays), never renumbered.
 pub(crate) struct Shared {
     cache: Arc<Cache>,
-    sources: Vec<Mutex<Src>>,
+    sources: RwLock<Vec<Arc<Mutex<Src>>>>,
     /// Engine path → source.
-    by_path: HashMap<PathBuf, usize>,
+    by_path: RwLock<HashMap<PathBuf, usize>>,
     stop: AtomicBool,
     notices: Sender<Notice>,
+    /// Called after each notice sent (a window that sleeps between frames wakes for it).
+    waker: RwLock<Option<Waker>>,
     /// The user's library, when there is one: what its loudness scan knows of each entry
     /// (asked by the opener on the decoder thread; [`Session::use_library`]).
-    library: Mutex<Option<crate::library::Library>>,
+    library: Mutex<LibrarySlot>,
+    /// Bumped when the queue is cleared: the prefetcher skips what an older queue asked for.
+    generation: AtomicU64,
+}
+
+/// What wakes a front end for a notice.
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// The library the opener asks for loudness scans.
+pub(crate) enum LibrarySlot {
+    None,
+    /// Opened once its database exists (a window whose library is created after it starts).
+    Waiting(PathBuf),
+    Open(crate::library::Library),
 }
 
 impl Shared {
@@ -129,7 +145,7 @@ impl Shared {
             }
             Err(e) => {
                 *failed = Some(e.clone());
-                let _ = self.notices.send(Notice::FillEnded {
+                self.notify(Notice::FillEnded {
                     source: idx,
                     end: FillEnd::Failed(e.clone()),
                 });
@@ -138,18 +154,52 @@ impl Shared {
         }
     }
 
-    fn lock(&self, idx: usize) -> std::sync::MutexGuard<'_, Src> {
-        self.sources[idx].lock().unwrap_or_else(|p| p.into_inner())
+    /// Sends `n` to the front end, and wakes it.
+    fn notify(&self, n: Notice) {
+        let _ = self.notices.send(n);
+        if let Some(wake) = &*self.waker.read().unwrap_or_else(|p| p.into_inner()) {
+            wake();
+        }
+    }
+
+    /// Source `idx` (sources are never removed).
+    fn src(&self, idx: usize) -> Arc<Mutex<Src>> {
+        self.sources.read().unwrap_or_else(|p| p.into_inner())[idx].clone()
+    }
+
+    /// Runs `f` on source `idx`, locked.
+    fn with<R>(&self, idx: usize, f: impl FnOnce(&mut Src) -> R) -> R {
+        let src = self.src(idx);
+        let mut g = src.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// Every source, for a look at each.
+    fn all(&self) -> Vec<Arc<Mutex<Src>>> {
+        self.sources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 /// One queue entry.
+#[derive(Clone)]
 struct Entry {
     /// The path the user gave (or that a folder held): what the engine is given.
     given: PathBuf,
     /// Which input it came from.
     origin: usize,
     source: usize,
+}
+
+/// A track that played: its file, its source, when it started (ms since the epoch), and
+/// whether its play was handed over for the library already ([`Session::take_plays`]).
+struct Play {
+    given: PathBuf,
+    source: usize,
+    at: u64,
+    in_library: bool,
 }
 
 /// The result of [`Session::prepare`].
@@ -163,14 +213,150 @@ pub struct Prepared {
     pub skipped_non_audio: usize,
 }
 
+/// Names looked up in the cache by [`look_up_all`], off the front end's thread, for
+/// [`Session::add`].
+pub struct Batch {
+    items: Vec<Item>,
+    skipped_non_audio: usize,
+    fatal: Option<CacheError>,
+}
+
+enum Item {
+    Failed(FileError),
+    /// A file to queue: how it plays (a new source, or the same file as item `i` of the
+    /// batch), and a line to say about it.
+    Found {
+        given: PathBuf,
+        canon: Option<PathBuf>,
+        src: Option<Box<Src>>,
+        same_as: Option<usize>,
+        line: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("files", &self.files())
+            .field("skipped_non_audio", &self.skipped_non_audio)
+            .field("fatal", &self.fatal)
+            .finish()
+    }
+}
+
+impl Batch {
+    /// The files that [`Session::add`] will queue, in order, each with the content hash of
+    /// its cached copy when it plays from one (a hit, or offline).
+    pub fn files(&self) -> Vec<(PathBuf, Option<String>)> {
+        let hash_of = |src: &Option<Box<Src>>| match src.as_deref() {
+            Some(Src::Object { hash, .. }) => Some(hash.clone()),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for it in &self.items {
+            if let Item::Found {
+                given,
+                src,
+                same_as,
+                ..
+            } = it
+            {
+                let hash = match same_as {
+                    Some(j) => match &self.items[*j] {
+                        Item::Found { src, .. } => hash_of(src),
+                        Item::Failed(_) => None,
+                    },
+                    None => hash_of(src),
+                };
+                out.push((given.clone(), hash));
+            }
+        }
+        out
+    }
+
+    pub fn skipped_non_audio(&self) -> usize {
+        self.skipped_non_audio
+    }
+}
+
+/// Expands `paths` (folders in path order) and looks each file up in `cache`: a hit (pinned,
+/// quick-checked), a damaged hit, a miss to stream, or a gone file whose copy plays offline.
+/// Copies nothing, so it is quick, but it reads the cache index and the files' metadata:
+/// call it where waiting is allowed (not a window's UI thread).
+pub fn look_up_all(cache: &Cache, paths: &[PathBuf]) -> Batch {
+    let skip = fs::canonicalize(cache.dir()).unwrap_or_else(|_| cache.dir().to_path_buf());
+    let (list, skipped) = inputs::expand(paths, &skip);
+    let mut batch = Batch {
+        items: Vec::new(),
+        skipped_non_audio: skipped,
+        fatal: None,
+    };
+    let mut by_canon: HashMap<PathBuf, usize> = HashMap::new();
+    for input in list {
+        let given = match input {
+            Input::Failed(e) => {
+                batch.items.push(Item::Failed(e));
+                continue;
+            }
+            Input::File(p) => p,
+        };
+        match look_up(cache, &given, &by_canon) {
+            Err(Look::File(e)) => batch.items.push(Item::Failed(e)),
+            Err(Look::Cache(e)) => {
+                batch.fatal = Some(e);
+                break;
+            }
+            Ok(Looked::Known(i)) => batch.items.push(Item::Found {
+                given,
+                canon: None,
+                src: None,
+                same_as: Some(i),
+                line: None,
+            }),
+            Ok(Looked::New(src, canon, line)) => {
+                if let Some(c) = &canon {
+                    by_canon.insert(c.clone(), batch.items.len());
+                }
+                batch.items.push(Item::Found {
+                    given,
+                    canon,
+                    src: Some(src),
+                    same_as: None,
+                    line,
+                });
+            }
+        }
+    }
+    batch
+}
+
+/// What [`Session::add`] queued.
+#[derive(Debug, Default)]
+pub struct Added {
+    /// The files appended to the session's queue, in order: give them to the engine.
+    pub queued: Vec<PathBuf>,
+    /// Lines to say (files that cannot play, repaired and offline copies), and whether each
+    /// is an error.
+    pub lines: Vec<(String, bool)>,
+    /// The cache failed while looking: files after the failure were not looked at.
+    pub fatal: Option<CacheError>,
+}
+
 pub struct Session {
     shared: Arc<Shared>,
     /// One per input (file given or found in a folder): its queue entry, or its error.
     inputs: Vec<(PathBuf, Result<usize, FileError>)>,
     entries: Vec<Entry>,
+    /// Canonical path → source, so that a file named twice (or again later) plays one copy.
+    by_canon: HashMap<PathBuf, usize>,
     notices: Receiver<Notice>,
     prefetch: Option<JoinHandle<()>>,
+    /// Sources for the prefetcher to copy, with the queue generation that asked.
+    prefetch_tx: Option<Sender<(u64, usize)>>,
     verifier: Option<Verifier>,
+    /// Hits for the full check; `verified`: those given to it already.
+    verify_tx: Option<Sender<String>>,
+    verified: HashSet<String>,
     verifying: bool,
     /// Source → its object's hash, once known (hits at once, streams when committed).
     hashes: Vec<Option<String>>,
@@ -181,96 +367,62 @@ pub struct Session {
     last_started: Option<usize>,
     skip_on_start: HashSet<usize>,
     engine_errors: HashMap<PathBuf, usize>,
-    /// Entries that failed in the engine (their fills are not waited for at the end).
+    /// Sources that failed in the engine (their fills are not waited for at the end).
     errored: HashSet<usize>,
-    /// (entry, when it started, ms since the epoch).
-    played: Vec<(usize, u64)>,
+    played: Vec<Play>,
     /// Loudness scans made while playing (first plays of library tracks), stored in the
     /// library at the end with the plays.
     analysed: Vec<(PathBuf, crate::engine::analysis::Analysis)>,
 }
 
 impl Session {
-    /// Prepares `paths` for playing from `cache` (see the module docs). Nothing plays yet:
-    /// the front end gives [`Session::queue`] to an engine after [`Session::attach`].
+    /// Prepares `paths` for playing from `cache` (see the module docs): [`look_up_all`], then
+    /// [`Session::add`] to a new session whose queue is complete. Nothing plays yet: the
+    /// front end gives [`Session::queue`] to an engine after [`Session::attach`].
     pub fn prepare(cache: Arc<Cache>, paths: &[PathBuf]) -> (Session, Prepared) {
-        let skip = fs::canonicalize(cache.dir()).unwrap_or_else(|_| cache.dir().to_path_buf());
-        let (list, skipped) = inputs::expand(paths, &skip);
-        let mut prep = Prepared {
-            skipped_non_audio: skipped,
-            ..Prepared::default()
+        let batch = look_up_all(&cache, paths);
+        let skipped_non_audio = batch.skipped_non_audio;
+        let mut session = Session::open(cache);
+        let added = session.add(batch);
+        // Nothing more comes: the prefetcher and the check end after this queue.
+        session.prefetch_tx = None;
+        session.verify_tx = None;
+        let prep = Prepared {
+            lines: added.lines,
+            fatal: added.fatal,
+            skipped_non_audio,
         };
+        (session, prep)
+    }
+
+    /// A session with an empty queue, for a front end that adds to it as it goes (the
+    /// window: [`look_up_all`] on its worker, then [`Session::add`]).
+    pub fn open(cache: Arc<Cache>) -> Session {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut sources: Vec<Src> = Vec::new();
-        let mut hashes = Vec::new();
-        let mut by_canon: HashMap<PathBuf, usize> = HashMap::new();
-        let mut by_path: HashMap<PathBuf, usize> = HashMap::new();
-        let mut ins = Vec::new();
-        let mut entries = Vec::new();
-        for input in list {
-            let given = match input {
-                Input::Failed(e) => {
-                    prep.lines.push((e.to_string(), true));
-                    ins.push((e.path.clone(), Err(e)));
-                    continue;
-                }
-                Input::File(p) => p,
-            };
-            if prep.fatal.is_some() {
-                break;
-            }
-            let looked = look_up(&cache, &given, &by_canon);
-            let source = match looked {
-                Err(Look::File(e)) => {
-                    prep.lines.push((e.to_string(), true));
-                    ins.push((given, Err(e)));
-                    continue;
-                }
-                Err(Look::Cache(e)) => {
-                    prep.fatal = Some(e);
-                    break;
-                }
-                Ok(Looked::Known(i)) => i,
-                Ok(Looked::New(src, canon, line)) => {
-                    if let Some(l) = line {
-                        prep.lines.push((l, false));
-                    }
-                    hashes.push(match &*src {
-                        Src::Object { hash, .. } => Some(hash.clone()),
-                        _ => None,
-                    });
-                    sources.push(*src);
-                    if let Some(c) = canon {
-                        by_canon.insert(c, sources.len() - 1);
-                    }
-                    sources.len() - 1
-                }
-            };
-            by_path.entry(given.clone()).or_insert(source);
-            ins.push((given.clone(), Ok(entries.len())));
-            entries.push(Entry {
-                given,
-                origin: ins.len() - 1,
-                source,
-            });
-        }
         let shared = Arc::new(Shared {
-            cache,
-            sources: sources.into_iter().map(Mutex::new).collect(),
-            by_path,
+            cache: cache.clone(),
+            sources: RwLock::new(Vec::new()),
+            by_path: RwLock::new(HashMap::new()),
             stop: AtomicBool::new(false),
             notices: tx,
-            library: Mutex::new(None),
+            waker: RwLock::new(None),
+            library: Mutex::new(LibrarySlot::None),
+            generation: AtomicU64::new(0),
         });
+        let (verify_tx, todo) = crossbeam_channel::unbounded();
         let mut session = Session {
             shared,
-            inputs: ins,
-            entries,
+            inputs: Vec::new(),
+            entries: Vec::new(),
+            by_canon: HashMap::new(),
             notices: rx,
             prefetch: None,
-            verifier: None,
-            verifying: false,
-            hashes,
+            prefetch_tx: None,
+            verifier: Some(Verifier::start(cache, todo)),
+            verify_tx: Some(verify_tx),
+            verified: HashSet::new(),
+            verifying: true,
+            hashes: Vec::new(),
             said: HashSet::new(),
             fatal: false,
             heard: None,
@@ -281,37 +433,191 @@ impl Session {
             played: Vec::new(),
             analysed: Vec::new(),
         };
-        if prep.fatal.is_none() {
-            session.start_prefetch();
-            let mut todo: Vec<String> = Vec::new();
-            for e in &session.entries {
-                if let Src::Object { hash, .. } = &*session.shared.lock(e.source)
-                    && !todo.contains(hash)
-                {
-                    todo.push(hash.clone());
-                }
-            }
-            session.verifier = Some(Verifier::start(session.shared.cache.clone(), todo));
-            session.verifying = true;
-        }
-        (session, prep)
+        session.start_prefetch();
+        session
     }
 
-    /// Copies the queue's streamed files in play order, one at a time, in the background.
-    fn start_prefetch(&mut self) {
-        let mut order: Vec<usize> = Vec::new();
-        for e in &self.entries {
-            if !order.contains(&e.source) {
-                order.push(e.source);
+    /// Appends what `batch` found to the queue: new sources are copied ahead by the
+    /// prefetcher, hits are given to the full check. Quick: no file is read here.
+    pub fn add(&mut self, batch: Batch) -> Added {
+        let mut added = Added {
+            fatal: batch.fatal,
+            ..Added::default()
+        };
+        // Batch item → source.
+        let mut sources: Vec<Option<usize>> = Vec::with_capacity(batch.items.len());
+        for item in batch.items {
+            let (given, canon, src, same_as, line) = match item {
+                Item::Failed(e) => {
+                    added.lines.push((e.to_string(), true));
+                    self.inputs.push((e.path.clone(), Err(e)));
+                    sources.push(None);
+                    continue;
+                }
+                Item::Found {
+                    given,
+                    canon,
+                    src,
+                    same_as,
+                    line,
+                } => (given, canon, src, same_as, line),
+            };
+            if let Some(l) = line {
+                added.lines.push((l, false));
+            }
+            let source = match (same_as.and_then(|j| sources[j]), src) {
+                (Some(i), _) => i,
+                (None, Some(src)) => self.source_for(canon, *src),
+                (None, None) => {
+                    sources.push(None);
+                    continue;
+                }
+            };
+            sources.push(Some(source));
+            self.shared
+                .by_path
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(given.clone(), source);
+            self.inputs.push((given.clone(), Ok(self.entries.len())));
+            self.entries.push(Entry {
+                given: given.clone(),
+                origin: self.inputs.len() - 1,
+                source,
+            });
+            added.queued.push(given);
+        }
+        added
+    }
+
+    /// The source for a file looked up again: the one it has in this session already when
+    /// that one can still play (a copy under way, or the same cached object), else `src`,
+    /// made a new source (copied ahead, or checked).
+    fn source_for(&mut self, canon: Option<PathBuf>, src: Src) -> usize {
+        if let Some(&i) = canon.as_ref().and_then(|c| self.by_canon.get(c)) {
+            let failed = self.failure(i).is_some();
+            let reuse = !failed
+                && self.shared.with(i, |old| match (&*old, &src) {
+                    (Src::Stream { .. }, _) => true,
+                    (Src::Object { hash: a, .. }, Src::Object { hash: b, .. }) => a == b,
+                    _ => false,
+                });
+            if reuse {
+                return i;
             }
         }
+        let hash = match &src {
+            Src::Object { hash, .. } => Some(hash.clone()),
+            Src::Stream { .. } => None,
+        };
+        let idx = {
+            let mut list = self
+                .shared
+                .sources
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            list.push(Arc::new(Mutex::new(src)));
+            list.len() - 1
+        };
+        self.hashes.push(hash.clone());
+        if let Some(c) = canon {
+            self.by_canon.insert(c, idx);
+        }
+        match hash {
+            Some(h) => {
+                if self.verified.insert(h.clone())
+                    && let Some(tx) = &self.verify_tx
+                {
+                    let _ = tx.send(h);
+                }
+            }
+            None => {
+                if let Some(tx) = &self.prefetch_tx {
+                    let _ = tx.send((self.shared.generation.load(Ordering::SeqCst), idx));
+                }
+            }
+        }
+        idx
+    }
+
+    /// The queue is now the entries at `order` (their indices before), in that order: for a
+    /// front end that removes, moves or shuffles entries of the engine's queue, so that the
+    /// session's queue stays the engine's (its events name entries by index). An index out of
+    /// range is ignored.
+    pub fn reorder(&mut self, order: &[usize]) {
+        let new_index = |old: usize| order.iter().position(|&o| o == old);
+        self.heard = self.heard.and_then(new_index);
+        self.last_started = self.last_started.and_then(new_index);
+        self.skip_on_start = self
+            .skip_on_start
+            .iter()
+            .filter_map(|&i| new_index(i))
+            .collect();
+        let entries: Vec<Entry> = order
+            .iter()
+            .filter_map(|&i| self.entries.get(i).cloned())
+            .collect();
+        // Inputs whose entry went name no engine record any more.
+        for (_, slot) in &mut self.inputs {
+            if let Ok(i) = slot {
+                *i = usize::MAX;
+            }
+        }
+        for (j, e) in entries.iter().enumerate() {
+            self.inputs[e.origin].1 = Ok(j);
+        }
+        self.entries = entries;
+    }
+
+    /// [`Session::reorder`] to the engine's queue as it now is (its files in order, after an
+    /// edit it made: remove, move, play next): each entry is matched to the engine's by file,
+    /// in order. Entries the engine does not hold yet (queued a moment ago) stay at the end.
+    pub fn follow(&mut self, engine_files: &[PathBuf]) {
+        let mut used = vec![false; self.entries.len()];
+        let mut order = Vec::with_capacity(self.entries.len());
+        for f in engine_files {
+            if let Some(i) =
+                (0..self.entries.len()).find(|&i| !used[i] && self.entries[i].given == *f)
+            {
+                used[i] = true;
+                order.push(i);
+            }
+        }
+        order.extend((0..self.entries.len()).filter(|&i| !used[i]));
+        self.reorder(&order);
+    }
+
+    /// Empties the queue (the engine's is emptied too). Copies under way go on (a track that
+    /// played is still committed); what the old queue asked to copy ahead is not copied.
+    pub fn clear(&mut self) {
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+        self.inputs.clear();
+        self.heard = None;
+        self.last_started = None;
+        self.skip_on_start.clear();
+        self.engine_errors.clear();
+    }
+
+    /// Copies the queue's streamed files in play order, one at a time, in the background,
+    /// as [`Session::add`] asks.
+    fn start_prefetch(&mut self) {
+        let (tx, rx) = crossbeam_channel::unbounded::<(u64, usize)>();
+        self.prefetch_tx = Some(tx);
         let shared = self.shared.clone();
         self.prefetch = std::thread::Builder::new()
             .name("reel-prefetch".into())
             .spawn(move || {
-                for idx in order {
+                for (generation, idx) in rx {
+                    if shared.stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if generation != shared.generation.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let src = shared.src(idx);
                     let fill = {
-                        let mut src = shared.lock(idx);
+                        let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
                         if !matches!(*src, Src::Stream { .. }) {
                             continue;
                         }
@@ -327,7 +633,7 @@ impl Session {
                         }
                     };
                     let fatal = matches!(end, FillEnd::Failed(StreamError::Cache(_)));
-                    let _ = shared.notices.send(Notice::FillEnded { source: idx, end });
+                    shared.notify(Notice::FillEnded { source: idx, end });
                     if fatal || shared.stop.load(Ordering::SeqCst) {
                         return;
                     }
@@ -355,16 +661,34 @@ impl Session {
                     .shared
                     .library
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(l);
+                    .unwrap_or_else(|p| p.into_inner()) = LibrarySlot::Open(l);
                 None
             }
             Err(e) => Some(e.to_string()),
         }
     }
 
+    /// As [`Session::use_library`], for a front end that runs while its library is created
+    /// (the window): the opener opens it once it exists, and never creates it.
+    pub fn use_library_once_there(&self, dir: Option<&Path>) {
+        if let Ok(dir) = crate::library::resolve(dir) {
+            *self
+                .shared
+                .library
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = LibrarySlot::Waiting(dir);
+        }
+    }
+
     /// Lets `engine` open this session's entries through their objects and fills.
     pub fn attach(&self, engine: &Engine) {
         engine.set_opener(Some(Arc::new(opener::Opener(self.shared.clone()))));
+    }
+
+    /// Calls `wake` after each [`Notice`] (from the thread that sends it): for a front end
+    /// that polls [`Session::notices`] when it wakes, not in a select.
+    pub fn wake_with(&self, wake: impl Fn() + Send + Sync + 'static) {
+        *self.shared.waker.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(wake));
     }
 
     /// Background news: select on it with the engine's events.
@@ -411,7 +735,14 @@ impl Session {
                 if self.skip_on_start.contains(index) {
                     r.finished = self.skip(*index, engine);
                 } else {
-                    self.played.push((*index, crate::cache::now_ms()));
+                    if let Some(e) = self.entries.get(*index) {
+                        self.played.push(Play {
+                            given: e.given.clone(),
+                            source: e.source,
+                            at: crate::cache::now_ms(),
+                            in_library: false,
+                        });
+                    }
                 }
             }
             Event::TrackEnded { index } if self.heard == Some(*index) => self.heard = None,
@@ -420,7 +751,7 @@ impl Session {
                 self.engine_errors.insert(e.path.clone(), n + 1);
                 let index = self.entry_index_of(&e.path, n);
                 if let Some(i) = index {
-                    self.errored.insert(i);
+                    self.errored.insert(self.entries[i].source);
                 }
                 let corrupt = index.is_some_and(|i| {
                     self.entry_hash(i)
@@ -489,7 +820,7 @@ impl Session {
 
     /// Why the copy of source `idx` failed, if it did.
     fn failure(&self, idx: usize) -> Option<StreamError> {
-        match &*self.shared.lock(idx) {
+        self.shared.with(idx, |src| match &*src {
             Src::Stream {
                 failed: Some(e), ..
             } => Some(e.clone()),
@@ -498,7 +829,7 @@ impl Session {
                 _ => None,
             },
             _ => None,
-        }
+        })
     }
 
     /// Handles a [`Notice`].
@@ -525,6 +856,12 @@ impl Session {
             Notice::CacheFailed(e) => self.fail(&mut r, e),
         }
         r
+    }
+
+    /// A front end that runs on after the cache failed (the window, once the user queues
+    /// more): the next failure is said again, and the engine's errors are no longer held back.
+    pub fn forget_failure(&mut self) {
+        self.fatal = false;
     }
 
     fn fail(&mut self, r: &mut Reaction, e: CacheError) {
@@ -590,20 +927,27 @@ impl Session {
             snap.track = Some(e.origin);
             snap.track_path = Some(e.given.display().to_string());
         }
-        for src in &self.shared.sources {
-            if let Src::Stream { fill: Some(f), .. } =
-                &*src.lock().unwrap_or_else(|p| p.into_inner())
-                && f.status().waiting
-            {
-                snap.source_waiting = true;
-            }
+        self.show_source(snap, entry)
+    }
+
+    /// The source's state in `snap` (its track left as the engine's queue index, which is
+    /// `entry`): whether playback waits for a source, and how the copy of the track heard is
+    /// going.
+    ///
+    /// Never waits: a source locked now (its copy being started, which opens the source and
+    /// may hang on a stalled share) is left out of this look, so a window's frame is not held.
+    pub fn show_source(&self, mut snap: MeterSnapshot, entry: Option<usize>) -> MeterSnapshot {
+        let sources = self.shared.all();
+        if sources
+            .iter()
+            .filter_map(|s| peek_fill(s))
+            .any(|f| f.status().waiting)
+        {
+            snap.source_waiting = true;
         }
-        let fill = entry.and_then(|t| self.entries.get(t)).and_then(|e| {
-            match &*self.shared.lock(e.source) {
-                Src::Stream { fill: Some(f), .. } => Some(f.clone()),
-                _ => None,
-            }
-        });
+        let fill = entry
+            .and_then(|t| self.entries.get(t))
+            .and_then(|e| peek_fill(&sources[e.source]));
         if let Some(f) = fill {
             let st = f.status();
             if !st.ended {
@@ -644,16 +988,18 @@ impl Session {
     /// finish and commit (unless `give_up` turns true meanwhile); the others are dropped.
     pub fn end_streams(&mut self, interrupted: bool, give_up: &dyn Fn() -> bool) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        // The prefetcher ends with its queue.
+        self.prefetch_tx = None;
         let keep: HashSet<usize> = if interrupted {
             HashSet::new()
         } else {
             self.played
                 .iter()
-                .filter(|(i, _)| !self.errored.contains(i))
-                .map(|(i, _)| self.entries[*i].source)
+                .map(|p| p.source)
+                .filter(|s| !self.errored.contains(s))
                 .collect()
         };
-        for (idx, src) in self.shared.sources.iter().enumerate() {
+        for (idx, src) in self.shared.all().iter().enumerate() {
             let fill = match &*src.lock().unwrap_or_else(|p| p.into_inner()) {
                 Src::Stream { fill: Some(f), .. } => f.clone(),
                 _ => continue,
@@ -680,8 +1026,9 @@ impl Session {
 
     /// After the engine stopped: the full check's last findings (lines), plays recorded, pins
     /// dropped. Returns lines to say (errors).
-    pub fn finish(mut self, interrupted: bool, library_dir: Option<&Path>) -> Vec<String> {
+    pub fn finish(&mut self, interrupted: bool, library_dir: Option<&Path>) -> Vec<String> {
         let mut lines = Vec::new();
+        self.verify_tx = None;
         if let Some(v) = self.verifier.take() {
             // Corrupt objects found after their track was over: still said, and removed.
             let mut named = HashSet::new();
@@ -696,24 +1043,82 @@ impl Session {
                 }
             }
         }
-        let plays: Vec<(String, u64)> = self
-            .played
-            .iter()
-            .filter_map(|(i, at)| self.entry_hash(*i).map(|h| (h, *at)))
-            .collect();
-        let cache = &self.shared.cache;
-        if let Err(e) = cache.record_played(&plays) {
+        let mut plays = self.take_plays();
+        plays.analysed = std::mem::take(&mut self.analysed);
+        lines.extend(plays.record(&self.shared.cache, library_dir));
+        self.shared.cache.unpin_all();
+        lines
+    }
+
+    /// The plays to record now (a front end that runs on: the window, when audio stops):
+    /// in the cache those whose copy is known (a stream's once committed; the others stay
+    /// for later), in the library all of them, once.
+    pub fn take_plays(&mut self) -> Plays {
+        let mut plays = Plays::default();
+        for p in &mut self.played {
+            if !p.in_library {
+                p.in_library = true;
+                plays.library.push((p.given.clone(), p.at));
+            }
+        }
+        let hashes = &self.hashes;
+        self.played.retain(|p| match &hashes[p.source] {
+            Some(h) => {
+                plays.cache.push((h.clone(), p.at));
+                false
+            }
+            None => true,
+        });
+        plays
+    }
+
+    /// The loudness scans made while playing, for a front end that stores them itself (the
+    /// window, through its library worker); what is taken is not stored by
+    /// [`Session::finish`].
+    pub fn take_analysed(&mut self) -> Vec<(PathBuf, crate::engine::analysis::Analysis)> {
+        std::mem::take(&mut self.analysed)
+    }
+
+    /// The content hash of queue entry `i`'s copy, once known.
+    pub fn hash_of(&self, i: usize) -> Option<String> {
+        self.entry_hash(i)
+    }
+}
+
+/// The fill of a streamed source, if it has one and is not locked now.
+fn peek_fill(src: &Mutex<Src>) -> Option<Fill> {
+    match &*src.try_lock().ok()? {
+        Src::Stream { fill: Some(f), .. } => Some(f.clone()),
+        _ => None,
+    }
+}
+
+/// Plays to record: (content hash, when) for the cache, (file, when) for the library, and
+/// loudness scans made while playing.
+#[derive(Debug, Default)]
+pub struct Plays {
+    pub cache: Vec<(String, u64)>,
+    pub library: Vec<(PathBuf, u64)>,
+    pub analysed: Vec<(PathBuf, crate::engine::analysis::Analysis)>,
+}
+
+impl Plays {
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty() && self.library.is_empty() && self.analysed.is_empty()
+    }
+
+    /// Records them (cache index, library): writes files, so not on a UI thread. Returns
+    /// lines to say (errors).
+    pub fn record(self, cache: &Cache, library_dir: Option<&Path>) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.cache.is_empty()
+            && let Err(e) = cache.record_played(&self.cache)
+        {
             lines.push(e.to_string());
         }
-        cache.unpin_all();
-        let library_plays: Vec<(PathBuf, u64)> = self
-            .played
-            .iter()
-            .map(|(i, at)| (self.entries[*i].given.clone(), *at))
-            .collect();
         lines.extend(record_in_library(
             library_dir,
-            &library_plays,
+            &self.library,
             &self.analysed,
         ));
         lines
@@ -850,11 +1255,57 @@ fn look_up(
             "cache: the cached copy of {} was damaged; copying it again from the file",
             given.display()
         )))),
+        // A file named without an audio file's extension is probed now, so that what is not
+        // audio is named at once and never queued or copied (an audio file is not read twice:
+        // its first bytes are read once, by its copy).
+        Ok(Found::Miss) if !inputs::looks_like_audio(given) => match crate::cache::probe(given) {
+            Ok(_) => Ok(stream(None)),
+            Err(e) => Err(Look::File(e)),
+        },
         Ok(Found::Miss) => Ok(stream(None)),
         Err(e) if e.is_about_the_file() => Err(Look::File(match e {
             CacheError::File(fe) => fe,
             other => FileError::new(given, FileErrorKind::Io(other.to_string())),
         })),
         Err(e) => Err(Look::Cache(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reordered_queue_keeps_each_file_with_its_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let files: Vec<PathBuf> = ["a.wav", "b.wav", "c.wav"]
+            .iter()
+            .map(|n| {
+                let p = dir.path().join(n);
+                fs::write(&p, n.as_bytes()).unwrap();
+                p
+            })
+            .collect();
+        let mut s = Session::open(cache.clone());
+        let added = s.add(look_up_all(&cache, &files));
+        assert_eq!(added.queued, files);
+        // c moved first, a removed.
+        s.reorder(&[2, 1]);
+        assert_eq!(s.queue(), [files[2].clone(), files[1].clone()]);
+        let by_path = s.shared.by_path.read().unwrap().clone();
+        assert_eq!(s.entries[0].source, by_path[&files[2]]);
+        assert_eq!(s.entries[1].source, by_path[&files[1]]);
+        let slots: Vec<Option<usize>> = s.inputs.iter().map(|(_, r)| r.clone().ok()).collect();
+        assert_eq!(slots, [Some(usize::MAX), Some(1), Some(0)]);
+        // The engine moved b first; a file it does not hold yet stays last.
+        s.add(look_up_all(&cache, &files[..1]));
+        s.follow(&[files[1].clone(), files[2].clone()]);
+        assert_eq!(
+            s.queue(),
+            [files[1].clone(), files[2].clone(), files[0].clone()]
+        );
+        s.end_streams(true, &|| true);
+        s.finish(true, Some(dir.path()));
     }
 }

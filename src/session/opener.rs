@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use symphonia::core::io::MediaSource;
 
-use super::{Notice, Shared, Src};
+use super::{LibrarySlot, Notice, Shared, Src};
 use crate::cache::FillEnd;
 use crate::engine::analysis::loudness_of;
 use crate::engine::{ScanKnown, TrackOpener, WaitTag};
@@ -28,8 +28,16 @@ fn open_object(path: &Path, object: &Path) -> Result<Box<dyn MediaSource>, FileE
 
 impl TrackOpener for Opener {
     fn loudness(&self, path: &Path) -> ScanKnown {
-        let lib = self.0.library.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(lib) = lib.as_ref() else {
+        let mut slot = self.0.library.lock().unwrap_or_else(|p| p.into_inner());
+        if let LibrarySlot::Waiting(dir) = &*slot
+            && dir.join(crate::library::DB_FILE_NAME).exists()
+        {
+            *slot = match crate::library::Library::open_dir(dir.clone()) {
+                Ok(l) => LibrarySlot::Open(l),
+                Err(_) => LibrarySlot::None,
+            };
+        }
+        let LibrarySlot::Open(lib) = &*slot else {
             return ScanKnown::Unknown;
         };
         // The library keys tracks by canonical path.
@@ -47,10 +55,13 @@ impl TrackOpener for Opener {
 
     fn open(&self, path: &Path, wait: WaitTag) -> Option<Result<Box<dyn MediaSource>, FileError>> {
         let shared = &self.0;
-        let idx = *shared.by_path.get(path)?;
-        let mut src = shared.sources[idx]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let idx = *shared
+            .by_path
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)?;
+        let src = shared.src(idx);
+        let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
         match &mut *src {
             Src::Object { object, .. } => Some(open_object(path, object)),
             Src::Stream { .. } => {
@@ -60,7 +71,7 @@ impl TrackOpener for Opener {
                     Err(e) => {
                         let kind = FileErrorKind::Io(e.line(path).unwrap_or_default());
                         if let StreamError::Cache(c) = &e {
-                            let _ = shared.notices.send(Notice::CacheFailed(c.clone()));
+                            shared.notify(Notice::CacheFailed(c.clone()));
                         }
                         return Some(Err(FileError::new(path, kind)));
                     }

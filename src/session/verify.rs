@@ -23,8 +23,9 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Checks `todo` (the hits of the queue, in queue order, each once) once [`Verifier::go`].
-    pub fn start(cache: Arc<Cache>, todo: Vec<String>) -> Verifier {
+    /// Checks what comes on `todo` (the hits of the queue, in queue order, each once) once
+    /// [`Verifier::go`], until `todo` is closed.
+    pub fn start(cache: Arc<Cache>, todo: crossbeam_channel::Receiver<String>) -> Verifier {
         let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(1);
         let (corrupt_tx, corrupt) = crossbeam_channel::unbounded::<String>();
         let stop = Arc::new(AtomicBool::new(false));
@@ -34,7 +35,7 @@ impl Verifier {
             std::thread::Builder::new()
                 .name("reel-cache-verify".into())
                 .spawn(move || {
-                    if todo.is_empty() || go_rx.recv().is_err() {
+                    if go_rx.recv().is_err() {
                         return;
                     }
                     // Behind the decoder and everything else.

@@ -1,10 +1,14 @@
 //! The window's application state and frame loop (`eframe::App`).
 //!
-//! Runs on the UI thread only. Each frame: take what the cache worker, the file pickers, the
-//! engine (through the event thread) and the cover loader sent; take one meter snapshot; handle
+//! Runs on the UI thread only. What is played goes through the session layer (src/session),
+//! as with `reel play --no-gui`: the cache worker looks files up, the session queues them (a
+//! first play streams while it is copied, a gone file plays from its cached copy, hits are
+//! checked in full while playing), and the session's lines become notices. Each frame: take
+//! what the cache worker, the session, the file pickers, the engine (through the event thread)
+//! and the cover loader sent; take one meter snapshot; handle
 //! dropped files and keyboard shortcuts; draw the panels; turn what the user did into engine
 //! commands and worker jobs; and ask for the next frame in [`REPAINT_EVERY`] only while
-//! something moves (playing, importing). Nothing here waits on a file, a lock held by another
+//! something moves (playing, looking files up, scanning). Nothing here waits on a file, a lock held by another
 //! process, or the audio thread.
 
 use std::path::PathBuf;
@@ -28,7 +32,7 @@ use super::queue_edit;
 use super::settings::{self, Resume, Settings};
 use super::settings_window::{self, SettingsWindow};
 use super::signals::Watcher;
-use super::top_bar::{self, ImportProgress};
+use super::top_bar;
 use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
 use super::{OutputOverride, REPAINT_EVERY};
@@ -40,6 +44,7 @@ use crate::engine::{
 use crate::error::OutputError;
 use crate::library::Track;
 use crate::mpris::Request;
+use crate::session::{Batch, Reaction, Session};
 
 /// Left/Right arrows jump this far.
 pub const SEEK_STEP_SECS: f64 = 5.0;
@@ -54,7 +59,7 @@ pub struct AppOptions {
         crate::instance::Listener,
         Arc<std::sync::OnceLock<egui::Context>>,
     )>,
-    /// Imported, queued (replacing the saved queue) and played.
+    /// Queued (replacing the saved queue) and played.
     pub files: Vec<PathBuf>,
     pub output: OutputOverride,
     pub volume: Option<f32>,
@@ -102,7 +107,10 @@ pub struct App {
     stats: Option<Stats>,
     max_size_bytes: u64,
     notices: Notices,
-    import: Option<ImportProgress>,
+    /// The session layer: the queue's files, their copies and checks, plays.
+    session: Session,
+    /// Where plays and loudness scans are recorded (`None`: the default library).
+    library_dir: Option<PathBuf>,
     snap: MeterSnapshot,
     output_problem: Option<String>,
     history: History,
@@ -115,8 +123,6 @@ pub struct App {
     signals: Option<Watcher>,
     /// Files that other `reel FILE...` hand to this window (src/instance.rs).
     instance: Option<crate::instance::Listener>,
-    /// Plays to record in the index once audio stops (hash, when).
-    played: Vec<(String, u64)>,
     /// `--start`: seek here when the first file starts.
     start_at: Option<Duration>,
     settings_window: SettingsWindow,
@@ -179,27 +185,42 @@ impl App {
                 });
         }
 
-        let worker = Worker::start(opts.cache.clone(), ctx.clone());
+        let worker = Worker::start(opts.cache.clone(), ctx.clone(), opts.library_dir.clone());
         worker.send(Job::Refresh);
-        // Scanned tracks without tags play levelled here too (asked on the decoder thread).
-        engine.set_opener(Some(Arc::new(super::loudness::LibraryLoudness::new(
-            opts.library_dir.clone(),
-            opts.cache.clone(),
-        ))));
-        let lib_worker = LibraryWorker::start(opts.library_dir, opts.cache.clone(), ctx.clone());
+        // The engine opens the queue's files through the session (cached copies, copies under
+        // way); scanned tracks without tags play levelled (asked on the decoder thread).
+        let session = Session::open(opts.cache.clone());
+        session.use_library_once_there(opts.library_dir.as_deref());
+        {
+            // A copy that ends while nothing repaints (paused) still shows (its hash, the
+            // library's cached mark).
+            let ctx = ctx.clone();
+            session.wake_with(move || ctx.request_repaint());
+        }
+        session.attach(&engine);
+        let lib_worker =
+            LibraryWorker::start(opts.library_dir.clone(), opts.cache.clone(), ctx.clone());
         if !opts.files.is_empty() {
             lib_worker.send(LibraryJob::Add {
                 paths: opts.files.clone(),
                 quiet: true,
             });
-            worker.send(Job::Import {
+            worker.send(Job::LookUp {
                 paths: opts.files.clone(),
                 then: Then::Replace,
             });
-        } else if !settings.queue.is_empty() {
-            worker.send(Job::Enqueue {
-                hashes: settings.queue.clone(),
+        } else if !settings.queue_files.is_empty() {
+            worker.send(Job::LookUp {
+                paths: settings.queue_files.clone(),
                 then: Then::Restore,
+            });
+        } else if !settings.legacy_queue.is_empty() {
+            worker.send(Job::RestoreHashes {
+                hashes: std::mem::take(&mut settings.legacy_queue),
+                resume: settings
+                    .legacy_resume
+                    .take()
+                    .map(|r| (r.hash, r.position_ms)),
             });
         }
 
@@ -231,7 +252,8 @@ impl App {
             stats: None,
             max_size_bytes,
             notices: Notices::default(),
-            import: None,
+            session,
+            library_dir: opts.library_dir,
             snap: MeterSnapshot::default(),
             output_problem: None,
             history: History::default(),
@@ -243,7 +265,6 @@ impl App {
             metrics,
             signals: opts.close_on_signal,
             instance,
-            played: Vec::new(),
             start_at: opts.start,
             waveform: None,
             window_title: String::new(),
@@ -289,9 +310,9 @@ impl App {
         self.frames
     }
 
-    /// Cache work is waiting or running (an import, a listing).
+    /// Worker jobs are waiting or running (a look-up, a listing, a library scan).
     pub fn busy(&self) -> bool {
-        self.worker.busy() || self.import.is_some() || self.lib_worker.busy()
+        self.worker.busy() || self.lib_worker.busy()
     }
 
     /// Library tracks listed.
@@ -329,7 +350,7 @@ impl App {
             quiet: then != Then::Library,
         });
         if then != Then::Library {
-            self.worker.send(Job::Import { paths, then });
+            self.worker.send(Job::LookUp { paths, then });
         }
     }
 
@@ -353,14 +374,17 @@ impl App {
 
     /// Asks the library worker for the waveform of the track heard now, once per track.
     fn want_waveform(&mut self, playing: Option<&QueueItem>) {
-        let Some(q) = playing else { return };
-        if self.waveform.as_ref().is_some_and(|(h, _)| *h == q.hash) {
+        // A first play's content hash is known once its copy is committed.
+        let Some((q, hash)) = playing.and_then(|q| q.hash.as_ref().map(|h| (q, h))) else {
+            return;
+        };
+        if self.waveform.as_ref().is_some_and(|(h, _)| h == hash) {
             return;
         }
-        self.waveform = Some((q.hash.clone(), None));
+        self.waveform = Some((hash.clone(), None));
         self.lib_worker.send(LibraryJob::Waveform {
             source: q.source.clone(),
-            hash: q.hash.clone(),
+            hash: hash.clone(),
         });
     }
 
@@ -404,10 +428,11 @@ impl App {
             .publish(&self.snap, &self.queue, self.settings.volume);
     }
 
+    /// Plays so far, recorded by the cache worker (the cache's index, the library).
     fn record_plays(&mut self) {
-        if !self.played.is_empty() {
-            self.worker
-                .send(Job::RecordPlayed(std::mem::take(&mut self.played)));
+        let plays = self.session.take_plays();
+        if !plays.is_empty() {
+            self.worker.send(Job::RecordPlays(plays));
         }
     }
 
@@ -427,7 +452,7 @@ impl App {
                 if let Some(id) = queue_edit::entry_id(&self.engine, &self.queue, i) {
                     self.engine.send(Command::Remove(id));
                     self.queue.remove(i);
-                    let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
+                    let hashes = self.queue.iter().filter_map(|q| q.hash.clone()).collect();
                     self.worker.send(Job::Repin(hashes));
                 }
             }
@@ -453,6 +478,7 @@ impl App {
                 self.engine.send(Command::Stop);
                 self.engine.send(Command::Load(Vec::new()));
                 self.queue.clear();
+                self.session.clear();
                 self.worker.send(Job::Repin(Vec::new()));
                 self.mpris.new_queue();
             }
@@ -461,11 +487,11 @@ impl App {
 
     fn library_action(&mut self, a: library::Action) {
         match a {
-            library::Action::Play(p) => self.worker.send(Job::Import {
+            library::Action::Play(p) => self.worker.send(Job::LookUp {
                 paths: vec![p],
                 then: Then::PlayNow,
             }),
-            library::Action::Queue(p) => self.worker.send(Job::Import {
+            library::Action::Queue(p) => self.worker.send(Job::LookUp {
                 paths: vec![p],
                 then: Then::Queue,
             }),
@@ -473,7 +499,7 @@ impl App {
                 self.lib_worker.send(LibraryJob::Remove(vec![p]));
             }
             library::Action::RemoveCachedCopy(h) => {
-                if let Some(q) = self.queue.iter().find(|q| q.hash == h) {
+                if let Some(q) = self.queue.iter().find(|q| q.hash.as_ref() == Some(&h)) {
                     let name = q.source.display().to_string();
                     self.notices.post(
                         Topic::Queued(h),
@@ -495,32 +521,7 @@ impl App {
         let reports: Vec<Report> = self.worker.reports.try_iter().collect();
         for r in reports {
             match r {
-                Report::Progress { file, done, total } => {
-                    self.import = Some(ImportProgress { file, done, total })
-                }
-                Report::Ready {
-                    items,
-                    then,
-                    errors,
-                    skipped_non_audio,
-                } => {
-                    self.import = None;
-                    for e in errors {
-                        self.notices.message(NoticeKind::Error, e);
-                    }
-                    if skipped_non_audio > 0 {
-                        self.notices.post(
-                            Topic::SkippedNonAudio,
-                            NoticeKind::Info,
-                            format!(
-                                "skipped {skipped_non_audio} file{} that {} not audio",
-                                if skipped_non_audio == 1 { "" } else { "s" },
-                                if skipped_non_audio == 1 { "is" } else { "are" }
-                            ),
-                        );
-                    }
-                    self.take_items(items, then);
-                }
+                Report::Looked { batch, items, then } => self.take_looked(*batch, items, then),
                 Report::Library {
                     entries,
                     stats,
@@ -531,6 +532,7 @@ impl App {
                     self.stats = stats;
                     self.max_size_bytes = max_size_bytes;
                 }
+                Report::ResumeAt(r) => self.settings.resume_at = Some(r),
                 Report::Error(e) => self.notices.message(NoticeKind::Error, e),
             }
         }
@@ -539,6 +541,7 @@ impl App {
             match r {
                 LibraryReport::Tracks(tracks) => {
                     self.library.set_tracks(tracks);
+                    self.learn_tags();
                     // The library changed (a scan may have stored it): ask again.
                     if matches!(self.waveform, Some((_, None))) {
                         self.waveform = None;
@@ -571,23 +574,58 @@ impl App {
         }
     }
 
-    fn take_items(&mut self, items: Vec<QueueItem>, then: Then) {
+    /// Files looked up by the cache worker: queued through the session, and given to the
+    /// engine as the user's paths (the session's opener gives the decoder their copies).
+    fn take_looked(&mut self, batch: Batch, items: Vec<QueueItem>, then: Then) {
+        let skipped = batch.skipped_non_audio();
+        if skipped > 0 {
+            self.notices.post(
+                Topic::SkippedNonAudio,
+                NoticeKind::Info,
+                format!(
+                    "skipped {skipped} file{} that {} not audio",
+                    if skipped == 1 { "" } else { "s" },
+                    if skipped == 1 { "is" } else { "are" }
+                ),
+            );
+        }
+        if then == Then::Replace {
+            self.session.clear();
+        }
+        // The user goes on after a failed cache (a full disk): say the next failure again.
+        self.session.forget_failure();
+        let added = self.session.add(batch);
+        self.say(Reaction {
+            lines: added.lines,
+            ..Reaction::default()
+        });
+        // The cache could not be asked (what was looked up before it still queues): said,
+        // and what plays goes on.
+        if let Some(e) = added.fatal {
+            self.notices.message(NoticeKind::Error, e.to_string());
+        }
+        // One item per file queued, in order (the worker made them from the same batch).
+        let items: Vec<QueueItem> = items
+            .into_iter()
+            .zip(&added.queued)
+            .map(|(i, _)| i)
+            .collect();
         if items.is_empty() || then == Then::Library {
             return;
         }
-        let objects: Vec<PathBuf> = items.iter().map(|i| i.object.clone()).collect();
+        let files = added.queued;
         match then {
             Then::Library => {}
             Then::Queue => {
-                self.engine.send(Command::Queue(objects));
+                self.engine.send(Command::Queue(files));
                 self.queue.extend(items);
             }
             Then::Restore => {
-                self.engine.send(Command::Queue(objects));
+                self.engine.send(Command::Queue(files));
                 self.queue.extend(items);
                 // Paused where the listener was: never a sound until they press play.
-                if let Some(r) = self.settings.resume.take()
-                    && let Some(index) = self.queue.iter().position(|q| q.hash == r.hash)
+                if let Some(r) = self.settings.resume_at.take()
+                    && let Some(index) = self.queue.iter().position(|q| q.source == r.file)
                 {
                     let at = Duration::from_secs_f64(r.position_ms.max(0.0) / 1000.0);
                     self.engine.send(Command::Cue(index, at));
@@ -595,55 +633,87 @@ impl App {
             }
             Then::PlayNow => {
                 let first = self.queue.len();
-                self.engine.send(Command::Queue(objects));
+                self.engine.send(Command::Queue(files));
                 self.engine.send(Command::PlayIndex(first));
                 self.queue.extend(items);
             }
             Then::Replace => {
-                self.engine.send(Command::Load(objects));
+                self.engine.send(Command::Load(files));
                 if let Some(at) = self.start_at.take() {
                     self.engine.send(Command::Seek(at));
                 }
                 self.queue = items;
                 self.mpris.new_queue();
-                let hashes = self.queue.iter().map(|q| q.hash.clone()).collect();
-                self.worker.send(Job::Repin(hashes));
             }
+        }
+        self.learn_tags();
+    }
+
+    /// Tags the library knows, for queue items the cache had none for (first plays). The
+    /// library keys tracks by canonical path, and the file is not resolved here (on the UI
+    /// thread, a stalled share could hang it): a file named through a link keeps its name.
+    fn learn_tags(&mut self) {
+        for q in self.queue.iter_mut().filter(|q| q.object.is_none()) {
+            if let Some(t) = self.library.track(&q.source) {
+                q.learn(t);
+            }
+        }
+    }
+
+    /// The session's lines as notices: errors and news keyed by their text (the same line
+    /// twice shows once), a failed cache as one error.
+    fn say(&mut self, r: Reaction) {
+        for (line, error) in r.lines {
+            let kind = if error {
+                NoticeKind::Error
+            } else {
+                NoticeKind::Info
+            };
+            self.notices.message(kind, line);
+        }
+        if let Some(e) = r.fatal {
+            self.engine.send(Command::Stop);
+            self.notices.message(NoticeKind::Error, e.to_string());
+        }
+    }
+
+    /// What the session learned in the background: copies committed or failed, corrupt
+    /// cached copies found by the full check.
+    fn take_session_news(&mut self) {
+        let notices: Vec<_> = self.session.notices().try_iter().collect();
+        let committed = !notices.is_empty();
+        for n in notices {
+            let r = self.session.on_notice(n);
+            self.say(r);
+        }
+        let corrupt: Vec<String> = self.session.corrupt().try_iter().collect();
+        for hash in corrupt {
+            let r = self.session.on_corrupt(Some(hash), &self.engine);
+            self.say(r);
+        }
+        if committed {
+            // Copies now known by their content: the cache listing (and the library's
+            // cached marks) changed.
+            for (i, q) in self.queue.iter_mut().enumerate() {
+                if q.hash.is_none() {
+                    q.hash = self.session.hash_of(i);
+                }
+            }
+            self.worker.send(Job::Refresh);
         }
     }
 
     fn take_events(&mut self) {
         let events: Vec<Event> = self.events.try_iter().collect();
         for ev in events {
+            let r = self.session.on_event(&ev, &self.engine);
             match ev {
-                Event::TrackStarted { index, .. } => {
-                    if let Some(q) = self.queue.get(index) {
-                        self.played.push((q.hash.clone(), crate::cache::now_ms()));
-                    }
-                }
-                Event::FileError(mut e) => {
-                    // The engine plays cached objects: name the file the user added.
-                    if let Some(q) = self.queue.iter().find(|q| q.object == e.path) {
-                        e.path = q.source.clone();
-                    }
-                    let text = e.to_string();
-                    self.notices
-                        .post(Topic::File(e.path), NoticeKind::Error, text);
-                }
-                Event::FileWarning(mut w) => {
-                    if let Some(q) = self.queue.iter().find(|q| q.object == w.path) {
-                        w.path = q.source.clone();
-                    }
-                    let text = w.to_string();
-                    self.notices
-                        .post(Topic::File(w.path), NoticeKind::Info, text);
-                }
+                // The window words the output's own notices (one topic: "back" replaces "lost").
                 Event::DeviceLost(why) => self.notices.post(
                     Topic::Output,
                     NoticeKind::Error,
                     format!("audio output lost: {why}; waiting for it to come back"),
                 ),
-                // Replaces "output lost".
                 Event::DeviceReady { device } => self.notices.post(
                     Topic::Output,
                     NoticeKind::Info,
@@ -653,22 +723,28 @@ impl App {
                     self.notices
                         .post(Topic::Output, NoticeKind::Error, e.to_string())
                 }
-                Event::Stopped | Event::QueueFinished => self.record_plays(),
+                Event::Stopped | Event::QueueFinished => {
+                    self.say(r);
+                    self.record_plays();
+                }
                 Event::Seeked { position, .. } => {
                     self.mpris.seeked(position);
                 }
-                // An edit (or shuffle): the list shows the engine's order.
-                Event::QueueChanged => queue_edit::follow(&mut self.queue, &self.engine.queue()),
-                // A first play scanned the track: into the library, against the user's file.
-                Event::Analysed { path, analysis, .. } => {
-                    if let Some(q) = self.queue.iter().find(|q| q.object == path) {
-                        self.lib_worker.send(LibraryJob::StoreAnalysis {
-                            source: q.source.clone(),
-                            analysis: Box::new(analysis),
-                        });
-                    }
+                // An edit (or shuffle): the list, and the session's queue, in the engine's order.
+                Event::QueueChanged => {
+                    let engine = self.engine.queue();
+                    queue_edit::follow(&mut self.queue, &engine);
+                    let files: Vec<_> = engine.entries().iter().map(|e| e.path.clone()).collect();
+                    self.session.follow(&files);
                 }
-                _ => {}
+                _ => self.say(r),
+            }
+            // A first play scanned the track: into the library, against the user's file.
+            for (source, analysis) in self.session.take_analysed() {
+                self.lib_worker.send(LibraryJob::StoreAnalysis {
+                    source,
+                    analysis: Box::new(analysis),
+                });
             }
         }
     }
@@ -697,7 +773,7 @@ impl App {
                         self.notices.message(NoticeKind::Error, p);
                     }
                     if !files.is_empty() {
-                        self.worker.send(Job::Import { paths: files, then });
+                        self.worker.send(Job::LookUp { paths: files, then });
                     }
                 }
                 playlists::Outcome::Saved(path) => self.notices.post(
@@ -776,7 +852,6 @@ impl App {
             ui,
             &top_bar::Inputs {
                 picking: self.dialogs.is_open(),
-                import: self.import.as_ref(),
                 scan: self.scan,
                 busy: self.worker.busy(),
             },
@@ -842,12 +917,17 @@ impl eframe::App for App {
         }
         self.take_reports();
         self.take_events();
+        self.take_session_news();
         self.take_picks(&ctx);
         self.take_playlists();
         self.settings_window.poll();
         self.covers.poll(&ctx);
 
-        self.snap = self.engine.snapshot();
+        // With the source's state when the track heard is being copied (waiting for it, its
+        // speed, how far ahead of the play head).
+        let snap = self.engine.snapshot();
+        let track = snap.track;
+        self.snap = self.session.show_source(snap, track);
         self.output_problem = self.engine.output_problem();
         let now_s = self.engine.clock_ns() as f64 / 1e9;
         {
@@ -864,11 +944,20 @@ impl eframe::App for App {
 
         let current = self.current_index();
         let playing_item = current.and_then(|i| self.queue.get(i)).cloned();
+        // Covers are keyed by content; a first play's, until it is known, by its file.
+        let cover_key = playing_item
+            .as_ref()
+            .map(|q| q.source.display().to_string())
+            .unwrap_or_default();
         self.covers.want(
             &ctx,
-            playing_item
-                .as_ref()
-                .map(|q| (q.hash.as_str(), q.object.as_path(), q.cover_art)),
+            playing_item.as_ref().map(|q| {
+                (
+                    q.hash.as_deref().unwrap_or(&cover_key),
+                    q.object.as_deref().unwrap_or(&q.source),
+                    q.cover_art,
+                )
+            }),
         );
         self.want_waveform(playing_item.as_ref());
         self.update_title(&ctx);
@@ -889,7 +978,11 @@ impl eframe::App for App {
                     waveform: self
                         .waveform
                         .as_ref()
-                        .filter(|(h, _)| playing_item.as_ref().is_some_and(|q| q.hash == *h))
+                        .filter(|(h, _)| {
+                            playing_item
+                                .as_ref()
+                                .is_some_and(|q| q.hash.as_ref() == Some(h))
+                        })
                         .and_then(|(_, w)| w.as_deref()),
                     bit_perfect: current.and_then(|i| {
                         self.engine.bit_perfect(
@@ -962,15 +1055,15 @@ impl eframe::App for App {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        self.settings.queue = self.queue.iter().map(|q| q.hash.clone()).collect();
+        self.settings.queue_files = self.queue.iter().map(|q| q.source.clone()).collect();
         // As the engine has them: an MPRIS client may have changed them too.
         self.settings.shuffle = self.snap.shuffle;
         self.settings.repeat = self.snap.repeat;
         // Where the listener is (playing or paused): the next start stands paused there.
-        self.settings.resume = match self.snap.state {
+        self.settings.resume_at = match self.snap.state {
             PlayState::Stopped => None,
             _ => self.current_index().map(|i| Resume {
-                hash: self.queue[i].hash.clone(),
+                file: self.queue[i].source.clone(),
                 position_ms: self.snap.position_ms,
             }),
         };
@@ -979,8 +1072,9 @@ impl eframe::App for App {
 }
 
 impl Drop for App {
-    /// Closing: the metrics log writes its last line, an import in progress stops (removing
-    /// its temp file), plays are recorded, pins dropped; then the engine stops.
+    /// Closing: the metrics log writes its last line, the workers stop, copies under way are
+    /// dropped (nothing half-written is left), the engine stops, then plays are recorded and
+    /// pins dropped (the session's end, as for `reel play`).
     fn drop(&mut self) {
         if let Some(m) = &mut self.metrics {
             m.finish();
@@ -988,6 +1082,11 @@ impl Drop for App {
         self.record_plays();
         self.lib_worker.shutdown();
         self.worker.shutdown(true);
+        // Before the engine stops: its decoder may be waiting in a copy.
+        self.session.end_streams(true, &|| true);
         self.engine.send(Command::Stop);
+        for line in self.session.finish(true, self.library_dir.as_deref()) {
+            eprintln!("reel: {line}");
+        }
     }
 }

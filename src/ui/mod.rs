@@ -32,7 +32,6 @@ mod format;
 pub mod labels;
 mod library;
 mod library_worker;
-mod loudness;
 mod meters;
 mod metrics;
 mod mpris;

@@ -101,7 +101,7 @@ impl WindowMpris {
                     index: i,
                     // The engine's entry id: it stays with the entry through queue edits.
                     id: snap.entry_id.unwrap_or((self.generation << 32) | i as u64),
-                    path: q.object.clone(),
+                    path: q.source.clone(),
                     url_path: q.source.clone(),
                     length: q.duration_secs.map(Duration::from_secs_f64),
                 }

@@ -18,7 +18,7 @@ pub fn entry_id(engine: &Engine, queue: &[QueueItem], index: usize) -> Option<En
         && q.entries()
             .iter()
             .zip(queue)
-            .all(|(e, item)| e.path == item.object);
+            .all(|(e, item)| e.path == item.source);
     if same { q.id(index) } else { None }
 }
 
@@ -29,7 +29,7 @@ pub fn follow(queue: &mut Vec<QueueItem>, engine: &PlayQueue) {
     for e in engine.entries() {
         let found = rest
             .iter()
-            .position(|r| r.as_ref().is_some_and(|r| r.object == e.path));
+            .position(|r| r.as_ref().is_some_and(|r| r.source == e.path));
         if let Some(item) = found.and_then(|at| rest[at].take()) {
             queue.push(item);
         }
@@ -44,8 +44,8 @@ mod tests {
 
     fn item(name: &str) -> QueueItem {
         QueueItem {
-            hash: name.into(),
-            object: PathBuf::from(name),
+            hash: Some(name.into()),
+            object: Some(PathBuf::from(name)),
             source: PathBuf::from(name),
             title: name.into(),
             artist: String::new(),

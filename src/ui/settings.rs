@@ -7,6 +7,8 @@
 //! `reel cache config`), so the window and the command line never disagree about it; the window
 //! edits it through the cache worker.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{DEFAULT_PERIOD_FRAMES, DEFAULT_RING_MS, GainSettings, Repeat};
@@ -44,10 +46,19 @@ pub struct Settings {
     pub theme: Theme,
     /// 0.0 ..= 1.0.
     pub volume: f32,
-    /// The queue, as cached objects' hashes (restored, not played, at the next start).
-    pub queue: Vec<String>,
+    /// The queue, as the user's files (restored, not played, at the next start, through the
+    /// session: a file whose source is gone plays from its cached copy). Older settings kept
+    /// the cache's hashes under `queue`: that queue is not restored.
+    pub queue_files: Vec<PathBuf>,
     /// Where the listener was in that queue when the window closed: restored paused there.
-    pub resume: Option<Resume>,
+    pub resume_at: Option<Resume>,
+    /// The queue as an older reel saved it (the cache's hashes), read so that it is restored
+    /// once, as the files those copies were made from; never written.
+    #[serde(rename = "queue", skip_serializing)]
+    pub legacy_queue: Vec<String>,
+    /// Its place in that queue (by hash); never written.
+    #[serde(rename = "resume", skip_serializing)]
+    pub legacy_resume: Option<LegacyResume>,
     pub show_meters: bool,
     pub sort: SortKey,
     pub sort_ascending: bool,
@@ -58,10 +69,17 @@ pub struct Settings {
     pub repeat: Repeat,
 }
 
-/// A place in the saved queue: its entry (by the cached object's hash, which stays right if
-/// another entry could not be restored) and the heard position in it.
+/// A place in the saved queue: its entry (by its file, which stays right if another entry
+/// could not be restored) and the heard position in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
+    pub file: PathBuf,
+    pub position_ms: f64,
+}
+
+/// A place in a queue saved by an older reel (by the cached object's hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegacyResume {
     pub hash: String,
     pub position_ms: f64,
 }
@@ -77,8 +95,10 @@ impl Default for Settings {
             period_frames: DEFAULT_PERIOD_FRAMES,
             theme: Theme::Dark,
             volume: 0.8,
-            queue: Vec::new(),
-            resume: None,
+            queue_files: Vec::new(),
+            resume_at: None,
+            legacy_queue: Vec::new(),
+            legacy_resume: None,
             show_meters: true,
             sort: SortKey::Artist,
             sort_ascending: true,
@@ -141,7 +161,33 @@ mod tests {
         assert_eq!(s.ring_ms, 300);
         assert_eq!(s.volume, 0.5);
         assert_eq!(s.period_frames, DEFAULT_PERIOD_FRAMES);
-        assert!(s.queue.is_empty());
+        assert!(s.queue_files.is_empty());
+    }
+
+    #[test]
+    fn a_queue_saved_as_hashes_is_read_for_its_one_restore_and_never_written_again() {
+        let old =
+            r#"(volume: 0.5, queue: ["ab12"], resume: Some((hash: "ab12", position_ms: 1500.0)))"#;
+        let s: Settings = ron_from(old);
+        assert_eq!(s.volume, 0.5);
+        assert_eq!(s.legacy_queue, ["ab12"]);
+        assert_eq!(s.legacy_resume.as_ref().unwrap().position_ms, 1500.0);
+        #[derive(Default)]
+        struct Kept(Option<String>);
+        impl eframe::Storage for Kept {
+            fn get_string(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn set_string(&mut self, _: &str, v: String) {
+                self.0 = Some(v);
+            }
+            fn remove_string(&mut self, _: &str) {}
+            fn flush(&mut self) {}
+        }
+        let mut kept = Kept::default();
+        s.save(&mut kept);
+        let written = kept.0.unwrap();
+        assert!(!written.contains("ab12"), "{written}");
     }
 
     fn ron_from(text: &str) -> Settings {

@@ -1,18 +1,9 @@
-//! The top bar: "Add files…", "Add folder…", the Meters and Settings toggles, and the import's
-//! progress. Runs on the UI thread; returns what the user asked for, the app acts on it.
-
-use std::path::PathBuf;
+//! The top bar: "Add files…", "Add folder…", the Meters and Settings toggles, and a library
+//! scan's progress. Runs on the UI thread; returns what the user asked for, the app acts on it.
 
 use eframe::egui::{self, RichText};
 
 use super::labels;
-
-/// An import in progress, as the cache worker reports it.
-pub struct ImportProgress {
-    pub file: PathBuf,
-    pub done: u64,
-    pub total: u64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -20,20 +11,19 @@ pub enum Action {
     AddFolder,
 }
 
-pub struct Inputs<'a> {
+pub struct Inputs {
     /// A file picker is open (the add buttons are off until it closes).
     pub picking: bool,
-    pub import: Option<&'a ImportProgress>,
     /// A library scan in progress: files done, files found.
     pub scan: Option<(usize, usize)>,
-    /// The cache worker is busy with something other than an import (a listing).
+    /// The cache worker is busy (looking files up, a listing).
     pub busy: bool,
 }
 
 /// Draws the bar; `show_meters` and `show_settings` are its two toggles.
 pub fn show(
     ui: &mut egui::Ui,
-    inputs: &Inputs<'_>,
+    inputs: &Inputs,
     show_meters: &mut bool,
     show_settings: &mut bool,
 ) -> Vec<Action> {
@@ -44,7 +34,8 @@ pub fn show(
         if ui
             .add_enabled(!inputs.picking, egui::Button::new(labels::ADD_FILES))
             .on_hover_text(
-                "Pick audio files or playlists: they are copied into reel's cache and queued",
+                "Pick audio files or playlists: they are queued, and copied into reel's cache \
+                 as they play",
             )
             .clicked()
         {
@@ -79,26 +70,7 @@ pub fn show(
             )
             .on_hover_text("Reading tags into the library (nothing is copied)");
         }
-        if let Some(p) = inputs.import {
-            ui.separator();
-            let frac = if p.total > 0 {
-                p.done as f32 / p.total as f32
-            } else {
-                1.0
-            };
-            let name = p
-                .file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            ui.add(
-                egui::ProgressBar::new(frac)
-                    .desired_width(260.0)
-                    .show_percentage()
-                    .text(format!("Importing {name}")),
-            )
-            .on_hover_text("Copying into reel's cache (hashing as it copies)");
-        } else if inputs.busy {
+        if inputs.busy {
             ui.separator();
             ui.spinner();
         }

@@ -1,27 +1,24 @@
-//! The cache worker: one thread that does everything the window asks of the cache (import with
-//! progress, pin, list, stats, remove, cap), so the UI thread never waits on a file lock, a
-//! copy or an fsync. Jobs come in on a crossbeam channel and run one at a time, in order;
-//! reports go back on another, and each report wakes the window (`request_repaint`).
-//!
-//! Closing the window sets the cancel flag: an import in progress stops between two chunks and
-//! removes its temp file (the cache's own guarantee), so nothing half-written is left.
+//! The cache worker: one thread that does what the window asks of the cache and may wait on
+//! it, so the UI thread never waits on a file lock, a read or an fsync: looking up what is to
+//! be queued (the session's [`look_up_all`]: folders expanded, hits pinned and quick-checked,
+//! misses left to stream), recording plays, and managing the cache (list, stats, remove, cap).
+//! Nothing is copied here: playing copies (src/session). Jobs come in on a crossbeam channel
+//! and run one at a time, in order; reports go back on another, and each report wakes the
+//! window (`request_repaint`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
-use crate::cache::{Cache, Entry, ImportOptions, Stats};
-use crate::error::CacheError;
+use super::settings::Resume;
+use crate::cache::{Cache, Entry, Stats};
+use crate::session::{Batch, Plays, look_up_all};
 
-/// Progress reports are sent at most this often (a copy calls back for every chunk).
-const PROGRESS_EVERY: Duration = Duration::from_millis(50);
-
-/// What to do with the files once they are in the cache.
+/// What to do with the files once they are looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Then {
     /// Only into the library.
@@ -36,14 +33,17 @@ pub enum Then {
     Restore,
 }
 
-/// One queue entry: a cached object and what to show for it.
+/// One queue entry: the user's file, as the engine plays it (through the session), and what
+/// to show for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueItem {
-    pub hash: String,
-    /// The cached object the engine plays.
-    pub object: PathBuf,
-    /// The file as the user knows it (first original path).
+    /// The file as the user knows it: what the engine's queue holds.
     pub source: PathBuf,
+    /// The content hash of its cached copy, once known (a hit at once, a first play once its
+    /// copy is committed).
+    pub hash: Option<String>,
+    /// Its cached copy, when it plays from one (cover art is read from it).
+    pub object: Option<PathBuf>,
     pub title: String,
     pub artist: String,
     pub duration_secs: Option<f64>,
@@ -51,18 +51,42 @@ pub struct QueueItem {
 }
 
 impl QueueItem {
-    pub fn of(cache: &Cache, e: &Entry) -> QueueItem {
-        QueueItem {
-            hash: e.hash.clone(),
-            object: cache.object_path(e),
-            source: e
-                .original()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(&e.name)),
-            title: display_title(e),
-            artist: e.tags.artist.clone().unwrap_or_default(),
-            duration_secs: e.duration_secs,
-            cover_art: e.tags.cover_art,
+    /// The item for `source`, from the cache's entry when it has one (tags read when it was
+    /// copied), else named by its file until the library knows its tags.
+    pub fn of(cache: &Cache, source: PathBuf, hash: Option<String>) -> QueueItem {
+        let entry = hash.as_deref().and_then(|h| cache.entry(h));
+        match entry {
+            Some(e) => QueueItem {
+                object: Some(cache.object_path(&e)),
+                hash,
+                title: display_title(&e),
+                artist: e.tags.artist.clone().unwrap_or_default(),
+                duration_secs: e.duration_secs,
+                cover_art: e.tags.cover_art,
+                source,
+            },
+            None => QueueItem {
+                title: source
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                hash,
+                object: None,
+                artist: String::new(),
+                duration_secs: None,
+                cover_art: false,
+                source,
+            },
+        }
+    }
+
+    /// Fills in what the library knows of the track (its tags), where the cache did not.
+    pub fn learn(&mut self, t: &crate::library::Track) {
+        if self.object.is_none() {
+            self.title = t.display_title();
+            self.artist = t.artist.clone().unwrap_or_default();
+            self.duration_secs = t.duration_secs;
+            self.cover_art = t.has_cover;
         }
     }
 }
@@ -80,20 +104,22 @@ pub fn display_title(e: &Entry) -> String {
 
 #[derive(Debug)]
 pub enum Job {
-    /// Import files and folders (folders recursively, audio files only).
-    Import {
+    /// Look files and folders up for the queue (folders recursively, audio files only).
+    LookUp {
         paths: Vec<PathBuf>,
         then: Then,
     },
-    /// Pin cached objects by hash and hand them back as queue items.
-    Enqueue {
+    /// Restore a queue saved by an older reel as the cache's hashes: looked up as the files
+    /// those copies were made from (`resume`: the hash and position it was at).
+    RestoreHashes {
         hashes: Vec<String>,
-        then: Then,
+        resume: Option<(String, f64)>,
     },
+    /// Record plays in the cache's index and the library: sent when audio stops, never
+    /// while it flows.
+    RecordPlays(Plays),
     /// Drop every pin and pin these (the queue changed).
     Repin(Vec<String>),
-    /// Record plays (hash, when) in the index: sent when audio stops, never while it flows.
-    RecordPlayed(Vec<(String, u64)>),
     Remove(Vec<String>),
     SetMaxSize(u64),
     Refresh,
@@ -101,24 +127,19 @@ pub enum Job {
 
 #[derive(Debug)]
 pub enum Report {
-    Progress {
-        file: PathBuf,
-        done: u64,
-        total: u64,
-    },
-    /// Import or enqueue finished.
-    Ready {
+    /// Looked up: for the session to queue, with an item to show for each file it queues.
+    Looked {
+        batch: Box<Batch>,
         items: Vec<QueueItem>,
         then: Then,
-        /// One line per file that could not be added, naming it and why.
-        errors: Vec<String>,
-        skipped_non_audio: usize,
     },
     Library {
         entries: Arc<Vec<Entry>>,
         stats: Option<Stats>,
         max_size_bytes: u64,
     },
+    /// Where a queue restored by [`Job::RestoreHashes`] was (sent before it is looked up).
+    ResumeAt(Resume),
     /// A line for the error banner.
     Error(String),
 }
@@ -128,12 +149,13 @@ pub struct Worker {
     pub reports: Receiver<Report>,
     cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    /// Jobs sent and not yet finished (imports in progress keep the window repainting).
+    /// Jobs sent and not yet finished (while any is, the window keeps repainting).
     busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Worker {
-    pub fn start(cache: Arc<Cache>, ctx: egui::Context) -> Worker {
+    /// `library_dir`: the library plays are recorded in (`None`: the default one).
+    pub fn start(cache: Arc<Cache>, ctx: egui::Context, library_dir: Option<PathBuf>) -> Worker {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let (rtx, reports) = crossbeam_channel::unbounded::<Report>();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -148,11 +170,12 @@ impl Worker {
                         out: rtx,
                         ctx,
                         cancel,
+                        library_dir,
                     };
                     for job in rx {
                         // Once closing, only the jobs that save something still run.
                         let closing = w.cancel.load(Ordering::SeqCst);
-                        if !closing || matches!(job, Job::RecordPlayed(_) | Job::Repin(_)) {
+                        if !closing || matches!(job, Job::RecordPlays(_) | Job::Repin(_)) {
                             w.run(job);
                         }
                         busy.fetch_sub(1, Ordering::SeqCst);
@@ -184,10 +207,10 @@ impl Worker {
         self.busy.load(Ordering::SeqCst) > 0
     }
 
-    /// Finish the job in hand and the queued ones, but stop an import early (nothing is left
-    /// half-written). Then the thread exits and is joined.
-    pub fn shutdown(&mut self, cancel_imports: bool) {
-        if cancel_imports {
+    /// Finish the job in hand and the plays to record; with `cancel`, skip the rest. Then the
+    /// thread exits and is joined.
+    pub fn shutdown(&mut self, cancel: bool) {
+        if cancel {
             self.cancel.store(true, Ordering::SeqCst);
         }
         self.tx = None;
@@ -208,6 +231,7 @@ struct Running {
     out: Sender<Report>,
     ctx: egui::Context,
     cancel: Arc<AtomicBool>,
+    library_dir: Option<PathBuf>,
 }
 
 impl Running {
@@ -218,16 +242,47 @@ impl Running {
 
     fn run(&mut self, job: Job) {
         match job {
-            Job::Import { paths, then } => self.import(paths, then),
-            Job::Enqueue { hashes, then } => self.enqueue(hashes, then),
+            Job::RestoreHashes { hashes, resume } => {
+                let file_of = |h: &str| {
+                    self.cache
+                        .entry(h)
+                        .and_then(|e| e.original().map(Path::to_path_buf))
+                };
+                // Copies evicted or removed since are dropped quietly, as restoring always did.
+                let paths: Vec<PathBuf> = hashes.iter().filter_map(|h| file_of(h)).collect();
+                if let Some((file, position_ms)) =
+                    resume.and_then(|(h, at)| file_of(&h).map(|f| (f, at)))
+                {
+                    self.send(Report::ResumeAt(Resume { file, position_ms }));
+                }
+                self.run(Job::LookUp {
+                    paths,
+                    then: Then::Restore,
+                });
+            }
+            Job::LookUp { paths, then } => {
+                let batch = look_up_all(&self.cache, &paths);
+                let items = batch
+                    .files()
+                    .into_iter()
+                    .map(|(file, hash)| QueueItem::of(&self.cache, file, hash))
+                    .collect();
+                self.send(Report::Looked {
+                    batch: Box::new(batch),
+                    items,
+                    then,
+                });
+            }
+            Job::RecordPlays(plays) => {
+                for line in plays.record(&self.cache, self.library_dir.as_deref()) {
+                    self.send(Report::Error(line));
+                }
+                // The library view shows play counts: list again.
+                self.refresh();
+            }
             Job::Repin(hashes) => {
                 self.cache.unpin_all();
                 if let Err(e) = self.cache.pin(&hashes) {
-                    self.send(Report::Error(e.to_string()));
-                }
-            }
-            Job::RecordPlayed(plays) => {
-                if let Err(e) = self.cache.record_played(&plays) {
                     self.send(Report::Error(e.to_string()));
                 }
             }
@@ -247,91 +302,6 @@ impl Running {
             }
             Job::Refresh => self.refresh(),
         }
-    }
-
-    fn import(&mut self, paths: Vec<PathBuf>, then: Then) {
-        let mut last = Instant::now() - PROGRESS_EVERY;
-        let out = self.out.clone();
-        let ctx = self.ctx.clone();
-        let opts = ImportOptions {
-            recursive: true,
-            // What is about to be queued is pinned at once, so no other reel evicts it.
-            pin: then != Then::Library,
-            cancel: Some(&self.cancel),
-        };
-        let report = self.cache.import(&paths, opts, &mut |p| {
-            if last.elapsed() >= PROGRESS_EVERY || p.done == p.total {
-                last = Instant::now();
-                let _ = out.send(Report::Progress {
-                    file: p.file.to_path_buf(),
-                    done: p.done,
-                    total: p.total,
-                });
-                ctx.request_repaint();
-            }
-        });
-        let mut items = Vec::new();
-        let mut errors = Vec::new();
-        for r in report.results {
-            match r {
-                Ok(imp) => match self.cache.entry(&imp.hash) {
-                    Some(e) => {
-                        let mut item = QueueItem::of(&self.cache, &e);
-                        item.source = imp.path;
-                        items.push(item);
-                    }
-                    None => errors.push(format!(
-                        "{}: imported, but gone from the cache again (evicted by another reel?)",
-                        imp.path.display()
-                    )),
-                },
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if let Some(e) = report.stopped
-            && e != CacheError::Interrupted
-        {
-            errors.push(e.to_string());
-        }
-        self.send(Report::Ready {
-            items,
-            then,
-            errors,
-            skipped_non_audio: report.skipped_non_audio,
-        });
-        self.refresh();
-    }
-
-    fn enqueue(&mut self, hashes: Vec<String>, then: Then) {
-        let mut items = Vec::new();
-        let mut errors = Vec::new();
-        let known: Vec<String> = hashes
-            .iter()
-            .filter(|h| self.cache.entry(h).is_some())
-            .cloned()
-            .collect();
-        if let Err(e) = self.cache.pin(&known) {
-            errors.push(e.to_string());
-        }
-        for h in &hashes {
-            match self.cache.entry(h) {
-                Some(e) if self.cache.quick_check(h) => items.push(QueueItem::of(&self.cache, &e)),
-                Some(e) => errors.push(format!(
-                    "{}: the cached copy is damaged; add the file again",
-                    e.original().unwrap_or(Path::new(&e.name)).display()
-                )),
-                // A saved queue entry that was evicted or removed since: dropped quietly when
-                // restoring, said otherwise.
-                None if then == Then::Restore => {}
-                None => errors.push(format!("{h}: no longer in the cache")),
-            }
-        }
-        self.send(Report::Ready {
-            items,
-            then,
-            errors,
-            skipped_non_audio: 0,
-        });
     }
 
     fn refresh(&mut self) {
