@@ -1139,7 +1139,9 @@ mod tests {
     #[test]
     fn a_header_declaring_packets_larger_than_any_real_one_is_refused_as_damage() {
         let input = include_bytes!("../../fuzz/regressions/decode/caf-huge-packet.caf").to_vec();
-        let err = Source::from_bytes(Path::new("odd.caf"), input).err().unwrap();
+        let err = Source::from_bytes(Path::new("odd.caf"), input)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("implausible packet size"), "{err}");
     }
 
