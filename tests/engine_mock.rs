@@ -498,7 +498,10 @@ fn a_stream_that_stops_calling_back_is_replaced_and_a_late_callback_is_not() {
 
 /// The loudest level any channel shows, dBFS.
 fn loudest(s: &MeterSnapshot) -> f64 {
-    s.peak_dbfs.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    s.peak_dbfs
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 #[test]
