@@ -317,6 +317,9 @@ fn open(
                     underflows,
                     replace_queued,
                 },
+                // "The default" is the server's default, wherever it moves: the server then
+                // moves the stream itself, with no gap and the position kept.
+                follow_default: req.device.is_none(),
             },
         );
     }

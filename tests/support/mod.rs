@@ -263,8 +263,14 @@ pub const RECORD_CHANNELS: u16 = 2;
 impl Recorder {
     #[track_caller]
     pub fn start(out_wav: &Path) -> Recorder {
+        Recorder::start_on(&test_sink(), out_wav)
+    }
+
+    /// Records the monitor of `sink` (another sink than the test sink, which a test added).
+    #[track_caller]
+    pub fn start_on(sink: &str, out_wav: &Path) -> Recorder {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let sink = test_sink();
+        let sink = sink.to_string();
         let guard = lock_sink();
         let node = format!(
             "reel-test-recorder-{}-{}",

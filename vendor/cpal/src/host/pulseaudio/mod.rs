@@ -26,6 +26,10 @@ pub struct PlaybackOptions {
     /// Shared with the stream: the server's underflow notices, and the request that the next
     /// block replace what the server has queued.
     pub signals: StreamSignals,
+    /// Play on whatever the server's default sink is, now and after it changes (headphones
+    /// plugged in, a new default chosen in the desktop's settings): the stream names no sink,
+    /// so the server moves it with the default. Otherwise it is tied to the device's sink.
+    pub follow_default: bool,
 }
 
 thread_local! {
@@ -487,7 +491,8 @@ impl DeviceTrait for Device {
         let adjust_latency = matches!(config.buffer_size, BufferSize::Fixed(_)) && !server_buffer;
 
         let params = protocol::PlaybackStreamParams {
-            sink_index: Some(info.index),
+            // reel patch: a stream that names no sink follows the server's default.
+            sink_index: (!options.follow_default).then_some(info.index),
             sample_spec,
             channel_map,
             buffer_attr,
