@@ -32,6 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,6 +78,15 @@ T_LIB_RESCAN_S = 5.0
 T_LIB_SEARCH_MS = 50.0
 T_CALLBACK_P99_PCT = 1.0
 T_RING_MS = 50
+# Streaming a first play (issue 11): first sound from launch, heard on the sink.
+T_STREAM_SLOW_MS = 300.0  # a 1 GB file on a 10 MB/s source (20 ms a read)
+T_STREAM_LOCAL_MS = 100.0  # 12 local files of 100 MB
+T_STREAM_LOCAL_VS_MPV = 1.2
+T_STREAM_BYTES_READ = 1.02  # bytes read from the source ÷ the file's size, on a first play
+SLOW_BYTES_PER_S = 10 * 1000 * 1000
+SLOW_LATENCY_MS = 20
+STREAM_LOCAL_FILES = 4 if QUICK else 12
+STREAM_SLOW_BYTES = 200 * 1000 * 1000 if QUICK else 1000 * 1000 * 1000
 # First audio after an idle release (issue 12).
 T_IDLE_WAKE_MS = 100.0
 IDLE_WAKE_RUNS = 3 if QUICK else 7
@@ -954,6 +964,183 @@ def fig_callback(results, cmds):
     log(f"   worst p99 median {worst:.3f} % of the period")
 
 
+class SinkRecorder:
+    """parec on the test sink's monitor (pw-record drops whole buffers on this server), read
+    by a thread that counts frames, so a moment can be named by its frame in the recording."""
+
+    RATE = 48000
+
+    def __init__(self):
+        sink = os.environ.get("REEL_TEST_SINK", "reel_test_sink")
+        self.p = subprocess.Popen(
+            ["parec", "-d", f"{sink}.monitor", "--raw", "--format=s16le", f"--rate={self.RATE}",
+             "--channels=2", "--latency-msec=5"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self.frames = 0
+        self.first_sound = None  # frame index of the first sample above silence
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        # Recording for real before anything is timed.
+        if not wait_for(lambda: self.now() > self.RATE // 5, 10):
+            raise RuntimeError("parec gave no audio from the sink's monitor")
+
+    def _read(self):
+        import array
+        while True:
+            chunk = self.p.stdout.read1(16384)
+            if not chunk:
+                return
+            a = array.array("h")
+            a.frombytes(chunk[: len(chunk) // 4 * 4])
+            with self.lock:
+                if self.first_sound is None and self.armed:
+                    for i, v in enumerate(a):
+                        if abs(v) > 64:
+                            self.first_sound = self.frames + i // 2
+                            break
+                self.frames += len(a) // 2
+
+    armed = False
+
+    def now(self):
+        with self.lock:
+            return self.frames
+
+    def arm(self):
+        """From now on, look for the first sound; returns the frame of now."""
+        with self.lock:
+            self.armed = True
+            self.first_sound = None
+            return self.frames
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def first_sound_ms(rec, argv, env=None, timeout=30):
+    """Launch argv; ms from the launch to its first sound in the sink's recording."""
+    argv = [str(a) for a in argv]
+    at = rec.arm()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL)
+    got = wait_for(lambda: rec.first_sound is not None, timeout, poll=0.005)
+    p.kill()
+    p.wait()
+    # Let the sink fall silent again before the next launch.
+    wait_for(lambda: False, 0.3)
+    return None if not got else (rec.first_sound - at) * 1000.0 / rec.RATE
+
+
+def rchar(pid):
+    """Bytes a process has read through read(2) and friends (/proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+class SlowSource:
+    """tests/support/slowfs.py: a FUSE passthrough of SRC that reads at a byte rate with a
+    latency per read, as a network share or a USB stick does."""
+
+    def __init__(self, src, rate, latency_ms):
+        self.mnt = Path(tempfile.mkdtemp(prefix="reel-bench-slow-"))
+        self.ctl = Path(tempfile.mkdtemp(prefix="reel-bench-slowctl-"))
+        self.p = subprocess.Popen(
+            ["python3", ROOT / "tests" / "support" / "slowfs.py", src, self.mnt, self.ctl, str(rate),
+             str(latency_ms)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: os.path.ismount(self.mnt), 10):
+            self.close()
+            raise RuntimeError("the slow FUSE source did not mount")
+
+    def close(self):
+        subprocess.run(["fusermount", "-u", "-z", str(self.mnt)], stderr=subprocess.DEVNULL)
+        self.p.kill()
+        self.p.wait()
+
+
+def fig_streaming(files, results, cmds):
+    log("9. streaming a first play: first sound from launch on the sink, bytes read, memory")
+    src = WORK / "stream-src"
+    src.mkdir(parents=True, exist_ok=True)
+    big_secs = BIG_WAV_BYTES / (48000 * 4)
+    local = [ffmpeg_gen(src / f"local-{i:02d}.wav",
+                        f"sine=frequency={200 + 20 * i}:sample_rate=48000:duration={big_secs:.3f},"
+                        "aformat=channel_layouts=stereo", ["-c:a", "pcm_s16le"])
+             for i in range(STREAM_LOCAL_FILES)]
+    slow_secs = STREAM_SLOW_BYTES / (48000 * 4)
+    huge = ffmpeg_gen(src / "slow-big.wav", f"sine=frequency=300:sample_rate=48000:duration={slow_secs:.3f},"
+                      "aformat=channel_layouts=stereo", ["-c:a", "pcm_s16le"])
+    cache = WORK / "stream-cache"
+    mpv = ["mpv", "--no-config", "--really-quiet", "--no-video", "--ao=pulse"]
+    res = {}
+    rec = SinkRecorder()
+    try:
+        # 12 local files of 100 MB, nothing cached.
+        r_ms, m_ms = [], []
+        for _ in range(RUNS):
+            shutil.rmtree(cache, ignore_errors=True)
+            argv = [REEL, "--cache-dir", cache, "play", "--no-gui"] + local
+            r_ms.append(first_sound_ms(rec, argv))
+            m_ms.append(first_sound_ms(rec, mpv + local))
+        res["local"] = {"files": len(local), "reel_ms": summary(r_ms), "mpv_ms": summary(m_ms),
+                        "ratio": summary([r / m for r, m in zip(r_ms, m_ms) if r and m])}
+        cmds["streaming"] = [cmdline(argv).replace(str(local[-1]), "...") + "   # fresh cache each run",
+                             " ".join(mpv) + " $W/stream-src/local-*.wav"]
+        log(f"   {len(local)} local files: reel {fmt_sum(res['local']['reel_ms'], 1)} ms, "
+            f"mpv {fmt_sum(res['local']['mpv_ms'], 1)} ms")
+        # One large file on a slow source.
+        slow = SlowSource(src, SLOW_BYTES_PER_S, SLOW_LATENCY_MS)
+        try:
+            f = slow.mnt / huge.name
+            r_ms, m_ms = [], []
+            for _ in range(RUNS):
+                shutil.rmtree(cache, ignore_errors=True)
+                r_ms.append(first_sound_ms(rec, [REEL, "--cache-dir", cache, "play", "--no-gui", f]))
+                m_ms.append(first_sound_ms(rec, mpv + [f]))
+        finally:
+            slow.close()
+        res["slow"] = {"bytes": huge.stat().st_size, "reel_ms": summary(r_ms), "mpv_ms": summary(m_ms)}
+        cmds["streaming"].append(f"python3 tests/support/slowfs.py $W/stream-src $MNT $CTL {SLOW_BYTES_PER_S} "
+                                 f"{SLOW_LATENCY_MS} &   # then the same two players on $MNT/{huge.name}")
+        log(f"   {huge.stat().st_size / 1e9:.1f} GB on a slow source: reel {fmt_sum(res['slow']['reel_ms'], 1)} ms, "
+            f"mpv {fmt_sum(res['slow']['mpv_ms'], 1)} ms")
+    finally:
+        rec.stop()
+    # Bytes read from the source on a whole first play: through the FUSE passthrough (fast
+    # here), into ALSA's null plugin so the play takes seconds; counted by the passthrough.
+    env = alsa_null_env(WORK / "alsa-null-home")
+    fast = SlowSource(src, 2000 * 1000 * 1000, 0)
+    try:
+        f = fast.mnt / local[0].name
+        shutil.rmtree(cache, ignore_errors=True)
+        before = rchar(fast.p.pid)
+        run([REEL, "--cache-dir", cache, "play", "--no-gui", f], env=env, timeout=900)
+        read = rchar(fast.p.pid) - before
+    finally:
+        fast.close()
+    size = local[0].stat().st_size
+    res["bytes_read"] = {"file_bytes": size, "read_bytes": read, "ratio": read / size}
+    cmds["streaming"].append("# bytes read: rchar of slowfs.py (/proc/PID/io) across one whole first play, "
+                             "into ALSA's null plugin")
+    log(f"   bytes read on a first play: {read / size:.3f}× the file's size")
+    # Peak RSS of a first play (fresh cache): 60-minute file against 1-minute file.
+    rss = {"short": [], "long": []}
+    for _ in range(min(RUNS, 3)):
+        for key in ("short", "long"):
+            shutil.rmtree(cache, ignore_errors=True)
+            r = run([REEL, "--cache-dir", cache, "play", "--no-gui", files[f"mem_{key}"]], env=env, timeout=1200)
+            rss[key].append(r.maxrss_kb / 1024.0)
+    res["rss_first_play"] = {k: summary(v) for k, v in rss.items()}
+    res["rss_first_play"]["gap_mb"] = (res["rss_first_play"]["long"]["median"]
+                                       - res["rss_first_play"]["short"]["median"])
+    log(f"   first-play peak RSS: 1 min {fmt_sum(res['rss_first_play']['short'], 1)} MB, "
+        f"{MEM_LONG_SECS // 60} min {fmt_sum(res['rss_first_play']['long'], 1)} MB")
+    results["streaming"] = res
+
+
 def fig_idle(results, cmds):
     log("7b. first audio after an idle release: benches/idle_wake.rs")
     argv = ["cargo", "bench", "--bench", "idle_wake", "--", str(IDLE_WAKE_RUNS)]
@@ -1181,6 +1368,15 @@ def report(m, R, cmds, timings, reruns=()):
     iw = R.get("idle")
     if iw:
         w(f"| 7b | first audio after an idle release (median of {iw['runs']}) | ≤ {T_IDLE_WAKE_MS:.0f} ms | {fmt(iw['wake_ms']['median'], 1)} ms | {verdict(iw['pass'])} |")
+    st = R.get("streaming")
+    if st:
+        lo, sl, br, rs = st["local"], st["slow"], st["bytes_read"], st["rss_first_play"]
+        ok_local = lo["reel_ms"]["median"] is not None and lo["reel_ms"]["median"] <= T_STREAM_LOCAL_MS
+        w(f"| 9 | first sound, {lo['files']} local files of 100 MB, nothing cached | ≤ {T_STREAM_LOCAL_MS:.0f} ms | {fmt(lo['reel_ms']['median'], 1)} ms | {verdict(ok_local)} |")
+        w(f"| 9 | the same, reel ÷ mpv | ≤ {T_STREAM_LOCAL_VS_MPV}× | {fmt(lo['ratio']['median'])}× | {verdict(lo['ratio']['median'] is not None and lo['ratio']['median'] <= T_STREAM_LOCAL_VS_MPV)} |")
+        w(f"| 9 | first sound, {sl['bytes'] / 1e9:.1f} GB file on a 10 MB/s source | ≤ {T_STREAM_SLOW_MS:.0f} ms | {fmt(sl['reel_ms']['median'], 1)} ms (mpv {fmt(sl['mpv_ms']['median'], 1)}) | {verdict(sl['reel_ms']['median'] is not None and sl['reel_ms']['median'] <= T_STREAM_SLOW_MS)} |")
+        w(f"| 9 | bytes read from the source on a first play ÷ file size | ≤ {T_STREAM_BYTES_READ}× | {br['ratio']:.3f}× | {verdict(br['ratio'] <= T_STREAM_BYTES_READ)} |")
+        w(f"| 9 | peak RSS of a first play, {MEM_LONG_SECS // 60}-min file − 1-min file | ≤ {T_RSS_MB} MB | {fmt(rs['gap_mb'])} MB | {verdict(rs['gap_mb'] <= T_RSS_MB)} |")
     rg = R.get("ring")
     if rg:
         w(f"| 8 | smallest stable ring under `stress-ng --cpu 2` | ≤ {T_RING_MS} ms | {fmt(rg['smallest_stable_ms'])} ms | {verdict(rg['pass'])} |")
@@ -1373,7 +1569,7 @@ def report(m, R, cmds, timings, reruns=()):
     for key, title in (("decode", "1. decode"), ("playback", "2. playback"), ("memory", "3. memory"),
                        ("ttfa", "4. time to first audio"), ("import", "5. import"), ("list", "5. list"),
                        ("gui", "6. GUI"), ("callback", "7. callback"), ("idle", "7b. idle wake"),
-                       ("ring", "8. ring")):
+                       ("ring", "8. ring"), ("streaming", "9. streaming")):
         if key in cmds:
             w(f"**{title}**")
             w("")
@@ -1430,6 +1626,7 @@ def main():
         ("gui", lambda: fig_gui(files, R, cmds, cache_dir)),
         ("callback", lambda: fig_callback(R, cmds)),
         ("idle", lambda: fig_idle(R, cmds)),
+        ("streaming", lambda: fig_streaming(files, R, cmds)),
         ("ring", lambda: fig_ring(files, R, cmds, cache_dir)),
         ("profiles", lambda: profiles(files, R, cmds, cache_dir)),
     ]
