@@ -1049,7 +1049,8 @@ class SlowSource:
         self.mnt = Path(tempfile.mkdtemp(prefix="reel-bench-slow-"))
         self.ctl = Path(tempfile.mkdtemp(prefix="reel-bench-slowctl-"))
         self.p = subprocess.Popen(
-            ["python3", ROOT / "tests" / "support" / "slowfs.py", src, self.mnt, self.ctl, str(rate),
+            # Debian's interpreter, where python3-fusepy is installed (not a PATH python).
+            ["/usr/bin/python3", ROOT / "tests" / "support" / "slowfs.py", src, self.mnt, self.ctl, str(rate),
              str(latency_ms)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_for(lambda: os.path.ismount(self.mnt), 10):
             self.close()
