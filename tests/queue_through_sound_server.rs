@@ -147,8 +147,10 @@ fn removing_and_moving_later_entries_while_a_track_plays_leaves_no_gap() {
         .map(|(i, (&f, s))| tone(dir.path(), &format!("{i}.flac"), f, s))
         .collect();
     let _ = test_sink(); // fails clearly outside `make test`
-    let e = Engine::start(EngineConfig::default()).expect("the test sound server must run");
+    // The instrument first, as in every recorded test: a recorder that joins the sink under
+    // a running stream changes the graph (its quantum) under that stream.
     let rec = Recorder::start(&dir.path().join("rec.wav"));
+    let e = Engine::start(EngineConfig::default()).expect("the test sound server must run");
     e.send(Cmd::Load(files));
     let deadline = Instant::now() + WAIT;
     while e.snapshot().position_ms < 300.0 {
@@ -204,8 +206,8 @@ fn removing_the_next_track_after_its_start_was_decoded_skips_it_without_a_gap() 
     // before a ends, while the device has not reached it yet.
     let mut config = EngineConfig::default();
     config.output.ring_ms = 2000;
-    let e = Engine::start(config).expect("the test sound server must run");
     let rec = Recorder::start(&dir.path().join("rec.wav"));
+    let e = Engine::start(config).expect("the test sound server must run");
     e.send(Cmd::Load(vec![a, b, c]));
     let deadline = Instant::now() + WAIT;
     while e.snapshot().position_ms < 2000.0 {
