@@ -887,6 +887,9 @@ fn a_play_in_the_window_is_counted_in_the_library_once_audio_stops() {
         a.library_track(&canon).is_some()
     });
     assert_eq!(g.app().library_track(&canon).unwrap().play_count, 0);
+    // The library lists it as soon as it is scanned; the queue takes it once the session has
+    // looked it up: Play before that would have nothing to play.
+    g.until("queued", |a| a.queue().len() == 1);
     let _sink = lock_sink();
     g.click(labels::PLAY);
     g.until("playing", |a| a.engine().snapshot().position_ms > 200.0);

@@ -125,7 +125,8 @@ fn a_44k_file_is_resampled_to_the_48k_sink_keeping_pitch_and_length() {
     let sample = p
         .log
         .iter()
-        .find(|l| l["state"] == "playing")
+        // Heard, not only asked to play: before the file is open there is no file rate.
+        .find(|l| l["state"] == "playing" && l["frames_played"].as_u64().unwrap_or(0) > 0)
         .expect("no sample while playing");
     assert_eq!(sample["file_rate"], 44_100);
     assert_eq!(sample["device_rate"], 48_000);
