@@ -44,6 +44,27 @@ fn which(hz: &[f64], f: f64) -> Option<usize> {
     hz.iter().position(|h| (h - f).abs() < 5.0)
 }
 
+/// Until the engine has played `ms` of the first file, polled at a UI's rate (the edit that
+/// follows is made whenever that is); fails at `deadline`.
+fn heard_until(e: &Engine, ms: f64, deadline: Instant) {
+    while e.snapshot().position_ms < ms {
+        assert!(Instant::now() < deadline, "the first file was never heard");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Until the engine says the queue is over; fails at `deadline`.
+fn wait_finished(e: &Engine, deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match e.events().recv_timeout(left) {
+            Ok(Event::QueueFinished) => return,
+            Ok(_) => {}
+            Err(_) => panic!("the queue never finished"),
+        }
+    }
+}
+
 #[test]
 fn shuffle_plays_every_file_once_back_to_back() {
     let _sink = lock_sink();
@@ -153,22 +174,11 @@ fn removing_and_moving_later_entries_while_a_track_plays_leaves_no_gap() {
     let e = Engine::start(EngineConfig::default()).expect("the test sound server must run");
     e.send(Cmd::Load(files));
     let deadline = Instant::now() + WAIT;
-    while e.snapshot().position_ms < 300.0 {
-        assert!(Instant::now() < deadline, "the first file was never heard");
-        // Polled at a UI's rate; the edit is made whenever the first file is heard.
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    heard_until(&e, 300.0, deadline);
     let ids = e.entry_ids();
     e.send(Cmd::Remove(ids[1]));
     e.send(Cmd::PlayNext(ids[3]));
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match e.events().recv_timeout(left) {
-            Ok(Event::QueueFinished) => break,
-            Ok(_) => {}
-            Err(_) => panic!("the queue never finished"),
-        }
-    }
+    wait_finished(&e, deadline);
     let underruns = e.snapshot().underruns;
     drop(e);
     let wav = read_wav(&rec.stop());
@@ -210,20 +220,10 @@ fn removing_the_next_track_after_its_start_was_decoded_skips_it_without_a_gap() 
     let e = Engine::start(config).expect("the test sound server must run");
     e.send(Cmd::Load(vec![a, b, c]));
     let deadline = Instant::now() + WAIT;
-    while e.snapshot().position_ms < 2000.0 {
-        assert!(Instant::now() < deadline, "the first file was never heard");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    heard_until(&e, 2000.0, deadline);
     assert!(e.tracks()[1].frames_decoded > 0, "b was not decoded ahead");
     e.send(Cmd::Remove(e.entry_ids()[1]));
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match e.events().recv_timeout(left) {
-            Ok(Event::QueueFinished) => break,
-            Ok(_) => {}
-            Err(_) => panic!("the queue never finished"),
-        }
-    }
+    wait_finished(&e, deadline);
     let underruns = e.snapshot().underruns;
     drop(e);
     let wav = read_wav(&rec.stop());
