@@ -177,14 +177,24 @@ fn ser_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Track {
-    /// The title, or the file name when the file has none.
+    /// The title, or the file's name without its extension when it has none.
     pub fn display_title(&self) -> String {
-        self.title.clone().unwrap_or_else(|| {
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
+        title_or_stem(self.title.as_deref(), &self.path)
+    }
+}
+
+/// What a track is called wherever reel shows it (library, queue, window title, CLI): its
+/// title tag when that says something, else its file's name without the extension. One
+/// function, so that a queue entry named from the cache and the same entry named from the
+/// library never read differently.
+pub fn title_or_stem(title: Option<&str>, file: &Path) -> String {
+    match title {
+        Some(t) if !t.trim().is_empty() => t.to_string(),
+        _ => file
+            .file_stem()
+            .or(file.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| file.to_string_lossy().into_owned()),
     }
 }
 
@@ -737,4 +747,19 @@ fn search_text(parts: &[Option<&str>], path: &Path) -> String {
             .to_lowercase(),
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::title_or_stem;
+    use std::path::Path;
+
+    #[test]
+    fn a_track_is_called_by_its_title_else_by_its_file_name_without_the_extension() {
+        let f = Path::new("/music/Artist/01 Song.flac");
+        assert_eq!(title_or_stem(Some("Song"), f), "Song");
+        assert_eq!(title_or_stem(None, f), "01 Song");
+        assert_eq!(title_or_stem(Some("  "), f), "01 Song");
+        assert_eq!(title_or_stem(None, Path::new("/music/.hidden")), ".hidden");
+    }
 }

@@ -369,15 +369,7 @@ impl Service {
             return Meta::default();
         };
         let tags = crate::cache::read_tags(&t.path).unwrap_or_default();
-        let title = tags
-            .title
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| {
-                t.path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+        let title = crate::library::title_or_stem(tags.title.as_deref(), &t.path);
         Meta {
             trackid: OwnedObjectPath::try_from(format!("{TRACK_ID_PREFIX}{}", t.id)).ok(),
             title,

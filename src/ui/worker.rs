@@ -66,10 +66,7 @@ impl QueueItem {
                 source,
             },
             None => QueueItem {
-                title: source
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                title: crate::library::title_or_stem(None, &source),
                 hash,
                 object: None,
                 artist: String::new(),
@@ -93,13 +90,7 @@ impl QueueItem {
 
 /// The title tag, else the file name without its extension.
 pub fn display_title(e: &Entry) -> String {
-    match &e.tags.title {
-        Some(t) if !t.trim().is_empty() => t.clone(),
-        _ => Path::new(&e.name)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| e.name.clone()),
-    }
+    crate::library::title_or_stem(e.tags.title.as_deref(), Path::new(&e.name))
 }
 
 #[derive(Debug)]
