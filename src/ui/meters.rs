@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 
 use eframe::egui::{self, Color32, RichText};
-use egui_plot::{Bar, BarChart, HLine, Line, Plot, PlotPoint, PlotPoints, Text, VLine};
 
+use super::charts;
 use super::format;
 use super::labels::{self, figure};
 use crate::cache::Stats;
@@ -567,18 +567,6 @@ fn callback_load_plot(ui: &mut egui::Ui, s: &MeterSnapshot) {
         ("p99", s.callback_load_p99, s.callback_p99_us),
         ("max", s.callback_load_max, s.callback_max_us),
     ];
-    let log = |load: f64| (load * 100.0).max(1e-9).log10().clamp(LOAD_LOG_FLOOR, 3.0);
-    let bars = figures
-        .iter()
-        .enumerate()
-        .map(|(i, (name, load, _))| {
-            Bar::new(i as f64, log(*load) - LOAD_LOG_FLOOR)
-                .base_offset(LOAD_LOG_FLOOR)
-                .name(*name)
-                .width(0.6)
-                .fill(if *load >= 1.0 { WARN } else { FILL_LINE })
-        })
-        .collect();
     let words = format!(
         "{} of a {} period",
         figures
@@ -589,38 +577,17 @@ fn callback_load_plot(ui: &mut egui::Ui, s: &MeterSnapshot) {
         format::ms(s.device_buffer_ms)
     );
     ui.horizontal(|ui| {
-        let plot = Plot::new("callback-load")
-            .height(80.0)
-            .width(170.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .allow_boxed_zoom(false)
-            .show_x(false)
-            .default_x_bounds(-0.6, 2.6)
-            .default_y_bounds(LOAD_LOG_FLOOR, LOAD_LOG_PERIOD + 0.3)
-            .y_axis_formatter(|mark, _| {
-                let v = mark.value;
-                if (v - v.round()).abs() < 1e-6 && v >= LOAD_LOG_FLOOR {
-                    format!("{} %", 10f64.powf(v.round()))
-                } else {
-                    String::new()
-                }
-            })
-            .show_axes([false, true])
-            .show(ui, |p| {
-                p.bar_chart(BarChart::new("callback load", bars));
-                // Each bar's name just above it (the plot has no x axis to carry them).
-                for (i, (name, load, _)) in figures.iter().enumerate() {
-                    let at = PlotPoint::new(i as f64, log(*load) + 0.1);
-                    p.text(
-                        Text::new("", at, RichText::new(*name).small())
-                            .anchor(egui::Align2::CENTER_BOTTOM),
-                    );
-                }
-                p.hline(HLine::new("period", LOAD_LOG_PERIOD).color(WARN));
-            })
-            .response;
+        let (area, plot) = ui.allocate_exact_size(egui::vec2(170.0, 80.0), egui::Sense::hover());
+        let bars = figures.map(|(name, load, _)| charts::LoadBar { name, load });
+        charts::load(
+            ui,
+            area,
+            &bars,
+            LOAD_LOG_FLOOR,
+            LOAD_LOG_PERIOD + 0.3,
+            FILL_LINE,
+            WARN,
+        );
         plot.widget_info(|| egui::WidgetInfo {
             value: Some((s.callback_load_max * 1000.0).round() / 10.0),
             ..egui::WidgetInfo::labeled(egui::Role::Image, true, labels::CALLBACK_LOAD_PLOT)
@@ -697,65 +664,41 @@ fn episodes_words(episodes: &[PlotEpisode]) -> String {
 
 fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
     let now = m.now_s;
-    let fill: PlotPoints<'_> = m
+    let points: Vec<(f64, f64, f64)> = m
         .history
         .points
         .iter()
-        .map(|&(t, f, _)| [t - now, f])
+        .map(|&(t, f, mn)| (t - now, f, mn))
         .collect();
-    let min: PlotPoints<'_> = m
-        .history
-        .points
-        .iter()
-        .map(|&(t, _, mn)| [t - now, mn])
-        .collect();
-    let cap = m.snap.ring_capacity_ms.max(1.0);
     let episodes = recent_episodes(&m.history.episodes, now);
-    // No legend inside the plot: wherever it sat, it covered data (top right: the newest).
-    // The legend is a row under the plot instead.
-    let plot = Plot::new("ring-history")
-        .height(110.0)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
-        .default_x_bounds(-HISTORY_SECS, 0.0)
-        .default_y_bounds(0.0, cap * 1.05)
-        .x_axis_label("s")
-        .y_axis_label("ms")
-        .show(ui, |p| {
-            p.line(Line::new("ring fill", fill).width(1.5).color(FILL_LINE));
-            p.line(
-                Line::new("lowest between frames", min)
-                    .width(1.0)
-                    .color(MIN_LINE),
-            );
-            p.hline(HLine::new("capacity", cap).color(CAPACITY_LINE));
-            for (i, e) in episodes.iter().enumerate() {
-                let name = if i == 0 { "underrun" } else { "" };
-                p.vline(VLine::new(name, e.start_s).color(WARN).width(2.0));
-                if e.end_s - e.start_s > 0.05 {
-                    p.vline(VLine::new("", e.end_s).color(WARN).width(1.0));
-                }
-                // The cause at the line's foot (a healthy ring keeps the fill lines up top),
-                // inside the plot, alternating heights so neighbours stay apart.
-                let y = cap * if i % 2 == 0 { 0.02 } else { 0.3 };
-                p.text(
-                    Text::new(
-                        "",
-                        PlotPoint::new(e.start_s, y),
-                        RichText::new(e.cause).small(),
-                    )
-                    .color(WARN)
-                    .anchor(if e.start_s > -HISTORY_SECS / 2.0 {
-                        egui::Align2::RIGHT_BOTTOM // recent: on the left of its line
-                    } else {
-                        egui::Align2::LEFT_BOTTOM
-                    }),
-                );
-            }
+    let marks: Vec<charts::Mark<'_>> = episodes
+        .iter()
+        .map(|e| charts::Mark {
+            start_s: e.start_s,
+            end_s: e.end_s,
+            cause: e.cause,
         })
-        .response;
+        .collect();
+    // No legend inside the chart: wherever it sat, it covered data (top right: the newest).
+    // The legend is a row under the chart instead.
+    let (area, plot) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width(), 110.0),
+        egui::Sense::hover(),
+    );
+    charts::ring(
+        ui,
+        area,
+        &charts::RingChart {
+            points: &points,
+            capacity_ms: m.snap.ring_capacity_ms,
+            span_s: HISTORY_SECS,
+            marks: &marks,
+            fill: FILL_LINE,
+            min: MIN_LINE,
+            capacity: CAPACITY_LINE,
+            warn: WARN,
+        },
+    );
     let said = episodes_words(&episodes);
     plot.widget_info(|| egui::WidgetInfo {
         value: Some(episodes.len() as f64),
