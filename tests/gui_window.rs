@@ -544,7 +544,7 @@ fn every_control_and_meter_in_the_accessibility_tree_has_a_name_and_the_meters_a
 }
 
 #[test]
-fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
+fn an_idle_window_asks_for_no_frames_a_playing_one_for_25_a_second_and_a_minimised_one_for_one() {
     let mut g = Gui::open();
     g.until("library listed", |a| !a.busy());
     let delay = |g: &Gui| g.harness.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay;
@@ -565,6 +565,28 @@ fn an_idle_window_asks_for_no_frames_and_a_playing_one_for_about_30_a_second() {
     assert!(
         d > Duration::ZERO && d <= reel::ui::REPAINT_EVERY,
         "playing: next frame in {d:?}"
+    );
+    // Minimised while playing: nobody sees the meters.
+    let minimised = |g: &mut Gui, yes: bool| {
+        g.harness
+            .input_mut()
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .minimized = Some(yes);
+        g.harness.step();
+    };
+    minimised(&mut g, true);
+    let d = delay(&g);
+    assert!(
+        d > reel::ui::REPAINT_EVERY && d <= reel::ui::HIDDEN_REPAINT_EVERY,
+        "minimised: next frame in {d:?}"
+    );
+    minimised(&mut g, false);
+    assert!(
+        delay(&g) <= reel::ui::REPAINT_EVERY,
+        "restored: {:?}",
+        delay(&g)
     );
     g.click(labels::PAUSE);
     g.until("paused", |a| {

@@ -35,7 +35,7 @@ use super::signals::Watcher;
 use super::top_bar;
 use super::transport::{self, BarInputs, Transport};
 use super::worker::{Job, QueueItem, Report, Then, Worker};
-use super::{OutputOverride, REPAINT_EVERY};
+use super::{HIDDEN_REPAINT_EVERY, OutputOverride, REPAINT_EVERY};
 use crate::cache::{Cache, Stats};
 use crate::engine::analysis::Waveform;
 use crate::engine::{
@@ -909,7 +909,20 @@ impl App {
     }
 }
 
+fn bare(ui: &egui::Ui, central: bool) -> egui::Frame {
+    let f = if central {
+        egui::Frame::central_panel(ui.style())
+    } else {
+        egui::Frame::side_top_panel(ui.style())
+    };
+    f.fill(egui::Color32::TRANSPARENT)
+}
+
 impl eframe::App for App {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         if self.signals.as_ref().is_some_and(Watcher::close_requested) {
@@ -962,42 +975,47 @@ impl eframe::App for App {
         self.want_waveform(playing_item.as_ref());
         self.update_title(&ctx);
 
-        egui::Panel::top("top-bar").show(ui, |ui| {
-            ui.add_space(4.0);
-            self.top_bar(ui);
-            ui.add_space(2.0);
-        });
+        egui::Panel::top("top-bar")
+            .frame(bare(ui, false))
+            .show(ui, |ui| {
+                ui.add_space(4.0);
+                self.top_bar(ui);
+                ui.add_space(2.0);
+            });
         let mut t_actions = Vec::new();
-        egui::Panel::bottom("transport").show(ui, |ui| {
-            t_actions = self.transport.bar(
-                ui,
-                &BarInputs {
-                    snap: &self.snap,
-                    now_playing: playing_item.as_ref(),
-                    cover: self.covers.texture.as_ref(),
-                    waveform: self
-                        .waveform
-                        .as_ref()
-                        .filter(|(h, _)| {
-                            playing_item
-                                .as_ref()
-                                .is_some_and(|q| q.hash.as_ref() == Some(h))
-                        })
-                        .and_then(|(_, w)| w.as_deref()),
-                    bit_perfect: current.and_then(|i| {
-                        self.engine.bit_perfect(
-                            i,
-                            self.settings.volume < 1.0,
-                            &self.snap.sample_format,
-                        )
-                    }),
-                    volume: self.settings.volume,
-                    queue_len: self.queue.len(),
-                },
-            );
-        });
+        egui::Panel::bottom("transport")
+            .frame(bare(ui, false))
+            .show(ui, |ui| {
+                t_actions = self.transport.bar(
+                    ui,
+                    &BarInputs {
+                        snap: &self.snap,
+                        now_playing: playing_item.as_ref(),
+                        cover: self.covers.texture.as_ref(),
+                        waveform: self
+                            .waveform
+                            .as_ref()
+                            .filter(|(h, _)| {
+                                playing_item
+                                    .as_ref()
+                                    .is_some_and(|q| q.hash.as_ref() == Some(h))
+                            })
+                            .and_then(|(_, w)| w.as_deref()),
+                        bit_perfect: current.and_then(|i| {
+                            self.engine.bit_perfect(
+                                i,
+                                self.settings.volume < 1.0,
+                                &self.snap.sample_format,
+                            )
+                        }),
+                        volume: self.settings.volume,
+                        queue_len: self.queue.len(),
+                    },
+                );
+            });
         if self.settings.show_meters {
             egui::Panel::right("meters")
+                .frame(bare(ui, false))
                 .resizable(true)
                 .default_size(360.0)
                 .size_range(280.0..=640.0)
@@ -1018,6 +1036,7 @@ impl eframe::App for App {
                 });
         }
         egui::Panel::left("queue")
+            .frame(bare(ui, false))
             .resizable(true)
             .default_size(260.0)
             .size_range(180.0..=520.0)
@@ -1025,15 +1044,17 @@ impl eframe::App for App {
                 t_actions.extend(transport::queue_panel(ui, &self.queue, current));
             });
         let mut l_actions = Vec::new();
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("Library");
-            l_actions = self.library.show(
-                ui,
-                &mut self.settings.sort,
-                &mut self.settings.sort_ascending,
-                playing_item.as_ref().map(|q| q.source.as_path()),
-            );
-        });
+        egui::CentralPanel::default()
+            .frame(bare(ui, true))
+            .show(ui, |ui| {
+                ui.heading("Library");
+                l_actions = self.library.show(
+                    ui,
+                    &mut self.settings.sort,
+                    &mut self.settings.sort_ascending,
+                    playing_item.as_ref().map(|q| q.source.as_path()),
+                );
+            });
         self.settings_window(&ctx);
         drop_overlay::show(&ctx);
 
@@ -1050,7 +1071,17 @@ impl eframe::App for App {
             || self.dialogs.is_open()
             || self.playlists.is_saving();
         if moving {
-            ctx.request_repaint_after(REPAINT_EVERY);
+            // Minimised or covered, nobody sees the meters: a frame a second keeps the title
+            // and the session's bookkeeping going for a fraction of the cost.
+            let hidden = ctx.input(|i| {
+                let v = i.viewport();
+                v.minimized == Some(true) || v.occluded == Some(true)
+            });
+            ctx.request_repaint_after(if hidden {
+                HIDDEN_REPAINT_EVERY
+            } else {
+                REPAINT_EVERY
+            });
         }
     }
 

@@ -279,28 +279,31 @@ fn waveform_shape(ui: &egui::Ui, rect: egui::Rect, w: &Waveform, heard: f32) -> 
     let half = rect.height() / 2.0 / peak;
     let played = ui.visuals().selection.bg_fill.gamma_multiply(0.8);
     let ahead = ui.visuals().weak_text_color().gamma_multiply(0.6);
-    let shapes = (0..px)
-        .map(|x| {
-            let a = x * n / px;
-            let b = ((x + 1) * n / px).clamp(a + 1, n);
-            let (lo, hi) = w.columns[a..b]
-                .iter()
-                .fold((0f32, 0f32), |(l, h), c| (l.min(c.0), h.max(c.1)));
-            let fx = rect.left() + x as f32 + 0.5;
-            let colour = if (x as f32) < heard * px as f32 {
-                played
-            } else {
-                ahead
-            };
-            // At least a hairline, so silence still shows where the track is.
-            let (top, bottom) = (mid - (hi * half).max(0.5), mid - (lo * half).min(-0.5));
-            egui::Shape::line_segment(
-                [egui::pos2(fx, top), egui::pos2(fx, bottom)],
-                egui::Stroke::new(1.0, colour),
-            )
-        })
-        .collect();
-    egui::Shape::Vec(shapes)
+    // One mesh of pixel-wide rectangles: a thousand line shapes each went through the
+    // tessellator (with anti-aliasing feathers) on every frame.
+    let mut mesh = egui::Mesh::default();
+    mesh.reserve_triangles(2 * px);
+    mesh.reserve_vertices(4 * px);
+    for x in 0..px {
+        let a = x * n / px;
+        let b = ((x + 1) * n / px).clamp(a + 1, n);
+        let (lo, hi) = w.columns[a..b]
+            .iter()
+            .fold((0f32, 0f32), |(l, h), c| (l.min(c.0), h.max(c.1)));
+        let left = rect.left() + x as f32;
+        let colour = if (x as f32) < heard * px as f32 {
+            played
+        } else {
+            ahead
+        };
+        // At least a hairline, so silence still shows where the track is.
+        let (top, bottom) = (mid - (hi * half).max(0.5), mid - (lo * half).min(-0.5));
+        mesh.add_colored_rect(
+            egui::Rect::from_min_max(egui::pos2(left, top), egui::pos2(left + 1.0, bottom)),
+            colour,
+        );
+    }
+    egui::Shape::mesh(mesh)
 }
 
 /// The shuffle toggle and the repeat button (off → all → one → off).
