@@ -29,6 +29,14 @@ pub trait Backend: Send + 'static {
         shared: &Arc<Shared>,
         epoch: Instant,
     ) -> Result<Opened, OutputError>;
+
+    /// Whether the output device named `name` (an id or a name, as `--device` takes) is there
+    /// now; `None` when that cannot be told (no sound server answers, or a backend that has
+    /// no names). The supervisor asks it a few times a second at most, only while it plays on
+    /// the default in place of a named device that went away. Must not block for long.
+    fn device_present(&mut self, _name: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// A stream just opened, and the ends of its rings that the engine's threads take.

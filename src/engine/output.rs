@@ -47,6 +47,10 @@ pub struct CpalBackend {
     /// Test seam: runs on the supervisor thread after the stream is built and before it is
     /// started, i.e. while it is being set up (see `tests/realtime_priority.rs`).
     on_setup: Option<Box<dyn FnMut() + Send>>,
+    /// The connection [`Backend::device_present`] asks on, kept between its calls (one
+    /// listing round trip each, instead of a new connection and its thread), and dropped
+    /// when a listing fails (the server restarted) or a stream opens.
+    watch_host: Option<cpal::Host>,
 }
 
 impl CpalBackend {
@@ -55,6 +59,7 @@ impl CpalBackend {
     pub fn with_setup_hook(f: impl FnMut() + Send + 'static) -> CpalBackend {
         CpalBackend {
             on_setup: Some(Box::new(f)),
+            watch_host: None,
         }
     }
 }
@@ -66,12 +71,27 @@ impl Backend for CpalBackend {
         shared: &Arc<Shared>,
         epoch: Instant,
     ) -> Result<Opened, OutputError> {
+        self.watch_host = None;
         let (stream, feed, episodes) = open(req, shared, epoch, self.on_setup.as_mut())?;
         Ok(Opened {
             stream: Box::new(stream),
             feed,
             episodes,
         })
+    }
+
+    fn device_present(&mut self, name: &str) -> Option<bool> {
+        if self.watch_host.is_none() {
+            self.watch_host = host_choice().ok().map(|c| c.host);
+        }
+        match find_device(self.watch_host.as_ref()?, Some(name)) {
+            Ok(_) => Some(true),
+            Err(OutputError::UnknownDevice { .. }) => Some(false),
+            Err(_) => {
+                self.watch_host = None;
+                None
+            }
+        }
     }
 }
 

@@ -804,6 +804,14 @@ impl Session {
             Event::DeviceReady { device } => {
                 r.say(format!("audio output back on {device}; resuming"), false);
             }
+            Event::DeviceFallback { wanted, device } => {
+                r.say(
+                    format!(
+                        "audio output {wanted} is gone; playing on the default ({device}) until it is back"
+                    ),
+                    false,
+                );
+            }
             Event::QueueFinished => r.finished = true,
             Event::Analysed { path, analysis, .. } => {
                 self.analysed.push((path.clone(), analysis.clone()));
