@@ -168,10 +168,24 @@ fn playing_on_the_default_moves_with_the_default_sink_and_loses_nothing() {
     wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
         sink_inputs_on() == [second_index.clone()]
     });
+    let out = child.stderr.take().unwrap();
     let status = wait_child_with_timeout(&mut child, Duration::from_secs(20));
     assert!(status.success(), "reel play: {status}");
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut std::io::BufReader::new(out), &mut said).unwrap();
     let second_wav = read_wav(&rec_second.stop());
     drop(sinks);
+
+    // reel knew where the server took its stream: it said so, and the meters named it.
+    assert!(
+        said.contains(&format!("audio output moved to {SECOND}")),
+        "reel said: {said}"
+    );
+    let devices = logged_devices(&log);
+    assert!(
+        devices.len() == 2 && devices[0].starts_with(FIRST) && devices[1].starts_with(SECOND),
+        "devices in the metrics log: {devices:?}"
+    );
 
     let (on_second, gap_on_second) = heard_ms(&second_wav);
     // The rest of the track, from where the listener was: not less than the time left at

@@ -115,6 +115,11 @@ pub enum Event {
     DeviceReady {
         device: String,
     },
+    /// The sound server moved the stream to `device` by itself: a stream on "the default"
+    /// follows the default (headphones plugged in, another default chosen). Nothing was lost.
+    DeviceMoved {
+        device: String,
+    },
     /// The device the user named (`wanted`) went away; playback goes on, from where it was, on
     /// the default output (`device`) until `wanted` is back (then [`Event::DeviceReady`]).
     DeviceFallback {

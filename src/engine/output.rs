@@ -81,17 +81,31 @@ impl Backend for CpalBackend {
     }
 
     fn device_present(&mut self, name: &str) -> Option<bool> {
-        if self.watch_host.is_none() {
-            self.watch_host = host_choice().ok().map(|c| c.host);
-        }
-        match find_device(self.watch_host.as_ref()?, Some(name)) {
+        match self.watched_device(name) {
             Ok(_) => Some(true),
             Err(OutputError::UnknownDevice { .. }) => Some(false),
-            Err(_) => {
-                self.watch_host = None;
-                None
-            }
+            Err(_) => None,
         }
+    }
+
+    fn device_label(&mut self, id: &str) -> Option<String> {
+        self.watched_device(id).ok().map(|d| device_label(&d).1)
+    }
+}
+
+impl CpalBackend {
+    /// The device `name` names, looked up on the kept connection (made again after a
+    /// failure).
+    fn watched_device(&mut self, name: &str) -> Result<cpal::Device, OutputError> {
+        if self.watch_host.is_none() {
+            self.watch_host = Some(host_choice()?.host);
+        }
+        let host = self.watch_host.as_ref().expect("just set");
+        let found = find_device(host, Some(name));
+        if matches!(found, Err(OutputError::NoDevice(_))) {
+            self.watch_host = None;
+        }
+        found
     }
 }
 
@@ -105,6 +119,8 @@ pub struct OpenedStream {
     epoch: Instant,
     /// Set by the error callback (one of the STREAM_* codes).
     error: Arc<AtomicU8>,
+    /// Where the server moved the stream (a sink's name), set by the vendored client.
+    moved_to: Arc<std::sync::Mutex<Option<String>>>,
     /// Keeps the ring's storage and the callback's own state alive here, so that when cpal
     /// drops its closure on the audio thread only reference counts change there; the memory
     /// is freed here, on the supervisor thread, after the stream is gone.
@@ -135,6 +151,13 @@ impl DeviceStream for OpenedStream {
             );
         }
         Health::Running
+    }
+
+    fn take_moved(&mut self) -> Option<String> {
+        self.moved_to
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Stop the stream. The callback (and its Arcs) are dropped by cpal's thread, but the
@@ -326,6 +349,7 @@ fn open(
         episodes,
         storage,
     } = wire(rate, channels, capacity_frames, shared, epoch, None);
+    let moved_to = Arc::new(std::sync::Mutex::new(None));
     if server_frames > 0 {
         link.set_server_buffer_frames(server_frames);
         let (replace_queued, underflows) = link.server_signals();
@@ -336,6 +360,7 @@ fn open(
                 signals: cpal::pulseaudio_options::StreamSignals {
                     underflows,
                     replace_queued,
+                    moved_to: moved_to.clone(),
                 },
                 // "The default" is the server's default, wherever it moves: the server then
                 // moves the stream itself, with no gap and the position kept.
@@ -390,6 +415,7 @@ fn open(
             started_ns,
             epoch,
             error,
+            moved_to,
             _keepalive: (storage, callback_keepalive),
         },
         feed,

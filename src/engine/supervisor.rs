@@ -176,6 +176,11 @@ impl Supervisor {
                     next_try = Instant::now() + REOPEN_EVERY;
                 }
             }
+            if let Some(r) = &mut running
+                && let Some(id) = r.stream.take_moved()
+            {
+                self.moved(id);
+            }
             if running.is_some() && !released && fallback.returned(&request, &mut *self.backend) {
                 // Back to the device the user named, from where the listener is.
                 let r = running.take().expect("checked");
@@ -240,6 +245,20 @@ impl Supervisor {
         if let Some(r) = running.take() {
             self.close(r);
         }
+    }
+
+    /// The server moved the stream to device `id` by itself (it follows the default): the
+    /// meters name where it plays now, and the user hears of it once.
+    fn moved(&mut self, id: String) {
+        let device = self.backend.device_label(&id).unwrap_or(id);
+        {
+            let mut out = self.lock_output();
+            match &mut out.stream {
+                Some(s) if s.device != device => s.device = device.clone(),
+                _ => return,
+            }
+        }
+        let _ = self.events.send(Event::DeviceMoved { device });
     }
 
     fn lock_output(&self) -> std::sync::MutexGuard<'_, OutputState> {

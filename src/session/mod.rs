@@ -804,6 +804,9 @@ impl Session {
             Event::DeviceReady { device } => {
                 r.say(format!("audio output back on {device}; resuming"), false);
             }
+            Event::DeviceMoved { device } => {
+                r.say(format!("audio output moved to {device}"), false);
+            }
             Event::DeviceFallback { wanted, device } => {
                 r.say(
                     format!(

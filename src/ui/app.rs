@@ -719,6 +719,11 @@ impl App {
                     NoticeKind::Info,
                     format!("audio output on {device}"),
                 ),
+                Event::DeviceMoved { device } => self.notices.post(
+                    Topic::Output,
+                    NoticeKind::Info,
+                    format!("audio output on {device}"),
+                ),
                 Event::DeviceFallback { wanted, device } => self.notices.post(
                     Topic::Output,
                     NoticeKind::Info,
