@@ -94,16 +94,18 @@ impl Backend for CpalBackend {
 }
 
 impl CpalBackend {
-    /// The device `name` names, looked up on the kept connection (made again after a
-    /// failure).
+    /// The device `name` names, looked up on the kept connection to the sound server (made
+    /// again after a failure). Only a sound server's connection is kept: ALSA, chosen while
+    /// no server runs, is asked afresh each time, so that a server that starts is found.
     fn watched_device(&mut self, name: &str) -> Result<cpal::Device, OutputError> {
-        if self.watch_host.is_none() {
-            self.watch_host = Some(host_choice()?.host);
-        }
-        let host = self.watch_host.as_ref().expect("just set");
-        let found = find_device(host, Some(name));
-        if matches!(found, Err(OutputError::NoDevice(_))) {
-            self.watch_host = None;
+        let host = match self.watch_host.take() {
+            Some(h) => h,
+            None => host_choice()?.host,
+        };
+        let found = find_device(&host, Some(name));
+        if host.id() == cpal::HostId::PulseAudio && !matches!(found, Err(OutputError::NoDevice(_)))
+        {
+            self.watch_host = Some(host);
         }
         found
     }
