@@ -522,6 +522,38 @@ fn a_named_device_that_goes_is_stood_in_for_by_the_default_and_taken_back_where_
 }
 
 #[test]
+fn a_window_whose_named_device_is_missing_at_start_plays_on_the_default_until_it_appears() {
+    let (backend, dev) = mock(MockConfig {
+        rate: RATE,
+        channels: 2,
+        period_frames: PERIOD,
+        device_latency_ns: 0,
+    });
+    dev.remove_named();
+    let mut config = EngineConfig::default();
+    config.output.device = Some("usb".into());
+    config.require_device = false;
+    let engine = Engine::start_with_backend(config, Box::new(backend)).expect("the window starts");
+    let mut r = Rig {
+        engine,
+        dev,
+        seen: Vec::new(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    r.wait_event(
+        "DeviceFallback",
+        |e| matches!(e, Event::DeviceFallback { wanted, .. } if wanted == "usb"),
+    );
+    assert_eq!(r.snap().device, "mock");
+    r.dev.restore_named();
+    r.wait_event(
+        "DeviceReady",
+        |e| matches!(e, Event::DeviceReady { device } if device == "usb"),
+    );
+    assert_eq!(r.snap().device, "usb");
+}
+
+#[test]
 fn a_stream_that_stops_calling_back_is_replaced_and_a_late_callback_is_not() {
     let mut r = rig();
     let file = r.tone("a.wav", 3.0);
