@@ -458,6 +458,102 @@ fn a_lost_device_resumes_where_it_was_and_the_gap_is_a_device_change_episode() {
 }
 
 #[test]
+fn a_named_device_that_goes_is_stood_in_for_by_the_default_and_taken_back_where_it_was() {
+    let mut config = EngineConfig::default();
+    config.output.device = Some("usb".into());
+    let mut r = rig_with(config);
+    let file = r.tone("a.wav", 5.0);
+    r.load(&[&file]);
+    r.first_audio();
+    r.dev.play(100);
+    assert_eq!(r.snap().device, "usb");
+
+    // Unplugged: on the default, from where the listener was, said once as a fallback.
+    let before = r.snap();
+    r.dev.remove_named();
+    r.dev.fail("the sink went away");
+    let ev = r.wait_event("DeviceFallback", |e| {
+        matches!(e, Event::DeviceFallback { .. })
+    });
+    let Event::DeviceFallback { wanted, device } = ev else {
+        unreachable!()
+    };
+    assert_eq!((wanted.as_str(), device.as_str()), ("usb", "mock"));
+    assert!(
+        !r.seen.iter().any(|e| matches!(e, Event::DeviceLost(_))),
+        "a fallback is not a loss: {:?}",
+        r.seen
+    );
+    assert_eq!(r.snap().device, "mock");
+    r.step_until("audio on the default", 200, |s| {
+        s.frames_played > before.frames_played
+    });
+    let s = r.snap();
+    assert!(
+        s.position_ms >= before.position_ms
+            && s.position_ms <= before.position_ms + 2.0 * PERIOD_MS,
+        "on the default at {} ms, was at {} ms",
+        s.position_ms,
+        before.position_ms
+    );
+
+    // Back: the supervisor finds it by itself and moves there, from where the listener was.
+    r.dev.play(100);
+    let before = r.snap();
+    r.dev.restore_named();
+    let ev = r.wait_event("DeviceReady", |e| matches!(e, Event::DeviceReady { .. }));
+    assert!(
+        matches!(&ev, Event::DeviceReady { device } if device == "usb"),
+        "{ev:?}"
+    );
+    assert_eq!(r.snap().device, "usb");
+    r.step_until("audio on the named device", 200, |s| {
+        s.frames_played > before.frames_played
+    });
+    let s = r.snap();
+    assert!(
+        s.position_ms >= before.position_ms
+            && s.position_ms <= before.position_ms + 2.0 * PERIOD_MS,
+        "back at {} ms, was at {} ms",
+        s.position_ms,
+        before.position_ms
+    );
+    assert_eq!(r.dev.opens(), 3);
+}
+
+#[test]
+fn a_window_whose_named_device_is_missing_at_start_plays_on_the_default_until_it_appears() {
+    let (backend, dev) = mock(MockConfig {
+        rate: RATE,
+        channels: 2,
+        period_frames: PERIOD,
+        device_latency_ns: 0,
+    });
+    dev.remove_named();
+    let mut config = EngineConfig::default();
+    config.output.device = Some("usb".into());
+    config.require_device = false;
+    let engine = Engine::start_with_backend(config, Box::new(backend)).expect("the window starts");
+    let mut r = Rig {
+        engine,
+        dev,
+        seen: Vec::new(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    r.wait_event(
+        "DeviceFallback",
+        |e| matches!(e, Event::DeviceFallback { wanted, .. } if wanted == "usb"),
+    );
+    assert_eq!(r.snap().device, "mock");
+    r.dev.restore_named();
+    r.wait_event(
+        "DeviceReady",
+        |e| matches!(e, Event::DeviceReady { device } if device == "usb"),
+    );
+    assert_eq!(r.snap().device, "usb");
+}
+
+#[test]
 fn a_stream_that_stops_calling_back_is_replaced_and_a_late_callback_is_not() {
     let mut r = rig();
     let file = r.tone("a.wav", 3.0);

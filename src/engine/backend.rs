@@ -29,6 +29,20 @@ pub trait Backend: Send + 'static {
         shared: &Arc<Shared>,
         epoch: Instant,
     ) -> Result<Opened, OutputError>;
+
+    /// Whether the output device named `name` (an id or a name, as `--device` takes) is there
+    /// now; `None` when that cannot be told (no sound server answers, or a backend that has
+    /// no names). The supervisor asks it a few times a second at most, only while it plays on
+    /// the default in place of a named device that went away. Must not block for long.
+    fn device_present(&mut self, _name: &str) -> Option<bool> {
+        None
+    }
+
+    /// What the meters call the device with id `id` (its description); `None` when it cannot
+    /// be told. Must not block for long.
+    fn device_label(&mut self, _id: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A stream just opened, and the ends of its rings that the engine's threads take.
@@ -64,6 +78,11 @@ pub trait DeviceStream {
     fn describe(&self) -> &StreamDescription;
     /// Called by the supervisor on every poll. Must not block.
     fn health(&mut self) -> Health;
+    /// Once after the sound server moved the stream to another device by itself (a stream on
+    /// "the default" follows the default): that device's id.
+    fn take_moved(&mut self) -> Option<String> {
+        None
+    }
     /// Stop the stream and free it (the ring's memory last, after the audio thread has let
     /// go of the callback).
     fn close(self: Box<Self>);

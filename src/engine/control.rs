@@ -110,8 +110,20 @@ pub enum Event {
     FileWarning(FileWarning),
     /// The output device went away; the engine keeps trying to get it back.
     DeviceLost(String),
-    /// Playing again, on this device, after a loss (or at start).
+    /// Playing again, on this device, after a loss (or at start), or back on the device the
+    /// user named after a [`Event::DeviceFallback`].
     DeviceReady {
+        device: String,
+    },
+    /// The sound server moved the stream to `device` by itself: a stream on "the default"
+    /// follows the default (headphones plugged in, another default chosen). Nothing was lost.
+    DeviceMoved {
+        device: String,
+    },
+    /// The device the user named (`wanted`) went away; playback goes on, from where it was, on
+    /// the default output (`device`) until `wanted` is back (then [`Event::DeviceReady`]).
+    DeviceFallback {
+        wanted: String,
         device: String,
     },
     /// The output could not be opened at all.

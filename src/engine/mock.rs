@@ -8,6 +8,10 @@
 //! [`MockDevice::fail`] makes the stream report an error, as cpal's error callback would, and
 //! [`MockDevice::unplug`] makes opening fail until [`MockDevice::plug_in`].
 //!
+//! The mock answers to "the default" and to any device name (the stream is named after it);
+//! [`MockDevice::remove_named`] makes every named device unknown, as an unplugged USB card
+//! is, until [`MockDevice::restore_named`], while the default still opens.
+//!
 //! [`DecoderGate`] lets a test stop the decoder thread at one step of the protocol (opening a
 //! track, seeking, pushing audio) and let it go again, so that "the decoder is opening the next
 //! file while the ring runs dry" happens on purpose, not by timing. Only the decoder's side of
@@ -205,6 +209,8 @@ struct DeviceState {
     next_id: u64,
     opens: u64,
     unplugged: bool,
+    /// Named devices are unknown (see [`MockDevice::remove_named`]).
+    named_gone: bool,
     /// The mock's clock: advanced by each step (one period) and by [`MockDevice::stall`].
     clock_ns: u64,
     steps: u64,
@@ -242,6 +248,7 @@ pub fn mock(config: MockConfig) -> (MockBackend, MockDevice) {
             next_id: 1,
             opens: 0,
             unplugged: false,
+            named_gone: false,
             clock_ns: 0,
             steps: 0,
             buffer: vec![0.0; config.period_frames as usize * config.channels as usize],
@@ -266,6 +273,14 @@ impl Backend for MockBackend {
         let mut st = self.device.lock();
         if st.unplugged {
             return Err(OutputError::NoDevice("the mock device is unplugged".into()));
+        }
+        if let Some(name) = &req.device
+            && st.named_gone
+        {
+            return Err(OutputError::UnknownDevice {
+                name: name.clone(),
+                available: vec!["mock".into()],
+            });
         }
         let c = st.config;
         let capacity_frames =
@@ -296,7 +311,7 @@ impl Backend for MockBackend {
                 id,
                 link: w.link,
                 description: StreamDescription {
-                    device: "mock".into(),
+                    device: req.device.clone().unwrap_or_else(|| "mock".into()),
                     host: "mock".into(),
                     sample_format: "f32".into(),
                     scheduling: "test thread".into(),
@@ -305,6 +320,10 @@ impl Backend for MockBackend {
             feed: w.feed,
             episodes: w.episodes,
         })
+    }
+
+    fn device_present(&mut self, _name: &str) -> Option<bool> {
+        Some(!self.device.lock().named_gone)
     }
 }
 
@@ -444,6 +463,16 @@ impl MockDevice {
 
     pub fn plug_in(&self) {
         self.device.lock().unplugged = false;
+    }
+
+    /// Make every named device unknown (the default still opens), until
+    /// [`MockDevice::restore_named`]. The open stream goes on until [`MockDevice::fail`].
+    pub fn remove_named(&self) {
+        self.device.lock().named_gone = true;
+    }
+
+    pub fn restore_named(&self) {
+        self.device.lock().named_gone = false;
     }
 
     /// Block until no stream is open (the engine closed it). Panics after [`DECODER_HANG`].

@@ -47,6 +47,10 @@ pub struct CpalBackend {
     /// Test seam: runs on the supervisor thread after the stream is built and before it is
     /// started, i.e. while it is being set up (see `tests/realtime_priority.rs`).
     on_setup: Option<Box<dyn FnMut() + Send>>,
+    /// The connection [`Backend::device_present`] asks on, kept between its calls (one
+    /// listing round trip each, instead of a new connection and its thread), and dropped
+    /// when a listing fails (the server restarted) or a stream opens.
+    watch_host: Option<cpal::Host>,
 }
 
 impl CpalBackend {
@@ -55,6 +59,7 @@ impl CpalBackend {
     pub fn with_setup_hook(f: impl FnMut() + Send + 'static) -> CpalBackend {
         CpalBackend {
             on_setup: Some(Box::new(f)),
+            watch_host: None,
         }
     }
 }
@@ -66,12 +71,43 @@ impl Backend for CpalBackend {
         shared: &Arc<Shared>,
         epoch: Instant,
     ) -> Result<Opened, OutputError> {
+        self.watch_host = None;
         let (stream, feed, episodes) = open(req, shared, epoch, self.on_setup.as_mut())?;
         Ok(Opened {
             stream: Box::new(stream),
             feed,
             episodes,
         })
+    }
+
+    fn device_present(&mut self, name: &str) -> Option<bool> {
+        match self.watched_device(name) {
+            Ok(_) => Some(true),
+            Err(OutputError::UnknownDevice { .. }) => Some(false),
+            Err(_) => None,
+        }
+    }
+
+    fn device_label(&mut self, id: &str) -> Option<String> {
+        self.watched_device(id).ok().map(|d| device_label(&d).1)
+    }
+}
+
+impl CpalBackend {
+    /// The device `name` names, looked up on the kept connection to the sound server (made
+    /// again after a failure). Only a sound server's connection is kept: ALSA, chosen while
+    /// no server runs, is asked afresh each time, so that a server that starts is found.
+    fn watched_device(&mut self, name: &str) -> Result<cpal::Device, OutputError> {
+        let host = match self.watch_host.take() {
+            Some(h) => h,
+            None => host_choice()?.host,
+        };
+        let found = find_device(&host, Some(name));
+        if host.id() == cpal::HostId::PulseAudio && !matches!(found, Err(OutputError::NoDevice(_)))
+        {
+            self.watch_host = Some(host);
+        }
+        found
     }
 }
 
@@ -85,6 +121,8 @@ pub struct OpenedStream {
     epoch: Instant,
     /// Set by the error callback (one of the STREAM_* codes).
     error: Arc<AtomicU8>,
+    /// Where the server moved the stream (a sink's name), set by the vendored client.
+    moved_to: Arc<std::sync::Mutex<Option<String>>>,
     /// Keeps the ring's storage and the callback's own state alive here, so that when cpal
     /// drops its closure on the audio thread only reference counts change there; the memory
     /// is freed here, on the supervisor thread, after the stream is gone.
@@ -115,6 +153,13 @@ impl DeviceStream for OpenedStream {
             );
         }
         Health::Running
+    }
+
+    fn take_moved(&mut self) -> Option<String> {
+        self.moved_to
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Stop the stream. The callback (and its Arcs) are dropped by cpal's thread, but the
@@ -306,6 +351,7 @@ fn open(
         episodes,
         storage,
     } = wire(rate, channels, capacity_frames, shared, epoch, None);
+    let moved_to = Arc::new(std::sync::Mutex::new(None));
     if server_frames > 0 {
         link.set_server_buffer_frames(server_frames);
         let (replace_queued, underflows) = link.server_signals();
@@ -316,6 +362,7 @@ fn open(
                 signals: cpal::pulseaudio_options::StreamSignals {
                     underflows,
                     replace_queued,
+                    moved_to: moved_to.clone(),
                 },
                 // "The default" is the server's default, wherever it moves: the server then
                 // moves the stream itself, with no gap and the position kept.
@@ -370,6 +417,7 @@ fn open(
             started_ns,
             epoch,
             error,
+            moved_to,
             _keepalive: (storage, callback_keepalive),
         },
         feed,

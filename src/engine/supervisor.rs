@@ -34,6 +34,9 @@ pub const SUPERVISOR_IDLE_POLL: Duration = Duration::from_millis(50);
 pub const STREAM_STALL: Duration = Duration::from_millis(750);
 /// How often to try to reopen a lost device.
 pub const REOPEN_EVERY: Duration = Duration::from_millis(200);
+/// While playing on the default in place of a named device that went away: how often to look
+/// whether it is back (one device listing from the sound server, on this thread).
+pub const DEVICE_RETURN_CHECK: Duration = Duration::from_millis(500);
 /// Position events while playing.
 pub const POSITION_EVERY: Duration = Duration::from_millis(250);
 /// Extra wait after the device's reported latency before calling the queue finished.
@@ -115,8 +118,13 @@ struct ServerWatch {
 
 impl Supervisor {
     /// Open the first stream; the result is reported before the loop starts.
+    ///
+    /// A named device (`--device`) that goes away is not given up: the output moves to the
+    /// default while it is gone ([`Fallback`]), and back to it once it is there again, with
+    /// the heard position kept both times (the reopen path of a device loss).
     pub fn run(mut self, first: Sender<Result<String, OutputError>>) {
         let mut request = self.request.clone();
+        let mut fallback = Fallback::default();
         let mut running = match self.open(&request) {
             Ok(r) => {
                 let _ = first.send(Ok(r.stream.describe().device.clone()));
@@ -146,6 +154,7 @@ impl Supervisor {
                 }
                 Ok(SupervisorMsg::Reconfigure(req)) => {
                     request = req;
+                    fallback = Fallback::default();
                     if let Some(r) = running.take() {
                         self.lose(r, None, &mut watch);
                     }
@@ -157,8 +166,26 @@ impl Supervisor {
                 && let Health::Failed(why) = r.stream.health()
             {
                 let r = running.take().expect("checked");
-                self.lose(r, Some(why), &mut watch);
-                next_try = Instant::now() + REOPEN_EVERY;
+                if fallback.device_gone(&request, &mut *self.backend) {
+                    // The named device went away under the stream: go to the default now,
+                    // as a device change (the fallback's notice says why, in one line).
+                    self.lose(r, None, &mut watch);
+                    next_try = Instant::now();
+                } else {
+                    self.lose(r, Some(why), &mut watch);
+                    next_try = Instant::now() + REOPEN_EVERY;
+                }
+            }
+            if let Some(r) = &mut running
+                && let Some(id) = r.stream.take_moved()
+            {
+                self.moved(id);
+            }
+            if running.is_some() && !released && fallback.returned(&request, &mut *self.backend) {
+                // Back to the device the user named, from where the listener is.
+                let r = running.take().expect("checked");
+                self.lose(r, None, &mut watch);
+                next_try = Instant::now();
             }
             if let Some(r) = &running {
                 if !self.is_idle(r) {
@@ -172,27 +199,31 @@ impl Supervisor {
             }
             if running.is_none() && !released && Instant::now() >= next_try {
                 let was_released = self.lock_output().released;
-                match self.open(&request) {
+                fallback.recheck(&request, &mut *self.backend);
+                match self.open(&fallback.effective(&request)) {
                     Ok(r) => {
                         {
                             let mut out = self.lock_output();
                             out.lost_reason = None;
                             out.released = false;
                         }
+                        let device = r.stream.describe().device.clone();
                         // Back after a loss is news; back after an idle release is not.
-                        if !was_released {
-                            let _ = self.events.send(Event::DeviceReady {
-                                device: r.stream.describe().device.clone(),
-                            });
+                        if let Some(wanted) = fallback.take_news(&request) {
+                            let _ = self.events.send(Event::DeviceFallback { wanted, device });
+                        } else if !was_released {
+                            let _ = self.events.send(Event::DeviceReady { device });
                         }
                         running = Some(r);
                     }
                     Err(e) => {
-                        // A named device that went away: fall back to the default one.
-                        if request.device.is_some()
-                            && matches!(e, OutputError::UnknownDevice { .. })
+                        // A named device that went away: play on the default one until
+                        // it is back (at once: nothing is wrong with the default).
+                        if matches!(e, OutputError::UnknownDevice { .. })
+                            && fallback.start(&request)
                         {
-                            request.device = None;
+                            next_try = Instant::now();
+                            continue;
                         }
                         // Reopening after an idle release failed: that is a problem now.
                         let mut out = self.lock_output();
@@ -214,6 +245,20 @@ impl Supervisor {
         if let Some(r) = running.take() {
             self.close(r);
         }
+    }
+
+    /// The server moved the stream to device `id` by itself (it follows the default): the
+    /// meters name where it plays now, and the user hears of it once.
+    fn moved(&mut self, id: String) {
+        let device = self.backend.device_label(&id).unwrap_or(id);
+        {
+            let mut out = self.lock_output();
+            match &mut out.stream {
+                Some(s) if s.device != device => s.device = device.clone(),
+                _ => return,
+            }
+        }
+        let _ = self.events.send(Event::DeviceMoved { device });
     }
 
     fn lock_output(&self) -> std::sync::MutexGuard<'_, OutputState> {
@@ -394,6 +439,90 @@ impl Supervisor {
             frames,
             cause: Activity::DeviceChange,
         });
+    }
+}
+
+/// Playing on the default in place of the named device the user asked for, while that one is
+/// gone. The request keeps the name; this says whether it is being stood in for.
+///
+/// Why reel watches and not the server: a stream on a named sink is pinned to it (see the
+/// vendored cpal's `no_move`), so when the sink goes the server kills the stream rather than
+/// moving it somewhere reel does not know. pipewire-pulse with WirePlumber would otherwise
+/// move it to the default silently and leave it there when the sink returns; PulseAudio
+/// moves it too (module-rescue-streams). Pinned, the supervisor always knows where it plays
+/// (the meters' and the window's `device`), and takes the named device back itself.
+#[derive(Default)]
+struct Fallback {
+    active: bool,
+    /// The move to the default has not been announced yet.
+    news: bool,
+    /// When to look again whether the named device is back.
+    next_check: Option<Instant>,
+}
+
+impl Fallback {
+    /// Start standing in for `request`'s named device (it is unknown now). False when there
+    /// is nothing to stand in for: no device was named, or the default is already in use.
+    fn start(&mut self, request: &OutputRequest) -> bool {
+        if request.device.is_none() || self.active {
+            return false;
+        }
+        *self = Fallback {
+            active: true,
+            news: true,
+            next_check: Some(Instant::now() + DEVICE_RETURN_CHECK),
+        };
+        true
+    }
+
+    /// The stream on the named device failed: whether that is because the device is gone
+    /// (then the fallback starts). A stream on the default failing is a plain loss.
+    fn device_gone(&mut self, request: &OutputRequest, backend: &mut dyn Backend) -> bool {
+        match (&request.device, self.active) {
+            (Some(name), false) if backend.device_present(name) == Some(false) => {
+                self.start(request)
+            }
+            _ => false,
+        }
+    }
+
+    /// At most every [`DEVICE_RETURN_CHECK`]: whether the named device is back (then the
+    /// fallback ends).
+    fn returned(&mut self, request: &OutputRequest, backend: &mut dyn Backend) -> bool {
+        let now = Instant::now();
+        if !self.active || self.next_check.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.next_check = Some(now + DEVICE_RETURN_CHECK);
+        self.recheck(request, backend);
+        !self.active
+    }
+
+    /// Before opening: if the named device is back, open it and not the default.
+    fn recheck(&mut self, request: &OutputRequest, backend: &mut dyn Backend) {
+        if self.active
+            && let Some(name) = &request.device
+            && backend.device_present(name) == Some(true)
+        {
+            *self = Fallback::default();
+        }
+    }
+
+    /// What to open: the request, or the default in place of its device.
+    fn effective(&self, request: &OutputRequest) -> OutputRequest {
+        let mut r = request.clone();
+        if self.active {
+            r.device = None;
+        }
+        r
+    }
+
+    /// Once, when the default has opened in the named device's place: that device's name.
+    fn take_news(&mut self, request: &OutputRequest) -> Option<String> {
+        if !(self.active && std::mem::take(&mut self.news)) {
+            return None;
+        }
+        request.device.clone()
     }
 }
 

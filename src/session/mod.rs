@@ -804,6 +804,17 @@ impl Session {
             Event::DeviceReady { device } => {
                 r.say(format!("audio output back on {device}; resuming"), false);
             }
+            Event::DeviceMoved { device } => {
+                r.say(format!("audio output moved to {device}"), false);
+            }
+            Event::DeviceFallback { wanted, device } => {
+                r.say(
+                    format!(
+                        "audio output {wanted} is gone; playing on the default ({device}) until it is back"
+                    ),
+                    false,
+                );
+            }
             Event::QueueFinished => r.finished = true,
             Event::Analysed { path, analysis, .. } => {
                 self.analysed.push((path.clone(), analysis.clone()));

@@ -719,6 +719,16 @@ impl App {
                     NoticeKind::Info,
                     format!("audio output on {device}"),
                 ),
+                Event::DeviceMoved { device } => self.notices.post(
+                    Topic::Output,
+                    NoticeKind::Info,
+                    format!("audio output on {device}"),
+                ),
+                Event::DeviceFallback { wanted, device } => self.notices.post(
+                    Topic::Output,
+                    NoticeKind::Info,
+                    format!("{wanted} is gone: playing on the default ({device}) until it is back"),
+                ),
                 Event::OutputError(e) => {
                     self.notices
                         .post(Topic::Output, NoticeKind::Error, e.to_string())

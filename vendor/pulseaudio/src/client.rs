@@ -26,6 +26,9 @@ pub struct StreamSignals {
     /// Set (by the source, while it fills a block) to have that block written at the server's
     /// read index, replacing what the stream had queued; the reactor clears it.
     pub replace_queued: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The name of the sink the server last moved the stream to (its PLAYBACK_STREAM_MOVED
+    /// notice), set by the reactor; the creator takes it.
+    pub moved_to: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// An error encountered by a [Client].

@@ -486,6 +486,27 @@ impl Reactor {
                     stream.signals.underflows.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            protocol::Command::PlaybackStreamMoved(moved) => {
+                // reel patch: the server moved the stream to another sink (it follows the
+                // default): tell its creator where it plays now.
+                if let Some(stream) = state.playback_streams.get(&moved.stream_index) {
+                    let name = moved.device_name.to_string_lossy().into_owned();
+                    *stream
+                        .signals
+                        .moved_to
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(name);
+                }
+            }
+            protocol::Command::PlaybackStreamKilled(channel) => {
+                // reel patch: the server ended the stream (its sink went away and the stream
+                // may not move, or someone killed it). Forgetting it drops its end-of-stream
+                // notifier, which ends `play_all` with an error: the stream's owner hears of
+                // it at once instead of waiting on requests that will never come. (The same
+                // removal as the reply to a delete, on the same thread.)
+                log::debug!("stream killed by the server: {channel}");
+                state.playback_streams.remove(&channel);
+            }
             _ => log::debug!("ignoring unexpected command: {cmd:?}"),
         }
     }

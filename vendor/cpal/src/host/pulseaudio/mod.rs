@@ -507,6 +507,13 @@ impl DeviceTrait for Device {
                 // latency the stream wants and raises the whole graph's quantum to its maximum,
                 // and the quantum switch is itself heard as a short gap.
                 early_requests: server_buffer,
+                // reel patch: a stream tied to a named sink may not be moved. When that sink
+                // goes away, pipewire-pulse (with WirePlumber) would otherwise move the stream
+                // to the default without a word, keep it there when the sink comes back, and
+                // leave the owner believing it still plays on the sink it asked for. Pinned,
+                // the server kills it instead (PulseAudio does the same), the owner hears of
+                // it (see the reactor's `PlaybackStreamKilled`) and decides where to go.
+                no_move: !options.follow_default,
                 ..Default::default()
             },
             ..Default::default()
