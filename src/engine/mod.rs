@@ -81,6 +81,17 @@ pub const DEFAULT_PERIOD_FRAMES: u32 = 1024;
 /// to refill the server at once. See README, "Where the latency goes".
 pub const SERVER_BUFFER_MS: u32 = 200;
 
+/// The engine's queue in play order, read under the engine's status lock ([`Engine::play_order`]).
+#[derive(Clone)]
+pub struct PlayOrder(Arc<dyn Fn() -> Vec<std::path::PathBuf> + Send + Sync>);
+
+impl PlayOrder {
+    /// The files in the order they will play, the one decoded now first.
+    pub fn files(&self) -> Vec<std::path::PathBuf> {
+        (self.0)()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub output: OutputRequest,
@@ -377,6 +388,17 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .queue
             .clone()
+    }
+
+    /// A handle that tells, from any thread and for as long as it is kept, the files of the
+    /// engine's queue in the order they will play from the one decoded now
+    /// ([`PlayQueue::play_order`]): the session copies ahead in this order.
+    pub fn play_order(&self) -> PlayOrder {
+        let status = self.status.clone();
+        PlayOrder(Arc::new(move || {
+            let st = status.lock().unwrap_or_else(|p| p.into_inner());
+            st.queue.play_order(st.decoding)
+        }))
     }
 
     /// The ids of the queue's entries, in order (one short lock, no paths copied).

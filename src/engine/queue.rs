@@ -302,6 +302,41 @@ impl PlayQueue {
         self.cursor = Some(at);
     }
 
+    /// The files in the order they will play from entry `from` (the one decoded now, which
+    /// comes first; `None`: from the start), then the rest of the round and those played
+    /// before: what to copy ahead first. Under shuffle this is the shuffle order, else the list.
+    pub fn play_order(&self, from: Option<usize>) -> Vec<PathBuf> {
+        let ids: Vec<EntryId> = if self.shuffle {
+            let at = from
+                .and_then(|i| self.id(i))
+                .and_then(|id| self.order.iter().position(|&o| o == id))
+                .unwrap_or(0);
+            let mut v: Vec<EntryId> = self.order[at.min(self.order.len())..]
+                .iter()
+                .chain(&self.order[..at.min(self.order.len())])
+                .copied()
+                .collect();
+            // Entries added since the round began and not placed in it yet.
+            v.extend(
+                self.entries
+                    .iter()
+                    .map(|e| e.id)
+                    .filter(|id| !self.order.contains(id)),
+            );
+            v
+        } else {
+            let at = from.unwrap_or(0).min(self.entries.len());
+            self.entries[at..]
+                .iter()
+                .chain(&self.entries[..at])
+                .map(|e| e.id)
+                .collect()
+        };
+        ids.iter()
+            .filter_map(|&id| self.index_of(id).and_then(|i| self.path(i)).cloned())
+            .collect()
+    }
+
     /// Whether Next would go anywhere from `current`.
     pub fn can_go_next(&self, current: Option<EntryId>) -> bool {
         if self.entries.is_empty() {

@@ -103,6 +103,8 @@ pub(crate) struct Shared {
     library: Mutex<LibrarySlot>,
     /// Bumped when the queue is cleared: the prefetcher skips what an older queue asked for.
     generation: AtomicU64,
+    /// The attached engine's queue in play order: the prefetcher copies in this order.
+    play_order: RwLock<Option<crate::engine::PlayOrder>>,
 }
 
 /// What wakes a front end for a notice.
@@ -117,6 +119,52 @@ pub(crate) enum LibrarySlot {
 }
 
 impl Shared {
+    /// The prefetcher's copy of source `idx`, if it streams: starts its fill (or joins the
+    /// decoder's) and waits for its end. False when the prefetcher must stop (the cache
+    /// failed, or the session ends).
+    fn prefetch(&self, idx: usize) -> bool {
+        if self.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        let src = self.src(idx);
+        let fill = {
+            let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(*src, Src::Stream { .. }) {
+                return true;
+            }
+            match self.fill_of(idx, &mut src) {
+                Ok(f) => f,
+                Err(StreamError::Cache(_)) => return false,
+                Err(_) => return true,
+            }
+        };
+        let end = loop {
+            if let Some(end) = fill.wait_end(COMMIT_WAIT) {
+                break end;
+            }
+        };
+        let fatal = matches!(end, FillEnd::Failed(StreamError::Cache(_)));
+        self.notify(Notice::FillEnded { source: idx, end });
+        !(fatal || self.stop.load(Ordering::SeqCst))
+    }
+
+    /// Of `pending` (sources), the one that plays first in the attached engine's queue; `None`
+    /// when no engine is attached yet or it holds none of them yet (the front end loads it
+    /// right after adding to the session).
+    fn first_to_play(&self, pending: &[usize]) -> Option<usize> {
+        let order = self
+            .play_order
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let by_path = self.by_path.read().unwrap_or_else(|p| p.into_inner());
+        order
+            .files()
+            .iter()
+            .filter_map(|f| by_path.get(f))
+            .find_map(|idx| pending.iter().position(|p| p == idx))
+    }
+
     /// The fill of stream source `idx`, started now if nobody has yet (`src` is its lock).
     fn fill_of(&self, idx: usize, src: &mut Src) -> Result<Fill, StreamError> {
         let Src::Stream {
@@ -375,6 +423,73 @@ pub struct Session {
     analysed: Vec<(PathBuf, crate::engine::analysis::Analysis)>,
 }
 
+/// How often the prefetcher looks again while the engine does not hold what it was asked to
+/// copy yet (between a front end's [`Session::add`] and its load or [`Session::attach`]).
+const PLAY_ORDER_RECHECK: Duration = Duration::from_millis(20);
+
+/// What the prefetcher was asked to copy and has not yet: sources with the queue generation
+/// that asked. It hands them out in the engine's play order (a shuffled queue's, too), not in
+/// the order they were added.
+struct Asked {
+    rx: Option<Receiver<(u64, usize)>>,
+    pending: Vec<(u64, usize)>,
+}
+
+impl Asked {
+    fn new(rx: Receiver<(u64, usize)>) -> Asked {
+        Asked {
+            rx: Some(rx),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Takes what was sent, waiting up to `wait` for something when nothing is pending.
+    fn take(&mut self, wait: Option<Duration>) {
+        let Some(rx) = &self.rx else { return };
+        let first = match wait {
+            None => rx.recv().map_err(|_| true),
+            Some(w) => rx.recv_timeout(w).map_err(|e| e.is_disconnected()),
+        };
+        match first {
+            Ok(x) => self.pending.push(x),
+            Err(true) => self.rx = None,
+            Err(false) => {}
+        }
+        if let Some(rx) = &self.rx {
+            self.pending.extend(rx.try_iter());
+        }
+    }
+
+    /// The next source to copy; `None` once nothing more can come.
+    fn next(&mut self, shared: &Shared) -> Option<usize> {
+        loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            if self.pending.is_empty() {
+                self.rx.as_ref()?;
+                self.take(None);
+            } else {
+                self.take(Some(Duration::ZERO));
+            }
+            let now = shared.generation.load(Ordering::SeqCst);
+            self.pending.retain(|&(g, _)| g == now);
+            if self.pending.is_empty() {
+                continue;
+            }
+            let sources: Vec<usize> = self.pending.iter().map(|&(_, i)| i).collect();
+            if let Some(k) = shared.first_to_play(&sources) {
+                return Some(self.pending.remove(k).1);
+            }
+            // Not in the engine's queue yet: look again shortly (nothing else to do meanwhile).
+            match &self.rx {
+                Some(_) => self.take(Some(PLAY_ORDER_RECHECK)),
+                None => std::thread::sleep(PLAY_ORDER_RECHECK),
+            }
+        }
+    }
+}
+
 impl Session {
     /// Prepares `paths` for playing from `cache` (see the module docs): [`look_up_all`], then
     /// [`Session::add`] to a new session whose queue is complete. Nothing plays yet: the
@@ -408,6 +523,7 @@ impl Session {
             waker: RwLock::new(None),
             library: Mutex::new(LibrarySlot::None),
             generation: AtomicU64::new(0),
+            play_order: RwLock::new(None),
         });
         let (verify_tx, todo) = crossbeam_channel::unbounded();
         let mut session = Session {
@@ -608,33 +724,9 @@ impl Session {
         self.prefetch = std::thread::Builder::new()
             .name("reel-prefetch".into())
             .spawn(move || {
-                for (generation, idx) in rx {
-                    if shared.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if generation != shared.generation.load(Ordering::SeqCst) {
-                        continue;
-                    }
-                    let src = shared.src(idx);
-                    let fill = {
-                        let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
-                        if !matches!(*src, Src::Stream { .. }) {
-                            continue;
-                        }
-                        match shared.fill_of(idx, &mut src) {
-                            Ok(f) => f,
-                            Err(StreamError::Cache(_)) => return,
-                            Err(_) => continue,
-                        }
-                    };
-                    let end = loop {
-                        if let Some(end) = fill.wait_end(COMMIT_WAIT) {
-                            break end;
-                        }
-                    };
-                    let fatal = matches!(end, FillEnd::Failed(StreamError::Cache(_)));
-                    shared.notify(Notice::FillEnded { source: idx, end });
-                    if fatal || shared.stop.load(Ordering::SeqCst) {
+                let mut asked = Asked::new(rx);
+                while let Some(idx) = asked.next(&shared) {
+                    if !shared.prefetch(idx) {
                         return;
                     }
                 }
@@ -683,6 +775,11 @@ impl Session {
     /// Lets `engine` open this session's entries through their objects and fills.
     pub fn attach(&self, engine: &Engine) {
         engine.set_opener(Some(Arc::new(opener::Opener(self.shared.clone()))));
+        *self
+            .shared
+            .play_order
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(engine.play_order());
     }
 
     /// Calls `wake` after each [`Notice`] (from the thread that sends it): for a front end
@@ -1316,6 +1413,76 @@ mod tests {
             s.queue(),
             [files[1].clone(), files[2].clone(), files[0].clone()]
         );
+        s.end_streams(true, &|| true);
+        s.finish(true, Some(dir.path()));
+    }
+
+    /// A second of a 48 kHz stereo tone, different per file (so each is its own object).
+    fn tone(path: &Path, hz: f32) {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for n in 0..48_000 {
+            let v = (f32::sin(n as f32 * hz * std::f32::consts::TAU / 48_000.0) * 8000.0) as i16;
+            w.write_sample(v).unwrap();
+            w.write_sample(v).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn a_shuffled_queue_is_copied_ahead_in_the_order_it_will_play() {
+        use crate::engine::mock::{MockConfig, mock};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let files: Vec<PathBuf> = (0..8)
+            .map(|i| {
+                let p = dir.path().join(format!("t{i}.wav"));
+                tone(&p, 200.0 + 50.0 * i as f32);
+                p
+            })
+            .collect();
+        // The device is never stepped: the decoder stays on the first track to play (longer
+        // than the ring), and the prefetcher copies all the rest.
+        let (backend, _device) = mock(MockConfig {
+            rate: 48_000,
+            channels: 2,
+            period_frames: 512,
+            device_latency_ns: 0,
+        });
+        let engine =
+            Engine::start_with_backend(crate::engine::EngineConfig::default(), Box::new(backend))
+                .unwrap();
+        engine.send(Command::Shuffle(true));
+        let mut s = Session::open(cache.clone());
+        s.attach(&engine);
+        let added = s.add(look_up_all(&cache, &files));
+        engine.send(Command::Load(added.queued.clone()));
+
+        let mut copied = Vec::new();
+        while copied.len() < files.len() {
+            match s.notices().recv_timeout(Duration::from_secs(30)) {
+                Ok(Notice::FillEnded { source, end }) => {
+                    assert!(matches!(end, FillEnd::Complete(_)), "{end:?}");
+                    copied.push(source);
+                }
+                Ok(_) => {}
+                Err(e) => panic!("copied {copied:?} of {} files: {e}", files.len()),
+            }
+        }
+        let by_path = s.shared.by_path.read().unwrap().clone();
+        let play_order: Vec<usize> = engine
+            .play_order()
+            .files()
+            .iter()
+            .map(|f| by_path[f])
+            .collect();
+        assert_eq!(copied, play_order, "copied in play order");
+        drop(engine);
         s.end_streams(true, &|| true);
         s.finish(true, Some(dir.path()));
     }
