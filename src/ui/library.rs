@@ -51,6 +51,8 @@ pub struct Library {
     albums: Vec<String>,
     view_for: Option<ViewKey>,
     pub selected: Option<PathBuf>,
+    /// Ctrl+F was pressed: the filter box takes the keyboard at the next frame.
+    focus_filter: bool,
 }
 
 type ViewKey = (String, Option<String>, Option<String>, SortKey, bool);
@@ -115,6 +117,11 @@ impl Library {
 
     pub fn len(&self) -> usize {
         self.tracks.len()
+    }
+
+    /// Gives the filter box the keyboard when the panel next draws (Ctrl+F).
+    pub fn focus_filter(&mut self) {
+        self.focus_filter = true;
     }
 
     pub fn track(&self, path: &std::path::Path) -> Option<&Track> {
@@ -238,12 +245,19 @@ impl Library {
         // Wrapped: with the filters, the bar is wider than a narrow library panel, and a button
         // past its edge would be drawn clipped and could not be clicked.
         ui.horizontal_wrapped(|ui| {
-            ui.add(
+            let filter = ui.add(
                 egui::TextEdit::singleline(&mut self.filter)
                     .hint_text(labels::FILTER_HINT)
                     .desired_width(240.0),
-            )
-            .on_hover_text("Show only tracks whose title, artist, album, file name or format contain every word typed.");
+            );
+            // Named for screen readers (the hint is only a placeholder), which is also how the
+            // tests find it.
+            ui.ctx()
+                .accesskit_node_builder(filter.id, |node| node.set_label(labels::FILTER_HINT));
+            if std::mem::take(&mut self.focus_filter) {
+                filter.request_focus();
+            }
+            filter.on_hover_text("Show only tracks whose title, artist, album, file name or format contain every word typed (Ctrl+F).");
             if !self.filter.is_empty() && ui.button("x").on_hover_text("Clear the filter").clicked() {
                 self.filter.clear();
             }
