@@ -1041,6 +1041,7 @@ impl eframe::App for App {
                 playing_item.as_ref().map(|q| q.source.as_path()),
             );
         });
+        self.share.library(self.library.len(), self.library.shown());
         self.settings_window(&ctx);
         drop_overlay::show(&ctx);
 

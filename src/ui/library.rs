@@ -134,8 +134,7 @@ impl Library {
         self.view.iter().map(|&i| &self.tracks[i])
     }
 
-    /// Rows shown after filtering.
-    #[cfg(test)]
+    /// Rows shown after filtering (as the last frame drew them).
     pub fn shown(&self) -> usize {
         self.view.len()
     }

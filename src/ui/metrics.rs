@@ -5,7 +5,10 @@
 //! an idle window's count stands still. `ui_frame_ms` is `{p50, p95, max, n}` of the frame
 //! times eframe reported for the frames painted since the previous line (`null` when none
 //! was): the time of the window's `ui` plus tessellation and the GL calls, without the wait
-//! for the buffer swap (see [`FrameShare::frame_time`]).
+//! for the buffer swap (see [`FrameShare::frame_time`]). `ui_library_tracks` and
+//! `ui_library_shown` are the library panel's tracks and the rows its filter shows, as the
+//! last frame drew them (the benchmark waits for the first, and checks with the second that
+//! what it typed reached the filter).
 //!
 //! The lines are written by their own thread, so they keep coming while the window draws
 //! nothing. While the window draws, the line carries the snapshot the window itself took
@@ -53,6 +56,8 @@ pub struct FrameShare {
     pub frames: AtomicU64,
     latest: Mutex<Option<(Instant, MeterSnapshot)>>,
     times: Mutex<FrameTimes>,
+    library_tracks: AtomicU64,
+    library_shown: AtomicU64,
 }
 
 /// Frame times since the last line, in milliseconds.
@@ -70,6 +75,12 @@ impl FrameShare {
         self.frames.fetch_add(1, Ordering::Relaxed);
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), snap.clone()));
+    }
+
+    /// UI thread: the library panel as this frame drew it (tracks, rows shown).
+    pub fn library(&self, tracks: usize, shown: usize) {
+        self.library_tracks.store(tracks as u64, Ordering::Relaxed);
+        self.library_shown.store(shown as u64, Ordering::Relaxed);
     }
 
     /// UI thread: eframe's time for the previous frame (`Frame::info().cpu_usage`, in
@@ -155,6 +166,12 @@ impl MetricsThread {
                             json!(share.frames.load(Ordering::Relaxed)),
                         );
                         map.insert("ui_frame_ms".into(), share.take_frame_times(&mut scratch));
+                        for (key, n) in [
+                            ("ui_library_tracks", &share.library_tracks),
+                            ("ui_library_shown", &share.library_shown),
+                        ] {
+                            map.insert(key.into(), json!(n.load(Ordering::Relaxed)));
+                        }
                         if done {
                             map.insert("event".into(), json!("summary"));
                         }
