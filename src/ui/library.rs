@@ -9,7 +9,8 @@
 //! Long libraries stay smooth: the filtered and sorted view is recomputed only when the
 //! tracks, the filters or the sort change (not every frame); the library is sorted only when
 //! the tracks, the sort or the artist and album filters change, so a key typed in the filter
-//! box (a backspace, clearing it) is one pass over the sorted tracks, never a sort; and the
+//! box is one pass over the rows shown, a backspace goes back to the view kept for the
+//! shorter filter, and another filter is one pass over the sorted tracks, never a sort; and the
 //! table lays out only the rows on screen (egui_extras' `rows`, which virtualises), so 100,000
 //! tracks cost what 30 do.
 
@@ -53,6 +54,9 @@ pub struct Library {
     /// sort change.
     sorted: Vec<usize>,
     sorted_for: Option<SortedKey>,
+    /// The views of the shorter filters typed on the way to this one (same artist, album and
+    /// sort), shortest first: a backspace goes back to one of them instead of filtering again.
+    typed: Vec<(String, Vec<usize>)>,
     pub filter: String,
     /// Only this artist (or album artist) / album.
     pub artist: Option<String>,
@@ -169,17 +173,46 @@ impl Library {
                 .iter()
                 .all(|w| w.find(row.haystack.as_bytes()).is_some())
         };
-        // Typing on: everything the longer filter keeps, the shorter one kept, in the same
-        // order, so the view is narrowed in place instead of filtered and sorted again (a
-        // keystroke then costs one pass over the rows shown, not a sort of the library).
-        if let Some(old) = &self.view_for
-            && (&old.1, &old.2, old.3, old.4) == (&key.1, &key.2, key.3, key.4)
-            && needle.starts_with(old.0.trim().to_lowercase().as_str())
-        {
-            let rows = &self.rows;
-            self.view.retain(|&i| matches(&rows[i]));
-            self.view_for = Some(key);
-            return;
+        let old_needle = self
+            .view_for
+            .as_ref()
+            .filter(|old| (&old.1, &old.2, old.3, old.4) == (&key.1, &key.2, key.3, key.4))
+            .map(|old| old.0.trim().to_lowercase());
+        match old_needle {
+            // Typing on: everything the longer filter keeps, the shorter one kept, in the same
+            // order, so the view is narrowed in place (one pass over the rows shown, not over
+            // the library); the shorter filter's view is kept for a backspace.
+            Some(old) if needle.starts_with(old.as_str()) => {
+                if needle != old {
+                    self.typed.push((old, self.view.clone()));
+                }
+                let rows = &self.rows;
+                self.view.retain(|&i| matches(&rows[i]));
+                self.view_for = Some(key);
+                return;
+            }
+            // Backspace, or another word: back to the longest view kept that the new filter
+            // extends, narrowed from there.
+            Some(_) => {
+                while self
+                    .typed
+                    .last()
+                    .is_some_and(|(n, _)| !needle.starts_with(n.as_str()))
+                {
+                    self.typed.pop();
+                }
+                if let Some((n, view)) = self.typed.pop() {
+                    self.view = view;
+                    if n != needle {
+                        self.typed.push((n, self.view.clone()));
+                        let rows = &self.rows;
+                        self.view.retain(|&i| matches(&rows[i]));
+                    }
+                    self.view_for = Some(key);
+                    return;
+                }
+            }
+            None => self.typed.clear(),
         }
         let sorted_key = (key.1.clone(), key.2.clone(), key.3, key.4);
         if self.sorted_for.as_ref() != Some(&sorted_key) {
@@ -644,7 +677,8 @@ mod tests {
         let mut fresh = Library::default();
         fresh.set_tracks(tracks(200));
         for text in [
-            "b", "be", "beta", "beta ", "beta 1", "beta 19", "beta 1", "al", "",
+            "b", "be", "beta", "beta ", "beta 1", "beta 19", "beta 1", "beta 12", "beta", "b",
+            "al", "a", "alpha 3", "", "1", "",
         ] {
             typed.filter = text.into();
             drawn_texts(&mut typed, &mut sort, &mut asc);
