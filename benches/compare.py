@@ -1696,7 +1696,7 @@ def report(m, R, cmds, timings, reruns=()):
         w("slowest frame. Each run checks that the typing reached the filter (fewer rows shown, then all again).")
         w(f"Median of {big['runs']} runs, min–max in brackets.")
         w("")
-        w("| library | frame p50 ms | frame p95 ms | frame max ms | frames | fewest rows shown | listed after s | VmRSS listed MB | VmHWM after typing MB |")
+        w("| library | frame p50 ms | frame p95 ms | frame max ms | frames | fewest rows shown (in a line) | listed after s | VmRSS listed MB | VmHWM after typing MB |")
         w("|---|---|---|---|---|---|---|---|---|")
         for r in lw["rows"]:
             w(f"| {r['case']} | {fmt_sum(r['p50_ms'])} | {fmt_sum(r['p95_ms'])} | {fmt_sum(r['max_ms'])} | {fmt(r['frames']['median'], 0)} |"
