@@ -226,9 +226,10 @@ fuzz-smoke: fuzz-deps
 
 # Not part of `make test`: it is sized for 30 minutes and its figures are ratios, not pass/fail.
 # benches/compare.py needs, besides the test packages, python3 (the standard library only) and
-# linux-perf (perf, to profile the figures that miss their target) and eatmydata (the import
-# without its fsyncs, for comparison).
-BENCH_DEB_PACKAGES := python3 linux-perf eatmydata
+# linux-perf (perf, to profile the figures that miss their target), eatmydata (the import
+# without its fsyncs, for comparison) and xdotool (types into the library filter of the window
+# under Xvfb, for its frame time while typing).
+BENCH_DEB_PACKAGES := python3 linux-perf eatmydata xdotool
 
 bench: deps
 	@missing=(); \

@@ -747,6 +747,41 @@ fn the_library_view_shows_the_collection_marks_cached_and_missing_and_removes_ap
     assert_eq!(cache.list().unwrap().len(), 1);
 }
 
+#[test]
+fn ctrl_f_gives_the_library_filter_the_keyboard_and_typing_narrows_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    for name in ["one.flac", "two.flac", "three.flac"] {
+        make_tone(&music.join(name), 440.0, 0.5, 48_000, 2, 0.5);
+    }
+    let mut lib = reel::library::Library::open_dir(dir.path().join("library")).unwrap();
+    let r = lib.add(&[music], &reel::library::AddOptions::default(), &mut |_| {});
+    assert_eq!(r.added, 3);
+    drop(lib);
+    let mut g = Gui::open_in(dir);
+    g.until("library listed", |a| a.library_len() == 3 && !a.busy());
+    let filter = |h: &Harness<'static, App>| {
+        let n = h.get_by_role_and_label(egui::accesskit::Role::TextInput, labels::FILTER_HINT);
+        (n.is_focused(), n.value().unwrap_or_default())
+    };
+    assert_eq!(filter(&g.harness), (false, String::new()));
+    g.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    g.harness.step();
+    g.harness.step();
+    assert_eq!(filter(&g.harness), (true, String::new()));
+    g.harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, labels::FILTER_HINT)
+        .type_text("tw");
+    g.harness.step();
+    g.harness.step();
+    assert_eq!(filter(&g.harness), (true, "tw".to_string()));
+    g.harness.get_by_label("1 of 3 tracks");
+    g.harness.get_by_label("two");
+    assert!(g.harness.query_by_label("one").is_none());
+}
+
 /// The settings window's Loudness section reaches the engine. A file tagged −6 dB plays at
 /// −6 dB from its tag by default (auto); once "ReplayGain off" is chosen, the track opened
 /// next (here the same file, played again from the start) plays with no gain.

@@ -108,8 +108,25 @@ fn the_window_opens_draws_plays_and_closes_cleanly_on_sigterm() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("demo.flac"));
     // The metrics log was closed with its summary line.
-    let last = lines(&log).pop().expect("metrics lines");
+    let all = lines(&log);
+    let last = all.last().expect("metrics lines");
     assert_eq!(last["event"], "summary", "{last}");
+    // The lines written while it painted carry the frame times eframe reported for those
+    // frames; each summary is ordered.
+    let times: Vec<&serde_json::Value> = all
+        .iter()
+        .map(|v| &v["ui_frame_ms"])
+        .filter(|t| !t.is_null())
+        .collect();
+    assert!(!times.is_empty(), "no ui_frame_ms in {all:?}");
+    for t in times {
+        let f = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("{k} in {t}"));
+        assert!(t["n"].as_u64().unwrap() > 0, "{t}");
+        assert!(
+            0.0 < f("p50") && f("p50") <= f("p95") && f("p95") <= f("max"),
+            "{t}"
+        );
+    }
 }
 
 #[test]

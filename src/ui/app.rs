@@ -818,9 +818,13 @@ impl App {
         self.add_paths(dropped, Then::Queue, ctx);
     }
 
-    /// Space, Left/Right arrows, Up/Down arrows, N, P — unless a text field has the keyboard. Taken before the panels
-    /// draw, so a focused button does not also see the key.
+    /// Space, Left/Right arrows, Up/Down arrows, N, P — unless a text field has the keyboard;
+    /// Ctrl+F (focus the library filter) always. Taken before the panels draw, so a focused
+    /// button does not also see the key.
     fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::F)) {
+            self.library.focus_filter();
+        }
         if ctx.egui_wants_keyboard_input() {
             return;
         }
@@ -933,7 +937,7 @@ impl eframe::App for App {
         visuals.panel_fill.to_normalized_gamma_f32()
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         if self.signals.as_ref().is_some_and(Watcher::close_requested) {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -959,6 +963,9 @@ impl eframe::App for App {
         }
         self.frames += 1;
         self.share.painted(&self.snap);
+        if let Some(secs) = frame.info().cpu_usage {
+            self.share.frame_time(secs);
+        }
 
         self.handle_drops(&ctx);
         self.take_handed_over(&ctx);
@@ -1065,6 +1072,7 @@ impl eframe::App for App {
                     playing_item.as_ref().map(|q| q.source.as_path()),
                 );
             });
+        self.share.library(self.library.len(), self.library.shown());
         self.settings_window(&ctx);
         drop_overlay::show(&ctx);
 
