@@ -43,9 +43,16 @@ pub enum Action {
 #[derive(Default)]
 pub struct Library {
     tracks: Arc<Vec<Track>>,
-    /// Per track: title (or file name), artist, album, and everything lower-cased for the
-    /// filter, computed once per listing.
+    /// Per track: title (or file name), artist, album, and sort keys, computed once per
+    /// listing.
     rows: Vec<Row>,
+    /// Every row's lower-cased text (title, artist, album, album artist, file name, format),
+    /// row after row, each ending in '\n': the filter searches this once per word, in one
+    /// pass of memchr's SIMD searcher, instead of once per row. Per row, the searcher's
+    /// start-up and 100,000 scattered strings cost more than the search itself.
+    hay: String,
+    /// Where each row's text ends in `hay` (its '\n'), in row order.
+    hay_ends: Vec<usize>,
     /// Indices into `tracks`, filtered and sorted.
     view: Vec<usize>,
     /// Indices into `tracks` that pass the artist and album filters, sorted: what the text
@@ -77,7 +84,6 @@ struct Row {
     artist: String,
     album: String,
     format: String,
-    haystack: String,
     /// Lower-cased title, artist, album and format: what sorting compares, computed once
     /// here so that a sort of 100,000 rows allocates nothing.
     keys: [String; 4],
@@ -85,6 +91,8 @@ struct Row {
 
 impl Library {
     pub fn set_tracks(&mut self, tracks: Arc<Vec<Track>>) {
+        self.hay.clear();
+        self.hay_ends.clear();
         self.rows = tracks
             .iter()
             .map(|t| {
@@ -97,18 +105,19 @@ impl Library {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let haystack = format!(
+                let text = format!(
                     "{title}\n{artist}\n{album}\n{}\n{name}\n{format}",
                     t.album_artist.as_deref().unwrap_or("")
-                )
-                .to_lowercase();
+                );
+                self.hay.push_str(&text.to_lowercase());
+                self.hay_ends.push(self.hay.len());
+                self.hay.push('\n');
                 let keys = [&title, &artist, &album, &format].map(|s| s.to_lowercase());
                 Row {
                     title,
                     artist,
                     album,
                     format,
-                    haystack,
                     keys,
                 }
             })
@@ -167,12 +176,6 @@ impl Library {
             return;
         }
         let needle = self.filter.trim().to_lowercase();
-        let words: Vec<Finder> = needle.split_whitespace().map(Finder::new).collect();
-        let matches = |row: &Row| {
-            words
-                .iter()
-                .all(|w| w.find(row.haystack.as_bytes()).is_some())
-        };
         let old_needle = self
             .view_for
             .as_ref()
@@ -186,8 +189,9 @@ impl Library {
                 if needle != old {
                     self.typed.push((old, self.view.clone()));
                 }
-                let rows = &self.rows;
-                self.view.retain(|&i| matches(&rows[i]));
+                let mut view = std::mem::take(&mut self.view);
+                self.narrow(&mut view, &needle);
+                self.view = view;
                 self.view_for = Some(key);
                 return;
             }
@@ -205,8 +209,9 @@ impl Library {
                     self.view = view;
                     if n != needle {
                         self.typed.push((n, self.view.clone()));
-                        let rows = &self.rows;
-                        self.view.retain(|&i| matches(&rows[i]));
+                        let mut view = std::mem::take(&mut self.view);
+                        self.narrow(&mut view, &needle);
+                        self.view = view;
                     }
                     self.view_for = Some(key);
                     return;
@@ -219,11 +224,62 @@ impl Library {
             self.sort(sort, ascending);
             self.sorted_for = Some(sorted_key);
         }
-        let rows = &self.rows;
-        self.view.clear();
-        self.view
-            .extend(self.sorted.iter().copied().filter(|&i| matches(&rows[i])));
+        let mut view = self.sorted.clone();
+        self.narrow(&mut view, &needle);
+        self.view = view;
         self.view_for = Some(key);
+    }
+
+    /// Keeps the rows of `view` whose text holds every word of `needle` (lower-cased). A
+    /// small view is checked row by row; a large one by one search through `hay` per word,
+    /// which at 100,000 rows is about six times faster than a search per row.
+    fn narrow(&self, view: &mut Vec<usize>, needle: &str) {
+        let words: Vec<Finder> = needle.split_whitespace().map(Finder::new).collect();
+        if words.is_empty() {
+            return;
+        }
+        if view.len() * 8 < self.hay_ends.len() {
+            view.retain(|&i| {
+                let text = self.row_text(i);
+                words.iter().all(|w| w.find(text).is_some())
+            });
+        } else {
+            let hits = self.rows_matching(&words);
+            view.retain(|&i| hits[i]);
+        }
+    }
+
+    /// Row `i`'s lower-cased text in `hay`.
+    fn row_text(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.hay_ends[i - 1] + 1 };
+        &self.hay.as_bytes()[start..self.hay_ends[i]]
+    }
+
+    /// Per row, whether its text holds every one of `words`: one search through `hay` per
+    /// word; after a hit the search goes on from the next row, so a word found many times in
+    /// a row costs one search.
+    fn rows_matching(&self, words: &[Finder]) -> Vec<bool> {
+        let hay = self.hay.as_bytes();
+        let mut all = vec![true; self.hay_ends.len()];
+        for finder in words {
+            let mut hit = vec![false; self.hay_ends.len()];
+            let (mut pos, mut row) = (0, 0);
+            while pos < hay.len()
+                && let Some(k) = finder.find(&hay[pos..])
+            {
+                let at = pos + k;
+                // Words hold no '\n', so a match ends in the row it starts in.
+                while self.hay_ends[row] < at {
+                    row += 1;
+                }
+                hit[row] = true;
+                pos = self.hay_ends[row] + 1;
+            }
+            for (a, h) in all.iter_mut().zip(hit) {
+                *a &= h;
+            }
+        }
+        all
     }
 
     /// `sorted`: the tracks that pass the artist and album filters, in the order asked.
@@ -688,5 +744,49 @@ mod tests {
             let paths = |l: &Library| l.shown_tracks().map(|t| t.path.clone()).collect::<Vec<_>>();
             assert_eq!(paths(&typed), paths(&fresh), "after typing {text:?}");
         }
+    }
+    #[test]
+    fn the_filter_finds_what_a_search_of_each_row_finds_on_large_and_small_views() {
+        let mut lib = Library::default();
+        lib.set_tracks(tracks(400));
+        let naive = |lib: &Library, view: &[usize], needle: &str| -> Vec<usize> {
+            view.iter()
+                .copied()
+                .filter(|&i| {
+                    let text = String::from_utf8_lossy(lib.row_text(i)).into_owned();
+                    needle.split_whitespace().all(|w| text.contains(w))
+                })
+                .collect()
+        };
+        let all: Vec<usize> = (0..400).collect();
+        let small: Vec<usize> = (0..400).step_by(17).collect(); // 24 rows: checked row by row
+        for needle in [
+            "track 0",
+            "track 399",
+            "1",
+            "alpha album 2",
+            "flac 44100",
+            "file3",
+            "zzz",
+            "track 1 beta",
+        ] {
+            for view in [&all, &small] {
+                let mut got = view.clone();
+                lib.narrow(&mut got, needle);
+                assert_eq!(
+                    got,
+                    naive(&lib, view, needle),
+                    "{needle:?} on {} rows",
+                    view.len()
+                );
+            }
+        }
+        // The first and the last row are found too (no row boundary is missed).
+        let mut got = all.clone();
+        lib.narrow(&mut got, "file0.flac");
+        assert_eq!(got, [0]);
+        let mut got = all.clone();
+        lib.narrow(&mut got, "file399.flac");
+        assert_eq!(got, [399]);
     }
 }
