@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -426,6 +426,10 @@ pub struct Session {
 /// How often the prefetcher looks again while the engine does not hold what it was asked to
 /// copy yet (between a front end's [`Session::add`] and its load or [`Session::attach`]).
 const PLAY_ORDER_RECHECK: Duration = Duration::from_millis(20);
+/// How long the prefetcher waits for the engine to hold what it was asked to copy before it
+/// copies in the order asked: an entry removed from the engine's queue before its copy, or a
+/// session with no engine, must not keep it looking (and waking) for ever.
+const PLAY_ORDER_PATIENCE: Duration = Duration::from_secs(1);
 
 /// What the prefetcher was asked to copy and has not yet: sources with the queue generation
 /// that asked. It hands them out in the engine's play order (a shuffled queue's, too), not in
@@ -433,6 +437,8 @@ const PLAY_ORDER_RECHECK: Duration = Duration::from_millis(20);
 struct Asked {
     rx: Option<Receiver<(u64, usize)>>,
     pending: Vec<(u64, usize)>,
+    /// Since when none of `pending` has been in the engine's queue.
+    unclaimed_since: Option<Instant>,
 }
 
 impl Asked {
@@ -440,6 +446,7 @@ impl Asked {
         Asked {
             rx: Some(rx),
             pending: Vec::new(),
+            unclaimed_since: None,
         }
     }
 
@@ -475,10 +482,21 @@ impl Asked {
             let now = shared.generation.load(Ordering::SeqCst);
             self.pending.retain(|&(g, _)| g == now);
             if self.pending.is_empty() {
+                self.unclaimed_since = None;
                 continue;
             }
             let sources: Vec<usize> = self.pending.iter().map(|&(_, i)| i).collect();
-            if let Some(k) = shared.first_to_play(&sources) {
+            let waited = self
+                .unclaimed_since
+                .get_or_insert_with(Instant::now)
+                .elapsed();
+            let pick = match shared.first_to_play(&sources) {
+                Some(k) => Some(k),
+                None if waited >= PLAY_ORDER_PATIENCE => Some(0),
+                None => None,
+            };
+            if let Some(k) = pick {
+                self.unclaimed_since = None;
                 return Some(self.pending.remove(k).1);
             }
             // Not in the engine's queue yet: look again shortly (nothing else to do meanwhile).
@@ -1432,6 +1450,32 @@ mod tests {
             w.write_sample(v).unwrap();
         }
         w.finalize().unwrap();
+    }
+
+    #[test]
+    fn files_no_engine_takes_are_still_copied_ahead_in_the_order_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Cache::open_dir(dir.path().join("cache")).unwrap());
+        let files: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                let p = dir.path().join(format!("u{i}.wav"));
+                tone(&p, 300.0 + 100.0 * i as f32);
+                p
+            })
+            .collect();
+        let mut s = Session::open(cache.clone());
+        s.add(look_up_all(&cache, &files));
+        let mut copied = Vec::new();
+        while copied.len() < files.len() {
+            match s.notices().recv_timeout(Duration::from_secs(30)) {
+                Ok(Notice::FillEnded { source, .. }) => copied.push(source),
+                Ok(_) => {}
+                Err(e) => panic!("copied {copied:?} of {} files: {e}", files.len()),
+            }
+        }
+        assert_eq!(copied, [0, 1]);
+        s.end_streams(true, &|| true);
+        s.finish(true, Some(dir.path()));
     }
 
     #[test]
