@@ -618,20 +618,13 @@ fn callback_load_plot(ui: &mut egui::Ui, s: &MeterSnapshot) {
     });
 }
 
-/// An underrun episode as the ring plot shows it: seconds relative to now, and its cause.
-struct PlotEpisode {
-    start_s: f64,
-    end_s: f64,
-    cause: &'static str,
-}
-
 /// The episodes that reach into the last [`HISTORY_SECS`], relative to `now` (s).
-fn recent_episodes(episodes: &[Episode], now: f64) -> Vec<PlotEpisode> {
+fn recent_episodes(episodes: &[Episode], now: f64) -> Vec<charts::Mark<'static>> {
     episodes
         .iter()
         .map(|e| {
             let start_s = e.start_ns as f64 / 1e9 - now;
-            PlotEpisode {
+            charts::Mark {
                 start_s,
                 end_s: start_s + e.duration_ns as f64 / 1e9,
                 cause: e.cause.cause(),
@@ -642,7 +635,7 @@ fn recent_episodes(episodes: &[Episode], now: f64) -> Vec<PlotEpisode> {
 }
 
 /// "2 underruns: starved 12.3 s ago (21 ms) · server 3.1 s ago (43 ms)".
-fn episodes_words(episodes: &[PlotEpisode]) -> String {
+fn episodes_words(episodes: &[charts::Mark<'_>]) -> String {
     if episodes.is_empty() {
         return "no underrun in the last 30 s".into();
     }
@@ -671,14 +664,6 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
         .map(|&(t, f, mn)| (t - now, f, mn))
         .collect();
     let episodes = recent_episodes(&m.history.episodes, now);
-    let marks: Vec<charts::Mark<'_>> = episodes
-        .iter()
-        .map(|e| charts::Mark {
-            start_s: e.start_s,
-            end_s: e.end_s,
-            cause: e.cause,
-        })
-        .collect();
     // No legend inside the chart: wherever it sat, it covered data (top right: the newest).
     // The legend is a row under the chart instead.
     let (area, plot) = ui.allocate_exact_size(
@@ -692,7 +677,7 @@ fn history_plot(ui: &mut egui::Ui, m: &MeterInputs<'_>) {
             points: &points,
             capacity_ms: m.snap.ring_capacity_ms,
             span_s: HISTORY_SECS,
-            marks: &marks,
+            marks: &episodes,
             fill: FILL_LINE,
             min: MIN_LINE,
             capacity: CAPACITY_LINE,
