@@ -242,11 +242,16 @@ impl Decoder {
                 q.play_next(id, current);
             }),
             Command::Clear => {
-                self.stop();
+                // Stopped is told after the empty queue is published: whoever hears it sees
+                // no entries left.
+                let stopped = self.halt();
                 self.queue.clear();
                 self.resume_at = None;
                 self.reset_records();
                 self.publish_queue();
+                if stopped {
+                    self.emit(Event::Stopped);
+                }
             }
             Command::Shuffle(on) => self.edit(at, |q, current| q.set_shuffle(on, current)),
             Command::Repeat(r) => self.edit(at, |q, _| q.set_repeat(r)),
@@ -489,8 +494,15 @@ impl Decoder {
     }
 
     fn stop(&mut self) {
+        if self.halt() {
+            self.emit(Event::Stopped);
+        }
+    }
+
+    /// Stop playing without telling anyone yet; false when it was already stopped.
+    fn halt(&mut self) -> bool {
         if self.state == PlayState::Stopped {
-            return;
+            return false;
         }
         let track = self.current_track();
         self.flush(Mode::Idle);
@@ -504,7 +516,7 @@ impl Decoder {
             st.paused_at = None;
             st.decoding = None;
         }
-        self.emit(Event::Stopped);
+        true
     }
 
     fn seek_to(&mut self, to: Duration, at: Instant) {
