@@ -138,67 +138,69 @@ fn heard_ms(wav: &Wav) -> (f64, f64) {
 
 #[test]
 fn playing_on_the_default_moves_with_the_default_sink_and_loses_nothing() {
-    let _sink = lock_sink();
-    let sinks = [ExtraSink::load(FIRST), ExtraSink::load(SECOND)];
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tone.flac");
-    make_tone(&file, 440.0, TONE_MS / 1000.0, 48_000, 2, 0.5);
-    let log = dir.path().join("metrics.jsonl");
-    let rec_second = Recorder::start_on(SECOND, &dir.path().join("second.wav"));
-    set_default_sink(FIRST);
+    support::judged_by_recording(|| {
+        let _sink = lock_sink();
+        let sinks = [ExtraSink::load(FIRST), ExtraSink::load(SECOND)];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tone.flac");
+        make_tone(&file, 440.0, TONE_MS / 1000.0, 48_000, 2, 0.5);
+        let log = dir.path().join("metrics.jsonl");
+        let rec_second = Recorder::start_on(SECOND, &dir.path().join("second.wav"));
+        set_default_sink(FIRST);
 
-    let mut child = Command::new(reel_bin())
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .args(["play", "--no-gui", "--metrics-log"])
-        .arg(&log)
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(Duration::from_secs(10), || {
-        logged_position_ms(&log) > 1000.0
+        let mut child = Command::new(reel_bin())
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(["play", "--no-gui", "--metrics-log"])
+            .arg(&log)
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until(Duration::from_secs(10), || {
+            logged_position_ms(&log) > 1000.0
+        });
+        let at_switch_ms = logged_position_ms(&log);
+        set_default_sink(SECOND);
+        // reel's stream (the only sink input) is on the new default within the time asked.
+        let second_index = sink_index(SECOND);
+        wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
+            sink_inputs_on() == [second_index.clone()]
+        });
+        let out = child.stderr.take().unwrap();
+        let status = wait_child_with_timeout(&mut child, Duration::from_secs(20));
+        assert!(status.success(), "reel play: {status}");
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut std::io::BufReader::new(out), &mut said).unwrap();
+        let second_wav = read_wav(&rec_second.stop());
+        drop(sinks);
+
+        // reel knew where the server took its stream: it said so, and the meters named it.
+        assert!(
+            said.contains(&format!("audio output moved to {SECOND}")),
+            "reel said: {said}"
+        );
+        let devices = logged_devices(&log);
+        assert!(
+            devices.len() == 2 && devices[0].starts_with(FIRST) && devices[1].starts_with(SECOND),
+            "devices in the metrics log: {devices:?}"
+        );
+
+        let (on_second, gap_on_second) = heard_ms(&second_wav);
+        // The rest of the track, from where the listener was: not less than the time left at
+        // the switch minus the move, and nothing played again.
+        let left_ms = TONE_MS - at_switch_ms;
+        assert!(
+            on_second >= left_ms - MOVE_WITHIN_MS && on_second <= left_ms + 150.0,
+            "heard on the new default for {on_second:.0} ms; {left_ms:.0} ms were left at the switch"
+        );
+        assert!(
+            gap_on_second <= 5.0,
+            "a {gap_on_second:.0} ms gap on the second sink"
+        );
     });
-    let at_switch_ms = logged_position_ms(&log);
-    set_default_sink(SECOND);
-    // reel's stream (the only sink input) is on the new default within the time asked.
-    let second_index = sink_index(SECOND);
-    wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
-        sink_inputs_on() == [second_index.clone()]
-    });
-    let out = child.stderr.take().unwrap();
-    let status = wait_child_with_timeout(&mut child, Duration::from_secs(20));
-    assert!(status.success(), "reel play: {status}");
-    let mut said = String::new();
-    std::io::Read::read_to_string(&mut std::io::BufReader::new(out), &mut said).unwrap();
-    let second_wav = read_wav(&rec_second.stop());
-    drop(sinks);
-
-    // reel knew where the server took its stream: it said so, and the meters named it.
-    assert!(
-        said.contains(&format!("audio output moved to {SECOND}")),
-        "reel said: {said}"
-    );
-    let devices = logged_devices(&log);
-    assert!(
-        devices.len() == 2 && devices[0].starts_with(FIRST) && devices[1].starts_with(SECOND),
-        "devices in the metrics log: {devices:?}"
-    );
-
-    let (on_second, gap_on_second) = heard_ms(&second_wav);
-    // The rest of the track, from where the listener was: not less than the time left at
-    // the switch minus the move, and nothing played again.
-    let left_ms = TONE_MS - at_switch_ms;
-    assert!(
-        on_second >= left_ms - MOVE_WITHIN_MS && on_second <= left_ms + 150.0,
-        "heard on the new default for {on_second:.0} ms; {left_ms:.0} ms were left at the switch"
-    );
-    assert!(
-        gap_on_second <= 5.0,
-        "a {gap_on_second:.0} ms gap on the second sink"
-    );
 }
 
 /// A `CHIRP_MS` chirp (see `CHIRP_FROM_HZ`), stereo, 48 kHz FLAC.
@@ -266,102 +268,104 @@ fn logged_devices(log: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn a_named_device_that_goes_away_is_stood_in_for_by_the_default_and_taken_back() {
-    let _sink = lock_sink();
-    let default = ExtraSink::load(FIRST);
-    let named = ExtraSink::load(NAMED);
-    set_default_sink(FIRST);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("chirp.flac");
-    make_chirp(&file);
-    let log = dir.path().join("metrics.jsonl");
-    let rec_default = Recorder::start_on(FIRST, &dir.path().join("default.wav"));
+    support::judged_by_recording(|| {
+        let _sink = lock_sink();
+        let default = ExtraSink::load(FIRST);
+        let named = ExtraSink::load(NAMED);
+        set_default_sink(FIRST);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chirp.flac");
+        make_chirp(&file);
+        let log = dir.path().join("metrics.jsonl");
+        let rec_default = Recorder::start_on(FIRST, &dir.path().join("default.wav"));
 
-    let mut child = Command::new(reel_bin())
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .args(["play", "--no-gui", "--device", NAMED, "--metrics-log"])
-        .arg(&log)
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let named_index = sink_index(NAMED);
-    wait_until(Duration::from_secs(10), || {
-        logged_position_ms(&log) > 1000.0 && sink_inputs_on() == [named_index.clone()]
+        let mut child = Command::new(reel_bin())
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(["play", "--no-gui", "--device", NAMED, "--metrics-log"])
+            .arg(&log)
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let named_index = sink_index(NAMED);
+        wait_until(Duration::from_secs(10), || {
+            logged_position_ms(&log) > 1000.0 && sink_inputs_on() == [named_index.clone()]
+        });
+
+        // Unplugged: on the default within the time asked, and playing on there.
+        let at_unplug_ms = logged_position_ms(&log);
+        named.unplug();
+        let default_index = sink_index(FIRST);
+        wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
+            sink_inputs_on() == [default_index.clone()]
+        });
+        wait_until(Duration::from_secs(10), || {
+            logged_position_ms(&log) > at_unplug_ms + 1000.0
+        });
+
+        // Plugged in again (a new sink by the same name): back on it within the time asked.
+        let named = ExtraSink::load(NAMED);
+        let named_index = sink_index(NAMED);
+        wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
+            sink_inputs_on() == [named_index.clone()]
+        });
+        // (Started once reel is back there, so it misses the first moments back.)
+        let rec_named = Recorder::start_on(NAMED, &dir.path().join("named.wav"));
+        let out = child.stderr.take().unwrap();
+        let status = wait_child_with_timeout(&mut child, Duration::from_secs(20));
+        assert!(status.success(), "reel play: {status}");
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut std::io::BufReader::new(out), &mut said).unwrap();
+        let on_default = read_wav(&rec_default.stop());
+        let on_named = read_wav(&rec_named.stop());
+        drop((named, default));
+
+        // One line for each move, naming where the sound went.
+        assert!(
+            said.contains(&format!(
+                "audio output {NAMED} is gone; playing on the default"
+            )),
+            "reel said: {said}"
+        );
+        assert!(
+            said.contains(&format!("audio output back on {NAMED}")),
+            "reel said: {said}"
+        );
+        // The meters named the device the sound was on each time.
+        let devices = logged_devices(&log);
+        assert!(
+            devices.len() == 3
+                && devices[0].starts_with(NAMED)
+                && devices[1].starts_with(FIRST)
+                && devices[2].starts_with(NAMED),
+            "devices in the metrics log: {devices:?}"
+        );
+
+        // On the default: from where the listener was at the unplugging, at the track's own
+        // pace, without a gap.
+        let (from_ms, to_ms, for_ms, gap_ms) = chirp_heard(&on_default);
+        assert!(
+            from_ms >= at_unplug_ms - POSITION_SLACK_MS && from_ms <= at_unplug_ms + MOVE_WITHIN_MS,
+            "the default took over at {from_ms:.0} ms into the track; it was at {at_unplug_ms:.0} ms"
+        );
+        assert!(
+            (to_ms - from_ms - for_ms).abs() <= POSITION_SLACK_MS,
+            "{for_ms:.0} ms on the default went from {from_ms:.0} to {to_ms:.0} ms into the track"
+        );
+        assert!(gap_ms <= 5.0, "a {gap_ms:.0} ms gap on the default");
+        // Back on the named device: on from there (nothing started again), to the end.
+        let (back_ms, end_ms, _, gap_ms) = chirp_heard(&on_named);
+        assert!(
+            back_ms >= to_ms - POSITION_SLACK_MS,
+            "back on {NAMED} at {back_ms:.0} ms into the track; the default had reached {to_ms:.0} ms"
+        );
+        assert!(
+            end_ms >= CHIRP_MS - POSITION_SLACK_MS,
+            "the track ended at {end_ms:.0} ms of {CHIRP_MS:.0}"
+        );
+        assert!(gap_ms <= 5.0, "a {gap_ms:.0} ms gap on {NAMED}");
     });
-
-    // Unplugged: on the default within the time asked, and playing on there.
-    let at_unplug_ms = logged_position_ms(&log);
-    named.unplug();
-    let default_index = sink_index(FIRST);
-    wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
-        sink_inputs_on() == [default_index.clone()]
-    });
-    wait_until(Duration::from_secs(10), || {
-        logged_position_ms(&log) > at_unplug_ms + 1000.0
-    });
-
-    // Plugged in again (a new sink by the same name): back on it within the time asked.
-    let named = ExtraSink::load(NAMED);
-    let named_index = sink_index(NAMED);
-    wait_until(Duration::from_millis(MOVE_WITHIN_MS as u64), || {
-        sink_inputs_on() == [named_index.clone()]
-    });
-    // (Started once reel is back there, so it misses the first moments back.)
-    let rec_named = Recorder::start_on(NAMED, &dir.path().join("named.wav"));
-    let out = child.stderr.take().unwrap();
-    let status = wait_child_with_timeout(&mut child, Duration::from_secs(20));
-    assert!(status.success(), "reel play: {status}");
-    let mut said = String::new();
-    std::io::Read::read_to_string(&mut std::io::BufReader::new(out), &mut said).unwrap();
-    let on_default = read_wav(&rec_default.stop());
-    let on_named = read_wav(&rec_named.stop());
-    drop((named, default));
-
-    // One line for each move, naming where the sound went.
-    assert!(
-        said.contains(&format!(
-            "audio output {NAMED} is gone; playing on the default"
-        )),
-        "reel said: {said}"
-    );
-    assert!(
-        said.contains(&format!("audio output back on {NAMED}")),
-        "reel said: {said}"
-    );
-    // The meters named the device the sound was on each time.
-    let devices = logged_devices(&log);
-    assert!(
-        devices.len() == 3
-            && devices[0].starts_with(NAMED)
-            && devices[1].starts_with(FIRST)
-            && devices[2].starts_with(NAMED),
-        "devices in the metrics log: {devices:?}"
-    );
-
-    // On the default: from where the listener was at the unplugging, at the track's own
-    // pace, without a gap.
-    let (from_ms, to_ms, for_ms, gap_ms) = chirp_heard(&on_default);
-    assert!(
-        from_ms >= at_unplug_ms - POSITION_SLACK_MS && from_ms <= at_unplug_ms + MOVE_WITHIN_MS,
-        "the default took over at {from_ms:.0} ms into the track; it was at {at_unplug_ms:.0} ms"
-    );
-    assert!(
-        (to_ms - from_ms - for_ms).abs() <= POSITION_SLACK_MS,
-        "{for_ms:.0} ms on the default went from {from_ms:.0} to {to_ms:.0} ms into the track"
-    );
-    assert!(gap_ms <= 5.0, "a {gap_ms:.0} ms gap on the default");
-    // Back on the named device: on from there (nothing started again), to the end.
-    let (back_ms, end_ms, _, gap_ms) = chirp_heard(&on_named);
-    assert!(
-        back_ms >= to_ms - POSITION_SLACK_MS,
-        "back on {NAMED} at {back_ms:.0} ms into the track; the default had reached {to_ms:.0} ms"
-    );
-    assert!(
-        end_ms >= CHIRP_MS - POSITION_SLACK_MS,
-        "the track ended at {end_ms:.0} ms of {CHIRP_MS:.0}"
-    );
-    assert!(gap_ms <= 5.0, "a {gap_ms:.0} ms gap on {NAMED}");
 }

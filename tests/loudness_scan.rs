@@ -80,84 +80,90 @@ fn listed(dirs: &Dirs) -> serde_json::Value {
 #[test]
 fn an_untagged_track_at_minus_30_lufs_is_heard_at_minus_18_after_library_add_and_its_file_is_untouched()
  {
-    let dirs = Dirs::new();
-    let file = dirs.music("music").join("quiet.flac");
-    untagged_flac(&file, -30.0, 4.0, 0.0);
-    let bytes_before = std::fs::read(&file).unwrap();
+    support::judged_by_recording(|| {
+        let dirs = Dirs::new();
+        let file = dirs.music("music").join("quiet.flac");
+        untagged_flac(&file, -30.0, 4.0, 0.0);
+        let bytes_before = std::fs::read(&file).unwrap();
 
-    let r = dirs.add(&[&file]);
-    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("loudness: 1 scanned, 0 tagged"),
-        "{}",
-        r.stdout
-    );
-    let t = listed(&dirs);
-    let lufs = t["loudness_lufs"].as_f64().expect("scanned");
-    assert!((lufs + 30.0).abs() < 0.5, "{t}");
-    assert!(t["true_peak_dbtp"].as_f64().is_some(), "{t}");
-    assert!(t["loudness_range_lu"].as_f64().is_some(), "{t}");
+        let r = dirs.add(&[&file]);
+        assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("loudness: 1 scanned, 0 tagged"),
+            "{}",
+            r.stdout
+        );
+        let t = listed(&dirs);
+        let lufs = t["loudness_lufs"].as_f64().expect("scanned");
+        assert!((lufs + 30.0).abs() < 0.5, "{t}");
+        assert!(t["true_peak_dbtp"].as_f64().is_some(), "{t}");
+        assert!(t["loudness_range_lu"].as_f64().is_some(), "{t}");
 
-    let (rec, s) = play_and_record(&dirs, std::slice::from_ref(&file));
-    let heard = recorded_lufs(&rec);
-    assert!((heard + 18.0).abs() <= 1.0, "heard at {heard:.2} LUFS");
-    assert_eq!(s["tracks"][0]["gain_source"], "scan", "{s}");
-    assert!(
-        (s["tracks"][0]["gain_db"].as_f64().unwrap() - (-18.0 - lufs)).abs() < 1e-6,
-        "{s}"
-    );
-    // Nothing was written into the file: its bytes (and so its cache hash) are the same.
-    assert_eq!(std::fs::read(&file).unwrap(), bytes_before);
+        let (rec, s) = play_and_record(&dirs, std::slice::from_ref(&file));
+        let heard = recorded_lufs(&rec);
+        assert!((heard + 18.0).abs() <= 1.0, "heard at {heard:.2} LUFS");
+        assert_eq!(s["tracks"][0]["gain_source"], "scan", "{s}");
+        assert!(
+            (s["tracks"][0]["gain_db"].as_f64().unwrap() - (-18.0 - lufs)).abs() < 1e-6,
+            "{s}"
+        );
+        // Nothing was written into the file: its bytes (and so its cache hash) are the same.
+        assert_eq!(std::fs::read(&file).unwrap(), bytes_before);
+    });
 }
 
 #[test]
 fn a_first_play_of_an_unscanned_library_track_stores_its_scan_and_the_next_play_uses_it() {
-    let dirs = Dirs::new();
-    let file = dirs.music("music").join("first.flac");
-    untagged_flac(&file, -30.0, 2.0, 0.0);
-    let r = dirs.reel(&["library", "add", "--no-scan", file.to_str().unwrap()]);
-    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
-    assert!(!r.stdout.contains("loudness:"), "{}", r.stdout);
-    let t = listed(&dirs);
-    assert_eq!(t["loudness_scanned"], false, "{t}");
-    assert!(t["loudness_lufs"].is_null(), "{t}");
+    support::judged_by_recording(|| {
+        let dirs = Dirs::new();
+        let file = dirs.music("music").join("first.flac");
+        untagged_flac(&file, -30.0, 2.0, 0.0);
+        let r = dirs.reel(&["library", "add", "--no-scan", file.to_str().unwrap()]);
+        assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("loudness:"), "{}", r.stdout);
+        let t = listed(&dirs);
+        assert_eq!(t["loudness_scanned"], false, "{t}");
+        assert!(t["loudness_lufs"].is_null(), "{t}");
 
-    // Not scanned yet: the first play has no gain to use, and scans while it plays.
-    let (_, s) = play_and_record(&dirs, std::slice::from_ref(&file));
-    assert_eq!(s["tracks"][0]["gain_source"], "none", "{s}");
-    let t = listed(&dirs);
-    assert_eq!(t["loudness_scanned"], true, "{t}");
-    let lufs = t["loudness_lufs"].as_f64().expect("scanned while playing");
-    assert!((lufs + 30.0).abs() < 0.5, "{t}");
+        // Not scanned yet: the first play has no gain to use, and scans while it plays.
+        let (_, s) = play_and_record(&dirs, std::slice::from_ref(&file));
+        assert_eq!(s["tracks"][0]["gain_source"], "none", "{s}");
+        let t = listed(&dirs);
+        assert_eq!(t["loudness_scanned"], true, "{t}");
+        let lufs = t["loudness_lufs"].as_f64().expect("scanned while playing");
+        assert!((lufs + 30.0).abs() < 0.5, "{t}");
 
-    let (rec, s) = play_and_record(&dirs, std::slice::from_ref(&file));
-    assert_eq!(s["tracks"][0]["gain_source"], "scan", "{s}");
-    let heard = recorded_lufs(&rec);
-    assert!((heard + 18.0).abs() <= 1.0, "heard at {heard:.2} LUFS");
+        let (rec, s) = play_and_record(&dirs, std::slice::from_ref(&file));
+        assert_eq!(s["tracks"][0]["gain_source"], "scan", "{s}");
+        let heard = recorded_lufs(&rec);
+        assert!((heard + 18.0).abs() <= 1.0, "heard at {heard:.2} LUFS");
+    });
 }
 
 #[test]
 fn the_waveform_summary_of_a_loud_half_then_a_silent_half_is_stored_in_the_library() {
-    let dirs = Dirs::new();
-    let file = dirs.music("music").join("half.flac");
-    untagged_flac(&file, -6.0, 2.0, 2.0);
-    let r = dirs.add(&[&file]);
-    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
-    let db = rusqlite::Connection::open(dirs.db()).unwrap();
-    let wave: Vec<u8> = db
-        .query_row("SELECT waveform FROM tracks", [], |r| r.get(0))
-        .unwrap();
-    // 1024 columns of (min, max), one signed byte each.
-    assert_eq!(wave.len(), 2048);
-    let cols: Vec<(i8, i8)> = wave.chunks(2).map(|c| (c[0] as i8, c[1] as i8)).collect();
-    // −6 dBFS is 0.5 of full scale: ±64 of 127.
-    let loud = |c: &(i8, i8)| (c.0 + 64).abs() <= 2 && (c.1 - 64).abs() <= 2;
-    assert!(cols[..510].iter().all(loud), "{:?}", &cols[..510]);
-    assert!(
-        cols[514..].iter().all(|c| *c == (0, 0)),
-        "{:?}",
-        &cols[514..]
-    );
+    support::judged_by_recording(|| {
+        let dirs = Dirs::new();
+        let file = dirs.music("music").join("half.flac");
+        untagged_flac(&file, -6.0, 2.0, 2.0);
+        let r = dirs.add(&[&file]);
+        assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+        let db = rusqlite::Connection::open(dirs.db()).unwrap();
+        let wave: Vec<u8> = db
+            .query_row("SELECT waveform FROM tracks", [], |r| r.get(0))
+            .unwrap();
+        // 1024 columns of (min, max), one signed byte each.
+        assert_eq!(wave.len(), 2048);
+        let cols: Vec<(i8, i8)> = wave.chunks(2).map(|c| (c[0] as i8, c[1] as i8)).collect();
+        // −6 dBFS is 0.5 of full scale: ±64 of 127.
+        let loud = |c: &(i8, i8)| (c.0 + 64).abs() <= 2 && (c.1 - 64).abs() <= 2;
+        assert!(cols[..510].iter().all(loud), "{:?}", &cols[..510]);
+        assert!(
+            cols[514..].iter().all(|c| *c == (0, 0)),
+            "{:?}",
+            &cols[514..]
+        );
+    });
 }
 
 /// Tracks whose loudness scan is stored, read by a connection of the test's own.
@@ -175,94 +181,98 @@ fn scanned_rows(dirs: &Dirs) -> i64 {
 #[test]
 fn kill_9_during_the_loudness_scan_leaves_each_track_scanned_whole_or_not_and_the_next_add_finishes()
  {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
-    const FILES: u32 = 600;
-    let dirs = Dirs::new();
-    let music = dirs.music("music");
-    for i in 0..FILES {
-        // Half a second of a tone each (16-bit stereo, 48 kHz).
-        cache_support::write_wav(&music.join(format!("{i:04}.wav")), 96_000, i);
-    }
-    let mut child = dirs
-        .cmd()
-        .args(["library", "add"])
-        .arg(&music)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once the loudness scan (after the add) has stored some tracks.
-    wait_until(Duration::from_secs(60), || {
-        dirs.db().exists() && scanned_rows(&dirs) > 0
+    support::judged_by_recording(|| {
+        use std::os::unix::process::ExitStatusExt;
+        use std::process::Stdio;
+        const FILES: u32 = 600;
+        let dirs = Dirs::new();
+        let music = dirs.music("music");
+        for i in 0..FILES {
+            // Half a second of a tone each (16-bit stereo, 48 kHz).
+            cache_support::write_wav(&music.join(format!("{i:04}.wav")), 96_000, i);
+        }
+        let mut child = dirs
+            .cmd()
+            .args(["library", "add"])
+            .arg(&music)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill it once the loudness scan (after the add) has stored some tracks.
+        wait_until(Duration::from_secs(60), || {
+            dirs.db().exists() && scanned_rows(&dirs) > 0
+        });
+        child.kill().unwrap(); // SIGKILL
+        let status = wait_child_with_timeout(&mut child, Duration::from_secs(10));
+        assert_eq!(status.signal(), Some(9), "the scan ended before the kill");
+
+        assert_eq!(dirs.integrity(), "ok");
+        let db = rusqlite::Connection::open(dirs.db()).unwrap();
+        // Each track has its figures and its waveform together, or neither.
+        let halves: i64 = db
+            .query_row(
+                "SELECT count(*) FROM tracks WHERE (loudness_scanned_ms IS NULL) != (waveform IS NULL) \
+                 OR (loudness_scanned_ms IS NULL) != (loudness_lufs IS NULL) \
+                 OR (waveform IS NOT NULL AND length(waveform) != 2048)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(halves, 0);
+        let saved = scanned_rows(&dirs);
+        assert!(saved > 0 && saved < i64::from(FILES), "{saved}");
+
+        // The next add scans only what the killed one had not stored.
+        let r = dirs.add(&[&music]).ok();
+        assert!(
+            r.stdout
+                .contains(&format!("loudness: {} scanned,", i64::from(FILES) - saved)),
+            "{saved} were saved; {}",
+            r.stdout
+        );
+        assert_eq!(scanned_rows(&dirs), i64::from(FILES));
+        assert_eq!(dirs.integrity(), "ok");
     });
-    child.kill().unwrap(); // SIGKILL
-    let status = wait_child_with_timeout(&mut child, Duration::from_secs(10));
-    assert_eq!(status.signal(), Some(9), "the scan ended before the kill");
-
-    assert_eq!(dirs.integrity(), "ok");
-    let db = rusqlite::Connection::open(dirs.db()).unwrap();
-    // Each track has its figures and its waveform together, or neither.
-    let halves: i64 = db
-        .query_row(
-            "SELECT count(*) FROM tracks WHERE (loudness_scanned_ms IS NULL) != (waveform IS NULL) \
-             OR (loudness_scanned_ms IS NULL) != (loudness_lufs IS NULL) \
-             OR (waveform IS NOT NULL AND length(waveform) != 2048)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(halves, 0);
-    let saved = scanned_rows(&dirs);
-    assert!(saved > 0 && saved < i64::from(FILES), "{saved}");
-
-    // The next add scans only what the killed one had not stored.
-    let r = dirs.add(&[&music]).ok();
-    assert!(
-        r.stdout
-            .contains(&format!("loudness: {} scanned,", i64::from(FILES) - saved)),
-        "{saved} were saved; {}",
-        r.stdout
-    );
-    assert_eq!(scanned_rows(&dirs), i64::from(FILES));
-    assert_eq!(dirs.integrity(), "ok");
 }
 
 #[test]
 fn two_reels_adding_and_scanning_the_same_folder_at_once_both_succeed_and_scan_every_track() {
-    const FILES: u32 = 200;
-    let dirs = Dirs::new();
-    let music = dirs.music("music");
-    for i in 0..FILES {
-        cache_support::write_wav(&music.join(format!("{i:04}.wav")), 96_000, i);
-    }
-    // Both at once, each with a timeout (a reel that hung on the other's lock would fail).
-    let add = || {
-        run_with_timeout(
-            dirs.cmd().args(["library", "add"]).arg(&music),
-            Duration::from_secs(120),
-        )
-    };
-    let outs = std::thread::scope(|s| {
-        let a = s.spawn(add);
-        let b = s.spawn(add);
-        [a.join().unwrap(), b.join().unwrap()]
-    });
-    for out in outs {
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
+    support::judged_by_recording(|| {
+        const FILES: u32 = 200;
+        let dirs = Dirs::new();
+        let music = dirs.music("music");
+        for i in 0..FILES {
+            cache_support::write_wav(&music.join(format!("{i:04}.wav")), 96_000, i);
+        }
+        // Both at once, each with a timeout (a reel that hung on the other's lock would fail).
+        let add = || {
+            run_with_timeout(
+                dirs.cmd().args(["library", "add"]).arg(&music),
+                Duration::from_secs(120),
+            )
+        };
+        let outs = std::thread::scope(|s| {
+            let a = s.spawn(add);
+            let b = s.spawn(add);
+            [a.join().unwrap(), b.join().unwrap()]
+        });
+        for out in outs {
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            assert!(out.status.success(), "{stdout}\n{stderr}");
+            assert!(stdout.contains(", 0 failed"), "{stdout}");
+        }
+        assert_eq!(dirs.integrity(), "ok");
+        assert_eq!(scanned_rows(&dirs), i64::from(FILES));
+        let tracks = dirs.list(&[]);
+        assert_eq!(tracks.len(), FILES as usize);
+        assert!(
+            tracks.iter().all(|t| t["loudness_lufs"].as_f64().is_some()),
+            "{tracks:?}"
         );
-        assert!(out.status.success(), "{stdout}\n{stderr}");
-        assert!(stdout.contains(", 0 failed"), "{stdout}");
-    }
-    assert_eq!(dirs.integrity(), "ok");
-    assert_eq!(scanned_rows(&dirs), i64::from(FILES));
-    let tracks = dirs.list(&[]);
-    assert_eq!(tracks.len(), FILES as usize);
-    assert!(
-        tracks.iter().all(|t| t["loudness_lufs"].as_f64().is_some()),
-        "{tracks:?}"
-    );
+    });
 }

@@ -68,70 +68,73 @@ fn onsets(samples: &[f32]) -> Vec<usize> {
 
 #[test]
 fn clicks_are_heard_where_the_reported_position_says_before_and_after_a_seek() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("clicks.wav");
-    write_clicks(&file);
-    let rec = Recorder::start(&dir.path().join("rec.wav"));
-    let e = Engine::start(EngineConfig::default()).expect("the test sound server must be running");
-    e.send(Command::Load(vec![file]));
-    // What reel says, as the metrics log says it: (mono_ms, position_ms) while playing, and
-    // whether the seek had been asked yet.
-    let mut log: Vec<(f64, f64, bool)> = Vec::new();
-    let mut seeked = false;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = e.snapshot();
-        let now = reel::metrics_log::mono_ms();
-        if s.state == PlayState::Playing && s.position_ms > 0.0 {
-            log.push((now, s.position_ms, seeked));
+    support::judged_by_recording(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clicks.wav");
+        write_clicks(&file);
+        let rec = Recorder::start(&dir.path().join("rec.wav"));
+        let e =
+            Engine::start(EngineConfig::default()).expect("the test sound server must be running");
+        e.send(Command::Load(vec![file]));
+        // What reel says, as the metrics log says it: (mono_ms, position_ms) while playing, and
+        // whether the seek had been asked yet.
+        let mut log: Vec<(f64, f64, bool)> = Vec::new();
+        let mut seeked = false;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = e.snapshot();
+            let now = reel::metrics_log::mono_ms();
+            if s.state == PlayState::Playing && s.position_ms > 0.0 {
+                log.push((now, s.position_ms, seeked));
+            }
+            if !seeked && s.position_ms > 1800.0 {
+                e.send(Command::Seek(Duration::from_millis(SEEK_TO_MS as u64)));
+                seeked = true;
+            }
+            if seeked && s.state == PlayState::Stopped {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never played out: {s:?}");
+            // Sample the position as a UI would; nothing is synchronised by this pause.
+            std::thread::sleep(Duration::from_millis(10));
         }
-        if !seeked && s.position_ms > 1800.0 {
-            e.send(Command::Seek(Duration::from_millis(SEEK_TO_MS as u64)));
-            seeked = true;
-        }
-        if seeked && s.state == PlayState::Stopped {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never played out: {s:?}");
-        // Sample the position as a UI would; nothing is synchronised by this pause.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    drop(e);
-    let left = read_wav(&rec.stop()).channels[0].clone();
-    let heard = onsets(&left);
-    // The seek to 3.0 s skips the rest: 0, 1.0, 1.6, then 3.5 and 4.2.
-    assert_eq!(
-        heard.len(),
-        CLICKS_MS.len(),
-        "onsets in the recording: {heard:?}"
-    );
+        drop(e);
+        let left = read_wav(&rec.stop()).channels[0].clone();
+        let heard = onsets(&left);
+        // The seek to 3.0 s skips the rest: 0, 1.0, 1.6, then 3.5 and 4.2.
+        assert_eq!(
+            heard.len(),
+            CLICKS_MS.len(),
+            "onsets in the recording: {heard:?}"
+        );
 
-    // When reel says a file position is heard (mono ms), from the reports on the same side of
-    // the seek: mono − (position − at) at the report nearest to it.
-    let reported = |at_ms: f64, after_seek: bool| -> f64 {
-        log.iter()
-            .filter(|(_, p, s)| *s == after_seek && (!after_seek || *p >= SEEK_TO_MS))
-            .min_by(|a, b| (a.1 - at_ms).abs().total_cmp(&(b.1 - at_ms).abs()))
-            .map(|(m, p, _)| m - (p - at_ms))
-            .expect("no position reports")
-    };
-    // Line the recording up with the mono clock by the first click (position 0).
-    let origin = reported(CLICKS_MS[0], false);
-    for (k, at) in CLICKS_MS.iter().enumerate().skip(1) {
-        let after_seek = *at >= SEEK_TO_MS;
-        let said = (reported(*at, after_seek) - origin) * RATE as f64 / 1000.0;
-        let was = (heard[k] - heard[0]) as f64;
-        eprintln!(
-            "click at {at} ms: heard {:.1} ms after the first, reel said {:.1} ms",
-            was * 1000.0 / RATE as f64,
-            said * 1000.0 / RATE as f64
-        );
-        assert!(
-            (said - was).abs() <= PERIOD,
-            "the click at {at} ms of the file was heard {:.1} ms after the first; reel's \
-             position said {:.1} ms",
-            was * 1000.0 / RATE as f64,
-            said * 1000.0 / RATE as f64
-        );
-    }
+        // When reel says a file position is heard (mono ms), from the reports on the same side of
+        // the seek: mono − (position − at) at the report nearest to it.
+        let reported = |at_ms: f64, after_seek: bool| -> f64 {
+            log.iter()
+                .filter(|(_, p, s)| *s == after_seek && (!after_seek || *p >= SEEK_TO_MS))
+                .min_by(|a, b| (a.1 - at_ms).abs().total_cmp(&(b.1 - at_ms).abs()))
+                .map(|(m, p, _)| m - (p - at_ms))
+                .expect("no position reports")
+        };
+        // Line the recording up with the mono clock by the first click (position 0).
+        let origin = reported(CLICKS_MS[0], false);
+        for (k, at) in CLICKS_MS.iter().enumerate().skip(1) {
+            let after_seek = *at >= SEEK_TO_MS;
+            let said = (reported(*at, after_seek) - origin) * RATE as f64 / 1000.0;
+            let was = (heard[k] - heard[0]) as f64;
+            eprintln!(
+                "click at {at} ms: heard {:.1} ms after the first, reel said {:.1} ms",
+                was * 1000.0 / RATE as f64,
+                said * 1000.0 / RATE as f64
+            );
+            assert!(
+                (said - was).abs() <= PERIOD,
+                "the click at {at} ms of the file was heard {:.1} ms after the first; reel's \
+                 position said {:.1} ms",
+                was * 1000.0 / RATE as f64,
+                said * 1000.0 / RATE as f64
+            );
+        }
+    });
 }

@@ -47,49 +47,51 @@ fn sigterm_and_wait(mut child: Child) {
 
 #[test]
 fn a_window_closed_while_playing_reopens_paused_where_it_was_and_silent() {
-    let _sink = lock_sink();
-    let x = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
-    let a = home.path().join("a.flac");
-    let b = home.path().join("b.flac");
-    make_tone(&a, 440.0, 2.0, 48_000, 2, 0.5);
-    make_tone(&b, 660.0, 20.0, 48_000, 2, 0.5);
+    support::judged_by_recording(|| {
+        let _sink = lock_sink();
+        let x = Xvfb::start();
+        let home = tempfile::tempdir().unwrap();
+        let a = home.path().join("a.flac");
+        let b = home.path().join("b.flac");
+        make_tone(&a, 440.0, 2.0, 48_000, 2, 0.5);
+        make_tone(&b, 660.0, 20.0, 48_000, 2, 0.5);
 
-    // First session: A, then B playing, closed 2.5 s into B.
-    let log1 = home.path().join("first.jsonl");
-    let first = window(&x, home.path(), &log1, &[&a, &b]);
-    x.wait_for_window("reel", Duration::from_secs(60));
-    wait_until(Duration::from_secs(30), || {
-        last_line(&log1).is_some_and(|v| {
-            v["state"] == "playing"
-                && v["track"] == 1
-                && v["position_ms"].as_f64().unwrap_or(0.0) > 2500.0
-        })
-    });
-    sigterm_and_wait(first);
-    let closed_at = last_line(&log1).unwrap()["position_ms"].as_f64().unwrap();
+        // First session: A, then B playing, closed 2.5 s into B.
+        let log1 = home.path().join("first.jsonl");
+        let first = window(&x, home.path(), &log1, &[&a, &b]);
+        x.wait_for_window("reel", Duration::from_secs(60));
+        wait_until(Duration::from_secs(30), || {
+            last_line(&log1).is_some_and(|v| {
+                v["state"] == "playing"
+                    && v["track"] == 1
+                    && v["position_ms"].as_f64().unwrap_or(0.0) > 2500.0
+            })
+        });
+        sigterm_and_wait(first);
+        let closed_at = last_line(&log1).unwrap()["position_ms"].as_f64().unwrap();
 
-    // Second session: nothing asked for; the queue comes back, paused at B, where it was.
-    let rec = Recorder::start(&home.path().join("rec.wav"));
-    let log2 = home.path().join("second.jsonl");
-    let second = window(&x, home.path(), &log2, &[]);
-    x.wait_for_window("reel", Duration::from_secs(60));
-    wait_until(Duration::from_secs(30), || {
-        last_line(&log2).is_some_and(|v| v["state"] == "paused" && v["track"] == 1)
+        // Second session: nothing asked for; the queue comes back, paused at B, where it was.
+        let rec = Recorder::start(&home.path().join("rec.wav"));
+        let log2 = home.path().join("second.jsonl");
+        let second = window(&x, home.path(), &log2, &[]);
+        x.wait_for_window("reel", Duration::from_secs(60));
+        wait_until(Duration::from_secs(30), || {
+            last_line(&log2).is_some_and(|v| v["state"] == "paused" && v["track"] == 1)
+        });
+        let restored = last_line(&log2).unwrap();
+        let at = restored["position_ms"].as_f64().unwrap();
+        assert!(
+            (at - closed_at).abs() <= 300.0,
+            "restored at {at:.0} ms of B; it was closed at {closed_at:.0} ms"
+        );
+        // And it stays silent: half a second more of log lines, still paused, and no sound.
+        let t0 = restored["t_ms"].as_f64().unwrap();
+        wait_until(Duration::from_secs(10), || {
+            last_line(&log2).is_some_and(|v| v["t_ms"].as_f64().unwrap_or(0.0) > t0 + 500.0)
+        });
+        assert_eq!(last_line(&log2).unwrap()["state"], "paused");
+        let left = read_wav(&rec.stop()).channels[0].clone();
+        assert!(peak(&left) < 0.001, "the restored window made a sound");
+        sigterm_and_wait(second);
     });
-    let restored = last_line(&log2).unwrap();
-    let at = restored["position_ms"].as_f64().unwrap();
-    assert!(
-        (at - closed_at).abs() <= 300.0,
-        "restored at {at:.0} ms of B; it was closed at {closed_at:.0} ms"
-    );
-    // And it stays silent: half a second more of log lines, still paused, and no sound.
-    let t0 = restored["t_ms"].as_f64().unwrap();
-    wait_until(Duration::from_secs(10), || {
-        last_line(&log2).is_some_and(|v| v["t_ms"].as_f64().unwrap_or(0.0) > t0 + 500.0)
-    });
-    assert_eq!(last_line(&log2).unwrap()["state"], "paused");
-    let left = read_wav(&rec.stop()).channels[0].clone();
-    assert!(peak(&left) < 0.001, "the restored window made a sound");
-    sigterm_and_wait(second);
 }

@@ -65,13 +65,15 @@ fn play_with_a_stall(secs: f64, stall: Stall) -> (Vec<f32>, serde_json::Value) {
 
 #[test]
 fn freezing_the_whole_player_for_150_ms_is_not_heard() {
-    let (left, summary) = play_with_a_stall(4.0, Stall::Freeze(Duration::from_millis(150)));
-    let span = signal_span(&left, 0.01).expect("silent recording");
-    let secs = (span.1 - span.0) as f64 / 48_000.0;
-    assert!((secs - 4.0).abs() <= 0.05, "{secs} s heard of 4 s");
-    let gap = longest_silence_within(&left, span, 0.01);
-    assert!(gap < 240, "a gap of {gap} samples after a 150 ms freeze");
-    assert_eq!(summary["underruns"], 0, "{summary}");
+    support::judged_by_recording(|| {
+        let (left, summary) = play_with_a_stall(4.0, Stall::Freeze(Duration::from_millis(150)));
+        let span = signal_span(&left, 0.01).expect("silent recording");
+        let secs = (span.1 - span.0) as f64 / 48_000.0;
+        assert!((secs - 4.0).abs() <= 0.05, "{secs} s heard of 4 s");
+        let gap = longest_silence_within(&left, span, 0.01);
+        assert!(gap < 240, "a gap of {gap} samples after a 150 ms freeze");
+        assert_eq!(summary["underruns"], 0, "{summary}");
+    });
 }
 
 /// One stall longer than the server's buffer: exactly one `server` episode, as long as the
@@ -98,12 +100,16 @@ fn one_server_underrun_as_long_as_the_gap(stall: Stall) {
 
 #[test]
 fn a_freeze_longer_than_the_server_buffer_is_one_server_underrun_as_long_as_the_gap() {
-    one_server_underrun_as_long_as_the_gap(Stall::Freeze(Duration::from_millis(600)));
+    support::judged_by_recording(|| {
+        one_server_underrun_as_long_as_the_gap(Stall::Freeze(Duration::from_millis(600)));
+    });
 }
 
 #[test]
 fn a_stalled_audio_thread_is_one_server_underrun_as_long_as_the_gap() {
-    one_server_underrun_as_long_as_the_gap(Stall::AudioThread(Duration::from_millis(500)));
+    support::judged_by_recording(|| {
+        one_server_underrun_as_long_as_the_gap(Stall::AudioThread(Duration::from_millis(500)));
+    });
 }
 
 fn engine() -> Engine {
@@ -126,83 +132,87 @@ fn wait_snapshot(e: &Engine, what: &str, pred: impl Fn(&MeterSnapshot) -> bool) 
 
 #[test]
 fn pause_is_heard_at_once_despite_the_server_buffer_and_resume_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tone.flac");
-    make_tone(&file, 440.0, 3.0, 48_000, 2, 0.5);
-    let rec = Recorder::start(&dir.path().join("rec.wav"));
-    let e = engine();
-    e.send(Ctl::Load(vec![file]));
-    wait_snapshot(&e, "a second heard", |s| s.position_ms > 1000.0);
-    e.send(Ctl::Pause);
-    let paused = wait_snapshot(&e, "paused", |s| s.state == PlayState::Paused);
-    // Paused for a while, then on to the end.
-    let resume_after = Instant::now() + Duration::from_millis(400);
-    wait_snapshot(&e, "still paused", |s| {
-        s.state == PlayState::Paused && Instant::now() >= resume_after
+    support::judged_by_recording(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tone.flac");
+        make_tone(&file, 440.0, 3.0, 48_000, 2, 0.5);
+        let rec = Recorder::start(&dir.path().join("rec.wav"));
+        let e = engine();
+        e.send(Ctl::Load(vec![file]));
+        wait_snapshot(&e, "a second heard", |s| s.position_ms > 1000.0);
+        e.send(Ctl::Pause);
+        let paused = wait_snapshot(&e, "paused", |s| s.state == PlayState::Paused);
+        // Paused for a while, then on to the end.
+        let resume_after = Instant::now() + Duration::from_millis(400);
+        wait_snapshot(&e, "still paused", |s| {
+            s.state == PlayState::Paused && Instant::now() >= resume_after
+        });
+        e.send(Ctl::Resume);
+        wait_snapshot(&e, "played out", |s| s.state == PlayState::Stopped);
+        drop(e);
+        let left = read_wav(&rec.stop()).channels[0].clone();
+        let span = signal_span(&left, 0.01).expect("silent recording");
+        let gaps = silences_within(&left, span, 0.01);
+        assert_eq!(gaps.len(), 1, "silences heard: {gaps:?}");
+        // The tone stopped where reel says it paused: not a server buffer later.
+        let before_ms = (gaps[0].0 - span.0) as f64 / 48.0;
+        assert!(
+            (before_ms - paused.position_ms).abs() <= 50.0,
+            "heard {before_ms:.0} ms before the pause, reel paused at {:.0} ms",
+            paused.position_ms
+        );
+        let heard_ms = (span.1 - span.0 - gaps[0].1) as f64 / 48.0;
+        assert!(
+            (heard_ms - 3000.0).abs() <= 50.0,
+            "{heard_ms:.0} ms of a 3000 ms tone heard around the pause"
+        );
     });
-    e.send(Ctl::Resume);
-    wait_snapshot(&e, "played out", |s| s.state == PlayState::Stopped);
-    drop(e);
-    let left = read_wav(&rec.stop()).channels[0].clone();
-    let span = signal_span(&left, 0.01).expect("silent recording");
-    let gaps = silences_within(&left, span, 0.01);
-    assert_eq!(gaps.len(), 1, "silences heard: {gaps:?}");
-    // The tone stopped where reel says it paused: not a server buffer later.
-    let before_ms = (gaps[0].0 - span.0) as f64 / 48.0;
-    assert!(
-        (before_ms - paused.position_ms).abs() <= 50.0,
-        "heard {before_ms:.0} ms before the pause, reel paused at {:.0} ms",
-        paused.position_ms
-    );
-    let heard_ms = (span.1 - span.0 - gaps[0].1) as f64 / 48.0;
-    assert!(
-        (heard_ms - 3000.0).abs() <= 50.0,
-        "{heard_ms:.0} ms of a 3000 ms tone heard around the pause"
-    );
 }
 
 #[test]
 fn a_seek_is_heard_at_once_despite_the_server_buffer() {
-    let dir = tempfile::tempdir().unwrap();
-    // 440 Hz for 4 s, then 1000 Hz for 2 s.
-    let a = dir.path().join("a.wav");
-    let b = dir.path().join("b.wav");
-    let file = dir.path().join("two.flac");
-    make_tone(&a, 440.0, 4.0, 48_000, 2, 0.5);
-    make_tone(&b, 1000.0, 2.0, 48_000, 2, 0.5);
-    let out = run_with_timeout(
-        Command::new("sox").arg(&a).arg(&b).arg(&file),
-        Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rec = Recorder::start(&dir.path().join("rec.wav"));
-    let e = engine();
-    e.send(Ctl::Load(vec![file]));
-    wait_snapshot(&e, "a second heard", |s| s.position_ms > 1000.0);
-    let at = e.snapshot().position_ms;
-    e.send(Ctl::Seek(Duration::from_millis(4500)));
-    wait_snapshot(&e, "played out", |s| s.state == PlayState::Stopped);
-    drop(e);
-    let left = read_wav(&rec.stop()).channels[0].clone();
-    let span = signal_span(&left, 0.01).expect("silent recording");
-    // The 440 Hz part heard: up to where the 1000 Hz part begins.
-    let switch = (span.0..span.1)
-        .step_by(480)
-        .find(|&i| dominant_frequency(&left[i..i + 2400], 48_000) > 700.0)
-        .expect("the 1000 Hz part was never heard");
-    let before_ms = (switch - span.0) as f64 / 48.0;
-    assert!(
-        before_ms <= at + 60.0,
-        "440 Hz heard for {before_ms:.0} ms; the seek was asked at {at:.0} ms"
-    );
-    // And from 4.5 s of 6 s: 1.5 s of 1000 Hz.
-    let after_ms = (span.1 - switch) as f64 / 48.0;
-    assert!(
-        (after_ms - 1500.0).abs() <= 60.0,
-        "{after_ms:.0} ms after the seek"
-    );
+    support::judged_by_recording(|| {
+        let dir = tempfile::tempdir().unwrap();
+        // 440 Hz for 4 s, then 1000 Hz for 2 s.
+        let a = dir.path().join("a.wav");
+        let b = dir.path().join("b.wav");
+        let file = dir.path().join("two.flac");
+        make_tone(&a, 440.0, 4.0, 48_000, 2, 0.5);
+        make_tone(&b, 1000.0, 2.0, 48_000, 2, 0.5);
+        let out = run_with_timeout(
+            Command::new("sox").arg(&a).arg(&b).arg(&file),
+            Duration::from_secs(30),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rec = Recorder::start(&dir.path().join("rec.wav"));
+        let e = engine();
+        e.send(Ctl::Load(vec![file]));
+        wait_snapshot(&e, "a second heard", |s| s.position_ms > 1000.0);
+        let at = e.snapshot().position_ms;
+        e.send(Ctl::Seek(Duration::from_millis(4500)));
+        wait_snapshot(&e, "played out", |s| s.state == PlayState::Stopped);
+        drop(e);
+        let left = read_wav(&rec.stop()).channels[0].clone();
+        let span = signal_span(&left, 0.01).expect("silent recording");
+        // The 440 Hz part heard: up to where the 1000 Hz part begins.
+        let switch = (span.0..span.1)
+            .step_by(480)
+            .find(|&i| dominant_frequency(&left[i..i + 2400], 48_000) > 700.0)
+            .expect("the 1000 Hz part was never heard");
+        let before_ms = (switch - span.0) as f64 / 48.0;
+        assert!(
+            before_ms <= at + 60.0,
+            "440 Hz heard for {before_ms:.0} ms; the seek was asked at {at:.0} ms"
+        );
+        // And from 4.5 s of 6 s: 1.5 s of 1000 Hz.
+        let after_ms = (span.1 - switch) as f64 / 48.0;
+        assert!(
+            (after_ms - 1500.0).abs() <= 60.0,
+            "{after_ms:.0} ms after the seek"
+        );
+    });
 }

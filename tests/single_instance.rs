@@ -42,95 +42,99 @@ fn close(mut child: Child) {
 
 #[test]
 fn a_second_reel_hands_its_file_to_the_open_window_which_queues_and_plays_it() {
-    let _sink = lock_sink();
-    let x = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
-    let a = home.path().join("a.flac");
-    let b = home.path().join("b.flac");
-    make_tone(&a, 440.0, 30.0, 48_000, 2, 0.5);
-    make_tone(&b, 880.0, 2.0, 48_000, 2, 0.5);
-    let log = home.path().join("metrics.jsonl");
-    let window = reel(
-        &x,
-        home.path(),
-        &["--metrics-log", log.to_str().unwrap(), a.to_str().unwrap()],
-    )
-    .stderr(std::fs::File::create(home.path().join("window.txt")).unwrap())
-    .spawn()
-    .unwrap();
-    x.wait_for_window("reel", Duration::from_secs(60));
-    wait_until(Duration::from_secs(30), || {
-        lines(&log).last().is_some_and(|v| {
-            v["state"] == "playing" && v["position_ms"].as_f64().unwrap_or(0.0) > 300.0
-        })
-    });
+    support::judged_by_recording(|| {
+        let _sink = lock_sink();
+        let x = Xvfb::start();
+        let home = tempfile::tempdir().unwrap();
+        let a = home.path().join("a.flac");
+        let b = home.path().join("b.flac");
+        make_tone(&a, 440.0, 30.0, 48_000, 2, 0.5);
+        make_tone(&b, 880.0, 2.0, 48_000, 2, 0.5);
+        let log = home.path().join("metrics.jsonl");
+        let window = reel(
+            &x,
+            home.path(),
+            &["--metrics-log", log.to_str().unwrap(), a.to_str().unwrap()],
+        )
+        .stderr(std::fs::File::create(home.path().join("window.txt")).unwrap())
+        .spawn()
+        .unwrap();
+        x.wait_for_window("reel", Duration::from_secs(60));
+        wait_until(Duration::from_secs(30), || {
+            lines(&log).last().is_some_and(|v| {
+                v["state"] == "playing" && v["position_ms"].as_f64().unwrap_or(0.0) > 300.0
+            })
+        });
 
-    let rec = Recorder::start(&home.path().join("rec.wav"));
-    let asked = Instant::now();
-    let out = run_with_timeout(
-        reel(&x, home.path(), &[b.to_str().unwrap()]).stderr(Stdio::piped()),
-        Duration::from_secs(10),
-    );
-    let took = asked.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(took < Duration::from_secs(1), "the hand-over took {took:?}");
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        let rec = Recorder::start(&home.path().join("rec.wav"));
+        let asked = Instant::now();
+        let out = run_with_timeout(
+            reel(&x, home.path(), &[b.to_str().unwrap()]).stderr(Stdio::piped()),
+            Duration::from_secs(10),
+        );
+        let took = asked.elapsed();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(took < Duration::from_secs(1), "the hand-over took {took:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
-    // The window queued B after A and plays it now.
-    wait_until(Duration::from_secs(20), || {
-        lines(&log).last().is_some_and(|v| {
-            v["state"] == "playing"
-                && v["track"] == 1
-                && v["position_ms"].as_f64().unwrap_or(0.0) > 1000.0
-        })
+        // The window queued B after A and plays it now.
+        wait_until(Duration::from_secs(20), || {
+            lines(&log).last().is_some_and(|v| {
+                v["state"] == "playing"
+                    && v["track"] == 1
+                    && v["position_ms"].as_f64().unwrap_or(0.0) > 1000.0
+            })
+        });
+        let rec = rec.stop();
+        close(window);
+        let left = read_wav(&rec).channels[0].clone();
+        let (s, e) = signal_span(&left, 0.01).expect("silent recording");
+        let last_half_second = &left[e.saturating_sub(24_000).max(s)..e];
+        let f = dominant_frequency(last_half_second, 48_000);
+        assert!(
+            (f - 880.0).abs() < 2.0,
+            "the window plays {f:.1} Hz, not B's 880 Hz"
+        );
+        // Only one window ever existed.
+        assert!(x.find_window("reel").is_none(), "a window is left");
     });
-    let rec = rec.stop();
-    close(window);
-    let left = read_wav(&rec).channels[0].clone();
-    let (s, e) = signal_span(&left, 0.01).expect("silent recording");
-    let last_half_second = &left[e.saturating_sub(24_000).max(s)..e];
-    let f = dominant_frequency(last_half_second, 48_000);
-    assert!(
-        (f - 880.0).abs() < 2.0,
-        "the window plays {f:.1} Hz, not B's 880 Hz"
-    );
-    // Only one window ever existed.
-    assert!(x.find_window("reel").is_none(), "a window is left");
 }
 
 #[test]
 fn new_instance_opens_a_window_of_its_own() {
-    let _sink = lock_sink();
-    let x = Xvfb::start();
-    let home = tempfile::tempdir().unwrap();
-    let first = reel(&x, home.path(), &[])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    x.wait_for_window("reel", Duration::from_secs(60));
-    let mut second = reel(&x, home.path(), &["--new-instance"])
-        .stderr(std::fs::File::create(home.path().join("second.txt")).unwrap())
-        .spawn()
-        .unwrap();
-    // The second one does not hand over and exit: it runs a window of its own.
-    wait_until(Duration::from_secs(60), || {
-        x.windows("reel").len() >= 2 || second.try_wait().unwrap().is_some()
+    support::judged_by_recording(|| {
+        let _sink = lock_sink();
+        let x = Xvfb::start();
+        let home = tempfile::tempdir().unwrap();
+        let first = reel(&x, home.path(), &[])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        x.wait_for_window("reel", Duration::from_secs(60));
+        let mut second = reel(&x, home.path(), &["--new-instance"])
+            .stderr(std::fs::File::create(home.path().join("second.txt")).unwrap())
+            .spawn()
+            .unwrap();
+        // The second one does not hand over and exit: it runs a window of its own.
+        wait_until(Duration::from_secs(60), || {
+            x.windows("reel").len() >= 2 || second.try_wait().unwrap().is_some()
+        });
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "reel --new-instance exited: {}",
+            std::fs::read_to_string(home.path().join("second.txt")).unwrap_or_default()
+        );
+        close(second);
+        close(first);
+        let said = std::fs::read_to_string(home.path().join("second.txt")).unwrap_or_default();
+        assert!(said.is_empty(), "reel --new-instance said: {said}");
     });
-    assert!(
-        second.try_wait().unwrap().is_none(),
-        "reel --new-instance exited: {}",
-        std::fs::read_to_string(home.path().join("second.txt")).unwrap_or_default()
-    );
-    close(second);
-    close(first);
-    let said = std::fs::read_to_string(home.path().join("second.txt")).unwrap_or_default();
-    assert!(said.is_empty(), "reel --new-instance said: {said}");
 }

@@ -78,94 +78,98 @@ fn silent_ms(run: &Run) -> f64 {
 
 #[test]
 fn a_stall_shorter_than_the_ring_causes_no_underrun() {
-    let dir = tempfile::tempdir().unwrap();
-    for (ring_ms, stall_ms) in [(200, 300), (500, 500)] {
-        let run = play_with_stall(dir.path(), ring_ms, stall_ms);
-        let cap = ring_capacity_ms(ring_ms);
-        assert_eq!(
-            run.summary["underruns"], 0,
-            "a {stall_ms} ms stall with a {ring_ms} ms ring: {}",
-            run.summary
-        );
-        // The stall was real: the ring dipped by about its length while the decoder waited.
-        let lowest = run
-            .samples
-            .iter()
-            .filter(|s| s["state"] == "playing")
-            .filter_map(|s| s["ring_min_fill_ms"].as_f64())
-            .fold(f64::MAX, f64::min);
-        assert!(
-            lowest < cap - stall_ms as f64 * 0.6,
-            "the ring never dipped (lowest {lowest} ms): was the stall injected?"
-        );
-    }
+    support::judged_by_recording(|| {
+        let dir = tempfile::tempdir().unwrap();
+        for (ring_ms, stall_ms) in [(200, 300), (500, 500)] {
+            let run = play_with_stall(dir.path(), ring_ms, stall_ms);
+            let cap = ring_capacity_ms(ring_ms);
+            assert_eq!(
+                run.summary["underruns"], 0,
+                "a {stall_ms} ms stall with a {ring_ms} ms ring: {}",
+                run.summary
+            );
+            // The stall was real: the ring dipped by about its length while the decoder waited.
+            let lowest = run
+                .samples
+                .iter()
+                .filter(|s| s["state"] == "playing")
+                .filter_map(|s| s["ring_min_fill_ms"].as_f64())
+                .fold(f64::MAX, f64::min);
+            assert!(
+                lowest < cap - stall_ms as f64 * 0.6,
+                "the ring never dipped (lowest {lowest} ms): was the stall injected?"
+            );
+        }
+    });
 }
 
 #[test]
 fn a_stall_longer_than_the_ring_is_a_starved_underrun_and_playback_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    for (ring_ms, stall_ms) in [(200, 700), (100, 600)] {
-        let run = play_with_stall(dir.path(), ring_ms, stall_ms);
-        let cap = ring_capacity_ms(ring_ms);
-        let what = format!("a {stall_ms} ms stall with a {ring_ms} ms ring");
-        let episodes = run.summary["episodes"].as_array().unwrap();
-        assert!(
-            run.summary["underruns"].as_u64().unwrap() >= 1 && !episodes.is_empty(),
-            "{what}: {}",
-            run.summary
-        );
-        for e in episodes {
-            assert_eq!(e["cause"], "starved", "{what}: {e}");
-        }
-        // What the listener heard: as many gaps as episodes, each as long as its episode
-        // within a device period.
-        let span = signal_span(&run.heard, 0.01).expect("silent recording");
-        let gaps = silences_within(&run.heard, span, 0.01);
-        assert_eq!(
-            gaps.len(),
-            episodes.len(),
-            "{what}: gaps {gaps:?}, {episodes:?}"
-        );
-        let period_ms = reel::engine::DEFAULT_PERIOD_FRAMES as f64 * 1000.0 / RATE as f64;
-        for ((_, len), e) in gaps.iter().zip(episodes) {
-            let heard_ms = *len as f64 * 1000.0 / RATE as f64;
-            let said_ms = e["duration_ms"].as_f64().unwrap();
+    support::judged_by_recording(|| {
+        let dir = tempfile::tempdir().unwrap();
+        for (ring_ms, stall_ms) in [(200, 700), (100, 600)] {
+            let run = play_with_stall(dir.path(), ring_ms, stall_ms);
+            let cap = ring_capacity_ms(ring_ms);
+            let what = format!("a {stall_ms} ms stall with a {ring_ms} ms ring");
+            let episodes = run.summary["episodes"].as_array().unwrap();
             assert!(
-                (heard_ms - said_ms).abs() <= period_ms,
-                "{what}: heard a gap of {heard_ms:.1} ms, reel said {said_ms:.1} ms"
+                run.summary["underruns"].as_u64().unwrap() >= 1 && !episodes.is_empty(),
+                "{what}: {}",
+                run.summary
+            );
+            for e in episodes {
+                assert_eq!(e["cause"], "starved", "{what}: {e}");
+            }
+            // What the listener heard: as many gaps as episodes, each as long as its episode
+            // within a device period.
+            let span = signal_span(&run.heard, 0.01).expect("silent recording");
+            let gaps = silences_within(&run.heard, span, 0.01);
+            assert_eq!(
+                gaps.len(),
+                episodes.len(),
+                "{what}: gaps {gaps:?}, {episodes:?}"
+            );
+            let period_ms = reel::engine::DEFAULT_PERIOD_FRAMES as f64 * 1000.0 / RATE as f64;
+            for ((_, len), e) in gaps.iter().zip(episodes) {
+                let heard_ms = *len as f64 * 1000.0 / RATE as f64;
+                let said_ms = e["duration_ms"].as_f64().unwrap();
+                assert!(
+                    (heard_ms - said_ms).abs() <= period_ms,
+                    "{what}: heard a gap of {heard_ms:.1} ms, reel said {said_ms:.1} ms"
+                );
+            }
+            // The silence is the part of the stall the ring could not cover (the ring was between
+            // three quarters full and full when the stall began), give or take a device period.
+            let silence = silent_ms(&run);
+            let (lo, hi) = (
+                stall_ms as f64 - cap - 30.0,
+                stall_ms as f64 - cap * 0.75 + 30.0,
+            );
+            assert!(
+                (lo..=hi).contains(&silence),
+                "{what}: {silence:.0} ms of silence, want {lo:.0}..{hi:.0}"
+            );
+            // Recovery: after the underrun, the ring is full again and the position moves on.
+            let after: Vec<&serde_json::Value> = run
+                .samples
+                .iter()
+                .skip_while(|s| s["underruns"].as_u64().unwrap_or(0) == 0)
+                .filter(|s| s["state"] == "playing")
+                .collect();
+            assert!(
+                after
+                    .iter()
+                    .any(|s| s["ring_fill_ms"].as_f64().unwrap() > ring_ms as f64 * 0.6),
+                "{what}: the ring never refilled after the underrun"
+            );
+            let positions: Vec<f64> = after
+                .iter()
+                .filter_map(|s| s["position_ms"].as_f64())
+                .collect();
+            assert!(
+                positions.last().unwrap() - positions.first().unwrap() > 500.0,
+                "{what}: playback did not move on: {positions:?}"
             );
         }
-        // The silence is the part of the stall the ring could not cover (the ring was between
-        // three quarters full and full when the stall began), give or take a device period.
-        let silence = silent_ms(&run);
-        let (lo, hi) = (
-            stall_ms as f64 - cap - 30.0,
-            stall_ms as f64 - cap * 0.75 + 30.0,
-        );
-        assert!(
-            (lo..=hi).contains(&silence),
-            "{what}: {silence:.0} ms of silence, want {lo:.0}..{hi:.0}"
-        );
-        // Recovery: after the underrun, the ring is full again and the position moves on.
-        let after: Vec<&serde_json::Value> = run
-            .samples
-            .iter()
-            .skip_while(|s| s["underruns"].as_u64().unwrap_or(0) == 0)
-            .filter(|s| s["state"] == "playing")
-            .collect();
-        assert!(
-            after
-                .iter()
-                .any(|s| s["ring_fill_ms"].as_f64().unwrap() > ring_ms as f64 * 0.6),
-            "{what}: the ring never refilled after the underrun"
-        );
-        let positions: Vec<f64> = after
-            .iter()
-            .filter_map(|s| s["position_ms"].as_f64())
-            .collect();
-        assert!(
-            positions.last().unwrap() - positions.first().unwrap() > 500.0,
-            "{what}: playback did not move on: {positions:?}"
-        );
-    }
+    });
 }

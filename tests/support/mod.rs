@@ -18,6 +18,10 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod host;
+
+#[allow(unused_imports)] // Only the test binaries that record use it.
+pub use host::judged_by_recording;
 pub mod slowfs;
 pub mod xvfb;
 
@@ -251,6 +255,8 @@ fn server_script(var: &str) -> PathBuf {
 /// `stop` copies the file to `out_wav`.
 pub struct Recorder {
     child: Option<Child>,
+    /// Watches the machine while recording (see [`host`]).
+    watch: Option<host::StallWatch>,
     path: PathBuf,
     scratch: tempfile::TempDir,
     _sink: SinkGuard,
@@ -314,6 +320,7 @@ impl Recorder {
             .unwrap_or_else(|e| panic!("cannot start parec (is pulseaudio-utils installed?): {e}"));
         let mut rec = Recorder {
             child: Some(child),
+            watch: Some(host::StallWatch::start()),
             path: out_wav.to_path_buf(),
             scratch,
             _sink: guard,
@@ -365,6 +372,7 @@ impl Recorder {
         }
         let mut child = self.child.take().unwrap();
         send_sigint(child.id());
+        self.end_watch();
         // Only a missing or short file is an error, whatever parec's exit status after SIGINT.
         wait_child_with_timeout(&mut child, Duration::from_secs(5));
         assert!(size() > 44, "parec left no recording:\n{}", self.stderr());
@@ -377,10 +385,18 @@ impl Recorder {
     fn stderr(&self) -> String {
         std::fs::read_to_string(self.scratch.path().join("recorder.log")).unwrap_or_default()
     }
+
+    fn end_watch(&mut self) {
+        if let Some(w) = self.watch.take() {
+            let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+            host::note(&format!("the recording {name}"), w.finish());
+        }
+    }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
+        self.end_watch();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
