@@ -109,11 +109,89 @@ struct Running {
 struct ServerWatch {
     /// Underflow notices already turned into episodes.
     seen: u64,
-    /// A notice came; the episode is recorded once a callback has run after it (`callbacks`
-    /// then was the count), because only that callback knows how long reel was away.
+    /// A notice came; the episode is recorded once a callback has run after it was seen
+    /// (`callbacks` then was the count), because only that callback knows how long reel was
+    /// away if the wait had not ended yet.
     pending: Option<u64>,
-    /// The longest wait between two callbacks taken from the link since the last episode.
+    /// The longest wait between two callbacks taken from the link since the notice came,
+    /// and when it ended (engine clock, the newest callback then).
     longest_wait_ns: u64,
+    longest_end_ns: u64,
+    /// A wait longer than the server's buffer, taken before any notice came: (wait, end).
+    /// Such a wait always earns a notice, but the reactor thread may run the callback that
+    /// ends the wait before it reads the notice, and a poll can fall between the two (after
+    /// a SIGSTOP both threads wake at once). The notice that follows within [`CLAIM_WITHIN`]
+    /// is this wait's; without this, the episode was one period long instead of the gap.
+    unclaimed: Option<(u64, u64)>,
+}
+
+/// How soon after a wait longer than the server's buffer its underflow notice must be seen
+/// to be counted as that wait's: a few polls, far less than any two real underruns apart.
+const CLAIM_WITHIN: Duration = Duration::from_millis(250);
+
+/// What one poll reads from the link for [`ServerWatch::observe`] (engine clock, ns).
+#[derive(Clone, Copy, Debug)]
+struct Observed {
+    /// The longest wait between two callbacks since the last poll.
+    wait_ns: u64,
+    last_callback_ns: u64,
+    now_ns: u64,
+    /// Underflow notices so far.
+    notices: u64,
+    callbacks: u64,
+    buffer_ns: u64,
+    period_ns: u64,
+}
+
+impl ServerWatch {
+    /// The server ran out of reel's audio (an underflow notice): reel's process or its audio
+    /// thread was away for longer than the server's buffer. The listener heard silence for
+    /// about the wait between the two callbacks around it minus what the server held, which
+    /// was its whole buffer after the earlier one. Returns the episode (start, duration)
+    /// once the poll that completes it comes.
+    fn observe(&mut self, o: Observed) -> Option<(u64, u64)> {
+        let claim_ns = CLAIM_WITHIN.as_nanos() as u64;
+        self.unclaimed = self
+            .unclaimed
+            .filter(|&(_, end)| o.now_ns.saturating_sub(end) <= claim_ns);
+        if self.pending.is_none()
+            && o.wait_ns > o.buffer_ns
+            && self.unclaimed.is_none_or(|(u, _)| o.wait_ns > u)
+        {
+            self.unclaimed = Some((o.wait_ns, o.last_callback_ns));
+        }
+        if o.notices > self.seen && self.pending.is_none() {
+            // The wait behind this notice may already be in (taken before the notice was
+            // read: `unclaimed`), or end with a callback still to come: keep the longest
+            // until a callback has run after the notice was seen.
+            self.pending = Some(o.callbacks);
+            (self.longest_wait_ns, self.longest_end_ns) = self.unclaimed.take().unwrap_or((0, 0));
+        }
+        // Only waits around a notice count, never an old one.
+        if self.pending.is_none() {
+            (self.longest_wait_ns, self.longest_end_ns) = (0, 0);
+            return None;
+        }
+        if o.wait_ns > self.longest_wait_ns {
+            (self.longest_wait_ns, self.longest_end_ns) = (o.wait_ns, o.last_callback_ns);
+        }
+        if o.callbacks <= self.pending? {
+            return None;
+        }
+        let duration_ns = self
+            .longest_wait_ns
+            .saturating_sub(o.buffer_ns)
+            .max(o.period_ns);
+        let end_ns = if self.longest_end_ns > 0 {
+            self.longest_end_ns
+        } else {
+            o.last_callback_ns
+        };
+        self.seen = o.notices;
+        self.pending = None;
+        (self.longest_wait_ns, self.longest_end_ns) = (0, 0);
+        Some((end_ns.saturating_sub(duration_ns), duration_ns))
+    }
 }
 
 impl Supervisor {
@@ -368,42 +446,23 @@ impl Supervisor {
         self.watch_server(r);
     }
 
-    /// The server ran out of reel's audio (an underflow notice): reel's process or its audio
-    /// thread was away for longer than the server's buffer. The listener heard silence for
-    /// about the wait between the two callbacks around it minus what the server held, which
-    /// was its whole buffer after the earlier one.
+    /// Underflow notices from the server become `server` episodes ([`ServerWatch::observe`]).
     fn watch_server(&self, r: &mut Running) {
         let link = r.stream.link();
-        let w = &mut r.server;
-        let wait_ns = link.take_longest_callback_wait_ns();
-        let notices = link.server_underflows();
-        if notices > w.seen && w.pending.is_none() {
-            // The wait behind this notice may already be in (the callback after it ran
-            // before this poll), or come with a later callback: keep the longest from here.
-            w.pending = Some(link.callbacks().saturating_sub(1));
-            w.longest_wait_ns = 0;
-        }
-        // Only waits around a notice count, never an old one.
-        w.longest_wait_ns = if w.pending.is_some() {
-            w.longest_wait_ns.max(wait_ns)
-        } else {
-            0
-        };
-        let Some(callbacks_then) = w.pending else {
-            return;
-        };
-        if link.callbacks() <= callbacks_then {
-            return;
-        }
         let rate = link.rate().max(1) as u64;
-        let buffer_ns = link.server_buffer_frames() * 1_000_000_000 / rate;
-        let period_ns = link.period_frames() as u64 * 1_000_000_000 / rate;
-        let duration_ns = w.longest_wait_ns.saturating_sub(buffer_ns).max(period_ns);
+        let seen = Observed {
+            wait_ns: link.take_longest_callback_wait_ns(),
+            last_callback_ns: link.last_callback_ns(),
+            now_ns: self.epoch.elapsed().as_nanos() as u64,
+            notices: link.server_underflows(),
+            callbacks: link.callbacks(),
+            buffer_ns: link.server_buffer_frames() * 1_000_000_000 / rate,
+            period_ns: link.period_frames() as u64 * 1_000_000_000 / rate,
+        };
+        let Some((start_ns, duration_ns)) = r.server.observe(seen) else {
+            return;
+        };
         let frames = (duration_ns as u128 * rate as u128 / 1_000_000_000) as u64;
-        let start_ns = link.last_callback_ns().saturating_sub(duration_ns);
-        w.seen = notices;
-        w.pending = None;
-        w.longest_wait_ns = 0;
         self.shared.count_underrun();
         self.shared.add_silent_frames(frames);
         self.publish_episode(Episode {
@@ -706,5 +765,74 @@ impl Watch {
             let _ = sup.events.send(e);
         }
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// A poll at `now` ms: the longest wait since the last poll, the notices and callbacks so
+    /// far; a 200 ms server buffer and 21.3 ms periods.
+    fn poll(now: u64, wait: u64, notices: u64, callbacks: u64) -> Observed {
+        Observed {
+            wait_ns: wait * MS,
+            last_callback_ns: now * MS,
+            now_ns: now * MS,
+            notices,
+            callbacks,
+            buffer_ns: 200 * MS,
+            period_ns: 21_333_333,
+        }
+    }
+
+    #[test]
+    fn a_notice_read_before_the_callback_that_ends_the_wait_is_as_long_as_the_wait_past_the_buffer()
+    {
+        let mut w = ServerWatch::default();
+        assert_eq!(w.observe(poll(1000, 20, 0, 50)), None);
+        // The notice is in; the callback after the 600 ms wait has not run yet.
+        assert_eq!(w.observe(poll(1010, 0, 1, 50)), None);
+        assert_eq!(
+            w.observe(poll(1620, 600, 1, 51)),
+            Some((1220 * MS, 400 * MS))
+        );
+    }
+
+    #[test]
+    fn a_notice_read_after_the_wait_was_taken_still_gets_the_wait() {
+        // After a SIGSTOP both threads wake at once: a poll takes the 600 ms wait before the
+        // reactor thread reads the notice the server sent during it.
+        let mut w = ServerWatch::default();
+        assert_eq!(w.observe(poll(1000, 20, 0, 50)), None);
+        assert_eq!(w.observe(poll(1600, 600, 0, 51)), None);
+        assert_eq!(w.observe(poll(1610, 20, 1, 52)), None);
+        assert_eq!(
+            w.observe(poll(1630, 20, 1, 53)),
+            Some((1200 * MS, 400 * MS))
+        );
+    }
+
+    #[test]
+    fn an_old_long_wait_is_not_given_to_a_later_notice() {
+        // A wait past the buffer with no notice (the server held out), then an unrelated
+        // notice a second later: that one is one period, not the old wait.
+        let mut w = ServerWatch::default();
+        assert_eq!(w.observe(poll(1000, 210, 0, 50)), None);
+        assert_eq!(w.observe(poll(2000, 20, 1, 90)), None);
+        assert_eq!(
+            w.observe(poll(2010, 20, 1, 91)),
+            Some((2000 * MS - 21_333_333, 21_333_333))
+        );
+    }
+
+    #[test]
+    fn waits_shorter_than_the_buffer_make_no_episode_without_a_notice() {
+        let mut w = ServerWatch::default();
+        for i in 0..10 {
+            assert_eq!(w.observe(poll(1000 + i * 100, 150, 0, 50 + i)), None);
+        }
     }
 }
