@@ -334,6 +334,94 @@ fn generated_files_read_back_exactly() {
     });
 }
 
+/// Takes every CPU for `ms` at the highest real-time priority, as a hypervisor that runs
+/// someone else does: nothing in userspace runs meanwhile. Returns whether it could.
+fn stall_the_machine(ms: u64) -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(cpus));
+    let hogs: Vec<_> = (0..cpus)
+        .map(|cpu| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                // SAFETY: plain syscalls on this thread with a zeroed, then filled,
+                // cpu_set_t and sched_param that live across the calls.
+                let realtime = unsafe {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                    let param = libc::sched_param {
+                        sched_priority: libc::sched_get_priority_max(libc::SCHED_FIFO),
+                    };
+                    libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0
+                };
+                barrier.wait();
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(ms) {
+                    std::hint::spin_loop();
+                }
+                realtime
+            })
+        })
+        .collect();
+    hogs.into_iter().all(|h| h.join().unwrap())
+}
+
+/// Why a recorded test may run twice (tests/support/host.rs): when the whole machine stops
+/// for 100 ms, the sink's recording has a hole although reel's stream never ran dry (the
+/// server held 200 ms of it), so the server tells no client and reel counts no underrun;
+/// the stall watch sees the stall on every CPU. (As root only: elsewhere nothing may take
+/// real-time priority, and the watch says it saw nothing it can vouch for.)
+#[test]
+fn a_stall_of_the_whole_machine_is_a_hole_in_the_sink_no_client_hears_of_and_the_watch_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tone.flac");
+    make_tone(&file, 440.0, 4.0, 48_000, 2, 0.5);
+    let log = dir.path().join("m.jsonl");
+    let rec = Recorder::start(&dir.path().join("rec.wav"));
+    let watch = host::StallWatch::start();
+    let mut child = Command::new(reel_bin())
+        .args(["play", "--no-gui", "--metrics-log"])
+        .arg(&log)
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(15), || {
+        logged_position_ms(&log) > 1500.0
+    });
+    let stalled = stall_the_machine(100);
+    let status = wait_child_with_timeout(&mut child, Duration::from_secs(30));
+    let seen = watch.finish();
+    let left = read_wav(&rec.stop()).channels[0].clone();
+    assert!(status.success());
+    if !is_root() {
+        assert!(seen.is_none(), "{seen:?}");
+        return;
+    }
+    assert!(stalled, "as root, threads may take SCHED_FIFO");
+    let stalls = seen.expect("as root, the watch runs at real-time priority");
+    assert!(
+        stalls.iter().all(|s| s.late >= Duration::from_millis(80)),
+        "{stalls:?}"
+    );
+    let span = signal_span(&left, SILENCE).expect("silent recording");
+    let holes = silences_within(&left, span, SILENCE);
+    assert!(
+        !holes.is_empty(),
+        "the machine stopped for 100 ms and the sink had no hole"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["underruns"], 0, "{summary}");
+}
+
 /// The stall watch sees a CPU taken away from it: a thread of the same real-time priority,
 /// pinned to CPU 0, that does not yield for 40 ms is what a hypervisor's stall looks like
 /// from inside. Not as root, the watch cannot run at real-time priority and says so.
