@@ -343,17 +343,7 @@ fn stall_the_machine(ms: u64) -> bool {
         .map(|cpu| {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                // SAFETY: plain syscalls on this thread with a zeroed, then filled,
-                // cpu_set_t and sched_param that live across the calls.
-                let realtime = unsafe {
-                    let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    libc::CPU_SET(cpu, &mut set);
-                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-                    let param = libc::sched_param {
-                        sched_priority: libc::sched_get_priority_max(libc::SCHED_FIFO),
-                    };
-                    libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0
-                };
+                let realtime = host::pin_realtime(cpu);
                 barrier.wait();
                 let start = Instant::now();
                 while start.elapsed() < Duration::from_millis(ms) {
@@ -429,17 +419,7 @@ fn a_stall_of_the_whole_machine_is_a_hole_in_the_sink_no_client_hears_of_and_the
 fn the_stall_watch_sees_a_cpu_taken_from_it_for_40_ms() {
     let watch = host::StallWatch::start();
     let hog = std::thread::spawn(|| {
-        // SAFETY: plain syscalls on this thread with a zeroed, then filled, cpu_set_t and
-        // sched_param that live across the calls.
-        let realtime = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(0, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            let param = libc::sched_param {
-                sched_priority: libc::sched_get_priority_max(libc::SCHED_FIFO),
-            };
-            libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0
-        };
+        let realtime = host::pin_realtime(0);
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(40) {
             std::hint::spin_loop();

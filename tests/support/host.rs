@@ -122,7 +122,9 @@ fn watch(cpu: usize, stop: &AtomicBool, late: &AtomicU64, at: &AtomicU64, t0: In
     realtime
 }
 
-fn pin_realtime(cpu: usize) -> bool {
+/// Pins the calling thread to `cpu` at the highest SCHED_FIFO priority; false if it may not
+/// (not root).
+pub fn pin_realtime(cpu: usize) -> bool {
     // SAFETY: plain syscalls on this thread (pid 0) with a zeroed, then filled, cpu_set_t and
     // sched_param that live across the calls.
     unsafe {
