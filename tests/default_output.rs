@@ -11,6 +11,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -136,6 +137,24 @@ fn heard_ms(wav: &Wav) -> (f64, f64) {
     }
 }
 
+/// `reel play --no-gui` of `file` with its own cache in `dir`, `extra` options and a metrics
+/// log at `log`; stderr is kept for the test to read.
+fn play_logged(dir: &Path, extra: &[&str], log: &Path, file: &Path) -> std::process::Child {
+    Command::new(reel_bin())
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(["play", "--no-gui"])
+        .args(extra)
+        .arg("--metrics-log")
+        .arg(log)
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn playing_on_the_default_moves_with_the_default_sink_and_loses_nothing() {
     support::judged_by_recording(|| {
@@ -148,17 +167,7 @@ fn playing_on_the_default_moves_with_the_default_sink_and_loses_nothing() {
         let rec_second = Recorder::start_on(SECOND, &dir.path().join("second.wav"));
         set_default_sink(FIRST);
 
-        let mut child = Command::new(reel_bin())
-            .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
-            .args(["play", "--no-gui", "--metrics-log"])
-            .arg(&log)
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = play_logged(dir.path(), &[], &log, &file);
         wait_until(Duration::from_secs(10), || {
             logged_position_ms(&log) > 1000.0
         });
@@ -279,17 +288,7 @@ fn a_named_device_that_goes_away_is_stood_in_for_by_the_default_and_taken_back()
         let log = dir.path().join("metrics.jsonl");
         let rec_default = Recorder::start_on(FIRST, &dir.path().join("default.wav"));
 
-        let mut child = Command::new(reel_bin())
-            .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
-            .args(["play", "--no-gui", "--device", NAMED, "--metrics-log"])
-            .arg(&log)
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = play_logged(dir.path(), &["--device", NAMED], &log, &file);
         let named_index = sink_index(NAMED);
         wait_until(Duration::from_secs(10), || {
             logged_position_ms(&log) > 1000.0 && sink_inputs_on() == [named_index.clone()]
