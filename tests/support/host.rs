@@ -19,6 +19,7 @@
 //! [`Recorder`]: super::Recorder
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -179,9 +180,22 @@ pub fn judged_by_recording(test: impl Fn()) {
         );
         resume_unwind(failure);
     }
-    eprintln!(
-        "the machine stalled while this test recorded ({}): the sink could not have been \
+    // Straight to the process's stderr, past the test harness's capture: a second run is
+    // said in the log even when it passes.
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let why = failure
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| failure.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    let _ = writeln!(
+        std::io::stderr(),
+        "{name}: failed ({}) while the machine stalled ({}): the sink could not have been \
          perfect, so the test runs once more",
+        why.lines().next().unwrap_or_default(),
         seen.join("; ")
     );
     test();
