@@ -128,6 +128,20 @@ impl Rig {
         }
     }
 
+    /// After a stream was replaced: audio plays again (`what`), from where the listener was
+    /// in `was`, at most two periods on (nothing lost, nothing played twice).
+    #[track_caller]
+    fn plays_on_from(&mut self, what: &str, was: &MeterSnapshot) {
+        self.step_until(what, 200, |s| s.frames_played > was.frames_played);
+        let s = self.snap();
+        assert!(
+            s.position_ms >= was.position_ms && s.position_ms <= was.position_ms + 2.0 * PERIOD_MS,
+            "{what} at {} ms, was at {} ms",
+            s.position_ms,
+            was.position_ms
+        );
+    }
+
     /// Until `pred` holds for a snapshot: fed steps while the device has work (at most
     /// `max_steps` of them), otherwise wait for the engine (events are kept in `seen`).
     fn step_until(&mut self, what: &str, max_steps: usize, pred: impl Fn(&MeterSnapshot) -> bool) {
@@ -438,16 +452,7 @@ fn a_lost_device_resumes_where_it_was_and_the_gap_is_a_device_change_episode() {
     r.dev.plug_in();
     r.wait_event("DeviceReady", |e| matches!(e, Event::DeviceReady { .. }));
     assert_eq!(r.dev.opens(), 2);
-    r.step_until("audio on the new stream", 200, |s| {
-        s.frames_played > lost.frames_played
-    });
-    let s = r.snap();
-    assert!(
-        s.position_ms >= lost.position_ms && s.position_ms <= lost.position_ms + 2.0 * PERIOD_MS,
-        "resumed at {} ms, held {} ms",
-        s.position_ms,
-        lost.position_ms
-    );
+    r.plays_on_from("audio on the new stream", &lost);
     // The supervisor sees the new stream's first audio by itself, and counts the gap.
     let ep = r.wait_event("Underrun", |e| matches!(e, Event::Underrun(_)));
     let Event::Underrun(ep) = ep else {
@@ -485,17 +490,7 @@ fn a_named_device_that_goes_is_stood_in_for_by_the_default_and_taken_back_where_
         r.seen
     );
     assert_eq!(r.snap().device, "mock");
-    r.step_until("audio on the default", 200, |s| {
-        s.frames_played > before.frames_played
-    });
-    let s = r.snap();
-    assert!(
-        s.position_ms >= before.position_ms
-            && s.position_ms <= before.position_ms + 2.0 * PERIOD_MS,
-        "on the default at {} ms, was at {} ms",
-        s.position_ms,
-        before.position_ms
-    );
+    r.plays_on_from("audio on the default", &before);
 
     // Back: the supervisor finds it by itself and moves there, from where the listener was.
     r.dev.play(100);
@@ -507,17 +502,7 @@ fn a_named_device_that_goes_is_stood_in_for_by_the_default_and_taken_back_where_
         "{ev:?}"
     );
     assert_eq!(r.snap().device, "usb");
-    r.step_until("audio on the named device", 200, |s| {
-        s.frames_played > before.frames_played
-    });
-    let s = r.snap();
-    assert!(
-        s.position_ms >= before.position_ms
-            && s.position_ms <= before.position_ms + 2.0 * PERIOD_MS,
-        "back at {} ms, was at {} ms",
-        s.position_ms,
-        before.position_ms
-    );
+    r.plays_on_from("audio on the named device", &before);
     assert_eq!(r.dev.opens(), 3);
 }
 
