@@ -114,9 +114,8 @@ struct ServerWatch {
     /// away if the wait had not ended yet.
     pending: Option<u64>,
     /// The longest wait between two callbacks taken from the link since the notice came,
-    /// and when it ended (engine clock, the newest callback then).
-    longest_wait_ns: u64,
-    longest_end_ns: u64,
+    /// and when it ended (engine clock, the newest callback then): (wait, end).
+    longest: Option<(u64, u64)>,
     /// A wait longer than the server's buffer, taken before any notice came: (wait, end).
     /// Such a wait always earns a notice, but the reactor thread may run the callback that
     /// ends the wait before it reads the notice, and a poll can fall between the two (after
@@ -165,31 +164,23 @@ impl ServerWatch {
             // read: `unclaimed`), or end with a callback still to come: keep the longest
             // until a callback has run after the notice was seen.
             self.pending = Some(o.callbacks);
-            (self.longest_wait_ns, self.longest_end_ns) = self.unclaimed.take().unwrap_or((0, 0));
+            self.longest = self.unclaimed.take();
         }
         // Only waits around a notice count, never an old one.
         if self.pending.is_none() {
-            (self.longest_wait_ns, self.longest_end_ns) = (0, 0);
+            self.longest = None;
             return None;
         }
-        if o.wait_ns > self.longest_wait_ns {
-            (self.longest_wait_ns, self.longest_end_ns) = (o.wait_ns, o.last_callback_ns);
+        if o.wait_ns > self.longest.map_or(0, |(wait, _)| wait) {
+            self.longest = Some((o.wait_ns, o.last_callback_ns));
         }
         if o.callbacks <= self.pending? {
             return None;
         }
-        let duration_ns = self
-            .longest_wait_ns
-            .saturating_sub(o.buffer_ns)
-            .max(o.period_ns);
-        let end_ns = if self.longest_end_ns > 0 {
-            self.longest_end_ns
-        } else {
-            o.last_callback_ns
-        };
+        let (wait_ns, end_ns) = self.longest.take().unwrap_or((0, o.last_callback_ns));
+        let duration_ns = wait_ns.saturating_sub(o.buffer_ns).max(o.period_ns);
         self.seen = o.notices;
         self.pending = None;
-        (self.longest_wait_ns, self.longest_end_ns) = (0, 0);
         Some((end_ns.saturating_sub(duration_ns), duration_ns))
     }
 }
