@@ -334,13 +334,14 @@ fn generated_files_read_back_exactly() {
     });
 }
 
-/// Takes every CPU for `ms` at the highest real-time priority, as a hypervisor that runs
-/// someone else does: nothing in userspace runs meanwhile. Returns whether it could.
-fn stall_the_machine(ms: u64) -> bool {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(cpus));
-    let hogs: Vec<_> = (0..cpus)
-        .map(|cpu| {
+/// Takes `cpus` for `ms` at the highest real-time priority, at once, as a hypervisor that
+/// runs someone else does: nothing in userspace runs there meanwhile. Returns whether it
+/// could take real-time priority.
+fn stall_cpus(cpus: &[usize], ms: u64) -> bool {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(cpus.len()));
+    let hogs: Vec<_> = cpus
+        .iter()
+        .map(|&cpu| {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let realtime = host::pin_realtime(cpu);
@@ -354,6 +355,11 @@ fn stall_the_machine(ms: u64) -> bool {
         })
         .collect();
     hogs.into_iter().all(|h| h.join().unwrap())
+}
+
+/// Every CPU, for [`stall_cpus`].
+fn all_cpus() -> Vec<usize> {
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
 }
 
 /// Why a recorded test may run twice (tests/support/host.rs): when the whole machine stops
@@ -380,7 +386,7 @@ fn a_stall_of_the_whole_machine_is_a_hole_in_the_sink_no_client_hears_of_and_the
     wait_until(Duration::from_secs(15), || {
         logged_position_ms(&log) > 1500.0
     });
-    let stalled = stall_the_machine(100);
+    let stalled = stall_cpus(&all_cpus(), 100);
     let status = wait_child_with_timeout(&mut child, Duration::from_secs(30));
     let seen = watch.finish();
     let left = read_wav(&rec.stop()).channels[0].clone();
@@ -418,15 +424,7 @@ fn a_stall_of_the_whole_machine_is_a_hole_in_the_sink_no_client_hears_of_and_the
 #[test]
 fn the_stall_watch_sees_a_cpu_taken_from_it_for_40_ms() {
     let watch = host::StallWatch::start();
-    let hog = std::thread::spawn(|| {
-        let realtime = host::pin_realtime(0);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(40) {
-            std::hint::spin_loop();
-        }
-        realtime
-    });
-    let hogged = hog.join().unwrap();
+    let hogged = stall_cpus(&[0], 40);
     let seen = watch.finish();
     if !is_root() {
         assert!(seen.is_none(), "{seen:?}");
